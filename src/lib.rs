@@ -1,1 +1,11 @@
+//! Switchboard: a self-hostable, multi-tenant CRM for agencies that run
+//! creators' Fanvue accounts. See `docs/ARCHITECTURE.md` for the module map.
 
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod domain;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,1 +1,104 @@
-fn main(){}
+//! The `switchboard` binary: command-line parsing only. Everything it runs
+//! lives in the library.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use switchboard::config::Settings;
+use switchboard::startup::{Application, spawn_maintenance};
+use switchboard::{bootstrap, store, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Multi-tenant CRM for agencies running creators' Fanvue accounts"
+)]
+struct Cli {
+    /// A TOML configuration file (default: ./switchboard.toml if present,
+    /// or the file named by SWITCHBOARD_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server.
+    Serve,
+    /// Create the database if needed and apply migrations, then exit.
+    Migrate,
+    /// Create an agency and its owner. The password is read from the
+    /// SWITCHBOARD_ADMIN_PASSWORD environment variable, else from stdin.
+    CreateAdmin {
+        /// The agency's name.
+        #[arg(long)]
+        agency: String,
+        /// The owner's email (their login).
+        #[arg(long)]
+        email: String,
+        /// The owner's display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn read_password() -> anyhow::Result<SecretString> {
+    if let Ok(pw) = std::env::var("SWITCHBOARD_ADMIN_PASSWORD") {
+        return Ok(pw.into());
+    }
+    if std::io::stdin().is_terminal() {
+        let pw = rpassword::prompt_password("Owner password: ")?;
+        let again = rpassword::prompt_password("Repeat password: ")?;
+        anyhow::ensure!(pw == again, "the two passwords differ");
+        return Ok(pw.into());
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned().into())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // A local .env is a convenience for development; real deployments set
+    // the environment directly.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
+    telemetry::init(settings.log_format, &settings.log_filter);
+
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(settings.clone()).await?;
+            tracing::info!(port = app.port(), public_url = %settings.public_url, "switchboard listening");
+            let maintenance = spawn_maintenance(app.pool().clone(), Arc::new(settings));
+            let result = app.run_until_stopped().await;
+            maintenance.abort();
+            result?;
+        }
+        Command::Migrate => {
+            store::connect_and_migrate(settings.connect_options()?, 2).await?;
+            println!("migrations applied");
+        }
+        Command::CreateAdmin {
+            agency,
+            email,
+            name,
+        } => {
+            let pool = store::connect_and_migrate(settings.connect_options()?, 2).await?;
+            let password = read_password()?;
+            let (agency_id, staff_id) =
+                bootstrap::create_agency_with_owner(&pool, &agency, &email, &name, password)
+                    .await?;
+            println!("created agency {agency_id} with owner {email} (staff {staff_id})");
+            println!("sign in at {}", settings.public_link("/login"));
+        }
+    }
+    Ok(())
+}

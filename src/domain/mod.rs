@@ -1,0 +1,26 @@
+//! Domain types with no I/O: identifiers, emails, names, roles and password
+//! rules. Values are parsed once at the edge (forms, CLI, database rows) and
+//! the rest of the code only ever sees the parsed types.
+
+mod email;
+mod ids;
+mod names;
+mod password;
+mod role;
+
+pub use email::Email;
+pub use ids::{AgencyId, FanvueUserUuid, InviteId, StaffId};
+pub use names::{AgencyName, DisplayName};
+pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
+pub use role::Role;
+
+/// Why a value could not be parsed; the message is safe to show to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}

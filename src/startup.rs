@@ -1,0 +1,140 @@
+//! Builds the application from settings. Used by `main` and by the tests,
+//! which bind port 0 and read the chosen port back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use sqlx::PgPool;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::store;
+use crate::web::error::WebError;
+use crate::web::session_store::PgSessionStore;
+use crate::web::{AppState, csrf, headers, routes};
+
+pub const SESSION_COOKIE: &str = "sb_session";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: PgPool,
+}
+
+impl Application {
+    /// Connects (creating the database and running migrations), then binds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = store::connect_and_migrate(settings.connect_options()?, 10).await?;
+        Self::build_with_pool(settings, pool)
+    }
+
+    pub fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        crate::auth::password::warm_up();
+        let server = run(listener, pool.clone(), Arc::new(settings))?;
+        Ok(Self { port, server, pool })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until the process receives SIGINT/SIGTERM (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The cookie key: 64 bytes derived from the installation secret, so every
+/// instance (and every restart) signs cookies the same way.
+fn cookie_key(settings: &Settings) -> Key {
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(&settings.secret_key.derive("switchboard cookie signing"));
+    bytes[32..].copy_from_slice(&settings.secret_key.derive("switchboard cookie encryption"));
+    Key::from(&bytes)
+}
+
+fn run(listener: TcpListener, pool: PgPool, settings: Arc<Settings>) -> anyhow::Result<Server> {
+    let key = cookie_key(&settings);
+    let state = web::Data::new(AppState {
+        pool: pool.clone(),
+        settings: settings.clone(),
+    });
+    let idle = actix_web::cookie::time::Duration::seconds(settings.auth.idle().as_secs() as i64);
+    let form_limit = settings.max_form_bytes;
+    let server = HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(PgSessionStore::new(pool.clone()), key.clone())
+            .cookie_name(SESSION_COOKIE.to_owned())
+            .cookie_secure(settings.secure_cookies())
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_content_security(CookieContentSecurity::Signed)
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(idle)
+                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+            )
+            .build();
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::FormConfig::default().limit(form_limit).error_handler(
+                |err, _| match err {
+                    actix_web::error::UrlencodedError::Overflow { .. } => {
+                        WebError::PayloadTooLarge.into()
+                    }
+                    other => {
+                        WebError::BadRequest(format!("The form could not be read: {other}")).into()
+                    }
+                },
+            ))
+            .app_data(web::PathConfig::default().error_handler(|_, _| WebError::NotFound.into()))
+            .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                WebError::BadRequest("The address has an invalid parameter.".into()).into()
+            }))
+            .configure(routes)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(WebError::NotFound)
+            }))
+            // Last wrap runs first: headers → tracing → session → CSRF → routes.
+            .wrap(from_fn(csrf::guard))
+            .wrap(sessions)
+            .wrap(TracingLogger::default())
+            .wrap(from_fn(headers::security))
+    })
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Periodic housekeeping: expired sessions and stale login failures.
+pub fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store::sessions::purge_expired(&pool).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "purged expired sessions"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "session purge failed"),
+            }
+            let keep = settings.auth.throttle_window() * 2;
+            if let Err(e) = store::login_failures::purge_older_than(&pool, keep).await {
+                tracing::warn!(error = %e, "login-failure purge failed");
+            }
+        }
+    })
+}

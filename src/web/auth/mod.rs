@@ -1,0 +1,5 @@
+//! Signing in and out, and accepting an invitation.
+
+pub mod invite;
+pub mod login;
+pub mod logout;
