@@ -5,9 +5,10 @@
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::error::InternalError;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 use tracing_actix_web::RequestId;
 
 use crate::web::AppState;
@@ -24,52 +25,53 @@ pub async fn security(
     let https = req
         .app_data::<web::Data<AppState>>()
         .is_some_and(|s| s.settings.secure_cookies());
-    let http_req = req.request().clone();
     let wants_html = !req.path().starts_with("/webhooks/");
-    let mut res = match next.call(req).await {
+    // The request must not be cloned before routing (the router mutates it),
+    // so an error that escapes the inner layers is turned into a response
+    // here, with the same headers, rather than into a ServiceResponse.
+    let res = match next.call(req).await {
         Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::new(http_req, e.error_response()),
+        Err(e) => {
+            let mut page = friendly(e.error_response(), wants_html);
+            apply(page.headers_mut(), https, None);
+            return Err(InternalError::from_response(e.to_string(), page).into());
+        }
     };
+    let request_id = res.request().extensions().get::<RequestId>().map(|id| id.to_string());
+    let (http, response) = res.into_parts();
+    let mut response = friendly(response, wants_html);
+    apply(response.headers_mut(), https, request_id);
+    Ok(ServiceResponse::new(http, response))
+}
 
+/// Swaps a non-HTML error body for the friendly error page.
+fn friendly(res: HttpResponse<BoxBody>, wants_html: bool) -> HttpResponse<BoxBody> {
     let status = res.status();
     let is_html = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if wants_html && (status.is_client_error() || status.is_server_error()) && !is_html {
-        let (http, old) = res.into_parts();
-        let mut page = error_page(status, None);
-        // Keep headers the framework set for a reason (e.g. Allow on 405).
-        for (k, v) in old.headers() {
-            if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
-                page.headers_mut().insert(k.clone(), v.clone());
-            }
-        }
-        res = ServiceResponse::new(http, page);
+    if !wants_html || is_html || !(status.is_client_error() || status.is_server_error()) {
+        return res;
     }
+    let mut page = error_page(status, None);
+    // Keep headers the framework set for a reason (e.g. Allow on 405).
+    for (k, v) in res.headers() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            page.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    page
+}
 
-    let request_id = res
-        .request()
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.to_string());
-    let h = res.headers_mut();
+fn apply(h: &mut HeaderMap, https: bool, request_id: Option<String>) {
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         h.insert(HeaderName::from_static("x-request-id"), id);
     }
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         HeaderName::from_static("cross-origin-opener-policy"),
@@ -89,5 +91,4 @@ pub async fn security(
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    Ok(res)
 }

@@ -1,0 +1,266 @@
+//! The test harness: `TestApp::spawn()` creates a fresh database, runs the
+//! migrations and starts the app on port 0; `TestApp::client()` gives a
+//! browser-like client with its own cookie jar and CSRF bookkeeping.
+
+use std::sync::{Arc, LazyLock, Mutex};
+
+use reqwest::cookie::CookieStore;
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use switchboard::config::{AuthSettings, LogFormat, SecretKey, Settings};
+use switchboard::domain::{AgencyId, Role, StaffId};
+use switchboard::startup::{Application, SESSION_COOKIE};
+use switchboard::{bootstrap, store};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var("TEST_LOG").is_ok() {
+        switchboard::telemetry::init(LogFormat::Text, "info,sqlx=warn");
+    }
+});
+
+/// Postgres server for tests; each test gets its own database on it.
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn test_settings(database: &str) -> Settings {
+    let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{database}"));
+    Settings {
+        database_url: SecretString::from(url.to_string()),
+        secret_key: SecretKey::from_base64("c3dpdGNoYm9hcmQtdGVzdC1rZXktMzItYnl0ZXMhISE=").expect("test key"),
+        public_url: url::Url::parse("http://127.0.0.1:8080").expect("url"),
+        host: "127.0.0.1".into(),
+        port: 0,
+        log_format: LogFormat::Text,
+        log_filter: "info".into(),
+        trust_forwarded_for: false,
+        max_form_bytes: 64 * 1024,
+        auth: AuthSettings {
+            session_idle_minutes: 60,
+            session_absolute_hours: 12,
+            throttle_window_secs: 900,
+            max_failures_per_account: 5,
+            max_failures_per_ip: 30,
+            invite_ttl_hours: 72,
+        },
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    #[allow(dead_code)]
+    pub settings: Settings,
+}
+
+/// An agency created for a test, with its people's ids by role label.
+pub struct TestAgency {
+    pub id: AgencyId,
+    pub owner: StaffId,
+    pub admin: StaffId,
+    pub manager: StaffId,
+    pub chatter: StaffId,
+    pub prefix: String,
+}
+
+impl TestAgency {
+    pub fn email(&self, who: &str) -> String {
+        format!("{who}@{}.test", self.prefix)
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        LazyLock::force(&TRACING);
+        let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
+        let mut settings = test_settings(&db);
+        tweak(&mut settings);
+        let opts: PgConnectOptions = settings.connect_options().expect("db url");
+        let pool = store::connect_and_migrate(opts, 5).await.expect("test database");
+        let app = Application::build_with_pool(settings.clone(), pool.clone()).expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Self { address, pool, settings }
+    }
+
+    pub fn client(&self) -> TestClient {
+        TestClient::new(&self.address)
+    }
+
+    /// An agency with an owner, an admin, a manager and a chatter, all with
+    /// the password `PASSWORD`; emails are `role@prefix.test`.
+    pub async fn agency(&self, name: &str) -> TestAgency {
+        let prefix: String = name.to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+        let people: Vec<(String, String, Role)> = [
+            ("owner", Role::Owner),
+            ("admin", Role::Admin),
+            ("manager", Role::Manager),
+            ("chatter", Role::Chatter),
+        ]
+        .into_iter()
+        .map(|(who, role)| (format!("{who}@{prefix}.test"), format!("{name} {}", role.label()), role))
+        .collect();
+        let refs: Vec<(&str, &str, Role, SecretString)> = people
+            .iter()
+            .map(|(e, n, r)| (e.as_str(), n.as_str(), *r, SecretString::from(PASSWORD)))
+            .collect();
+        let (id, ids) = bootstrap::create_agency_with_staff(&self.pool, name, &refs).await.expect("agency");
+        TestAgency { id, owner: ids[0], admin: ids[1], manager: ids[2], chatter: ids[3], prefix }
+    }
+
+    /// A client already signed in as `email`.
+    pub async fn signed_in(&self, email: &str) -> TestClient {
+        let c = self.client();
+        let r = c.login(email, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {email} should succeed");
+        c
+    }
+
+    pub async fn staff_role(&self, id: StaffId) -> String {
+        sqlx::query_scalar("SELECT role FROM staff WHERE id = $1").bind(id).fetch_one(&self.pool).await.expect("role")
+    }
+
+    pub async fn staff_active(&self, id: StaffId) -> bool {
+        sqlx::query_scalar("SELECT active FROM staff WHERE id = $1").bind(id).fetch_one(&self.pool).await.expect("active")
+    }
+
+    pub async fn audit_actions(&self, agency: AgencyId) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE agency_id = $1 ORDER BY id")
+            .bind(agency)
+            .fetch_all(&self.pool)
+            .await
+            .expect("audit")
+    }
+}
+
+/// A browser stand-in: keeps cookies, never follows redirects, remembers the
+/// last CSRF token it saw in a page.
+pub struct TestClient {
+    pub http: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    pub base: String,
+    csrf: Mutex<Option<String>>,
+}
+
+/// The value of the hidden `csrf_token` field in a page, if any.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl TestClient {
+    pub fn new(base: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self { http, jar, base: base.to_owned(), csrf: Mutex::new(None) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET a page and return status and body; remembers its CSRF token.
+    pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
+        let r = self.get(path).await;
+        let status = r.status();
+        let body = r.text().await.expect("body");
+        if let Some(t) = csrf_in(&body) {
+            *self.csrf.lock().expect("lock") = Some(t);
+        }
+        (status, body)
+    }
+
+    /// The session's CSRF token, fetched from a page if none was seen yet.
+    pub async fn csrf(&self) -> String {
+        if let Some(t) = self.csrf.lock().expect("lock").clone() {
+            return t;
+        }
+        let (_, body) = self.get_html("/login").await;
+        if let Some(t) = csrf_in(&body) {
+            return t;
+        }
+        let (_, body) = self.get_html("/account").await;
+        csrf_in(&body).expect("a page with a CSRF token")
+    }
+
+    /// POST a form with this session's CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post_raw(path, &all).await
+    }
+
+    /// POST exactly these fields (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.http.post(self.url(path)).form(fields).send().await.expect("POST")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        let r = self.post_form("/login", &[("email", email), ("password", password), ("next", "/")]).await;
+        // The session (and its CSRF token) is renewed at login.
+        *self.csrf.lock().expect("lock") = None;
+        r
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = reqwest::Url::parse(&self.base).expect("base url");
+        let header = self.jar.cookies(&url)?;
+        let all = header.to_str().ok()?.to_owned();
+        all.split("; ")
+            .find_map(|kv| kv.strip_prefix(&format!("{SESSION_COOKIE}=")).map(str::to_owned))
+    }
+
+    /// A new client carrying only the given session cookie.
+    pub fn with_cookie(base: &str, cookie: &str) -> Self {
+        let c = Self::new(base);
+        let url = reqwest::Url::parse(base).expect("base url");
+        c.jar.add_cookie_str(&format!("{SESSION_COOKIE}={cookie}; Path=/"), &url);
+        c
+    }
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn assert_redirects_to(r: &Response, prefix: &str) {
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "expected a redirect to {prefix}");
+    let loc = location(r);
+    assert!(loc.starts_with(prefix), "redirect to {loc:?}, expected {prefix:?}");
+}
+
+impl TestAgency {
+    pub fn id_of(&self, who: &str) -> StaffId {
+        match who {
+            "owner" => self.owner,
+            "admin" => self.admin,
+            "manager" => self.manager,
+            "chatter" => self.chatter,
+            other => panic!("no {other} in a test agency"),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! HTTP-level tests: a fresh database per test, the app on a random port,
+//! and a cookie-holding client that follows no redirects.
+
+mod helpers;
+
+mod audit;
+mod auth;
+mod csrf;
+mod headers;
+mod invites;
+mod staff_admin;
+mod tenancy;
