@@ -46,6 +46,10 @@ enum Command {
         /// The owner's display name.
         #[arg(long)]
         name: String,
+        /// Exit successfully without changes if this email already has an
+        /// account (for idempotent set-up scripts).
+        #[arg(long)]
+        skip_if_exists: bool,
     },
 }
 
@@ -90,8 +94,16 @@ async fn main() -> anyhow::Result<()> {
             agency,
             email,
             name,
+            skip_if_exists,
         } => {
             let pool = store::connect_and_migrate(settings.connect_options()?, 2).await?;
+            if skip_if_exists {
+                let parsed = switchboard::domain::Email::parse(&email)?;
+                if store::staff::email_exists(&pool, &parsed).await? {
+                    println!("{email} already has an account; nothing to create");
+                    return Ok(());
+                }
+            }
             let password = read_password()?;
             let (agency_id, staff_id) =
                 bootstrap::create_agency_with_owner(&pool, &agency, &email, &name, password)

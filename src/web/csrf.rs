@@ -100,7 +100,10 @@ pub async fn guard(
     let mut too_large = false;
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
-            return Ok(reject(req, &WebError::BadRequest("The request body could not be read.".into())));
+            return Ok(reject(
+                req,
+                &WebError::BadRequest("The request body could not be read.".into()),
+            ));
         };
         if too_large || body.len() + chunk.len() > limit {
             too_large = true;

@@ -19,6 +19,17 @@ pub struct NavStaff {
     pub role: Role,
 }
 
+impl NavStaff {
+    /// The avatar letter.
+    pub fn initial(&self) -> String {
+        self.display_name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default()
+    }
+}
+
 /// Context for the base layout: navigation, CSRF token, flash messages.
 pub struct PageCtx {
     pub staff: Option<NavStaff>,

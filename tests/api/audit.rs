@@ -6,9 +6,16 @@ use crate::helpers::*;
 async fn audit_log_lists_events_newest_first_with_actor_target_and_address() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
-    app.client().login(&acme.email("owner"), "wrong password!!").await;
+    app.client()
+        .login(&acme.email("owner"), "wrong password!!")
+        .await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    admin.post_form(&format!("/admin/staff/{}/role", acme.chatter), &[("role", "manager")]).await;
+    admin
+        .post_form(
+            &format!("/admin/staff/{}/role", acme.chatter),
+            &[("role", "manager")],
+        )
+        .await;
     let (status, body) = admin.get_html("/admin/audit").await;
     assert_eq!(status, StatusCode::OK);
     let role = body.find("staff.role_changed").expect("role change listed");
@@ -18,7 +25,10 @@ async fn audit_log_lists_events_newest_first_with_actor_target_and_address() {
     assert!(body.contains("Acme Admin"), "actor shown");
     assert!(body.contains(&acme.email("chatter")), "target shown");
     assert!(body.contains("127.0.0.1"), "client address shown");
-    assert!(body.contains("from: chatter") && body.contains("to: manager"), "details shown");
+    assert!(
+        body.contains("from: chatter") && body.contains("to: manager"),
+        "details shown"
+    );
 }
 
 #[tokio::test]
@@ -34,11 +44,13 @@ async fn audit_log_is_paginated_and_scoped_to_the_agency() {
             .await
             .unwrap();
     }
-    sqlx::query("INSERT INTO audit_log (agency_id, action, target) VALUES ($1, 'logout', 'globex-secret')")
-        .bind(globex.id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_log (agency_id, action, target) VALUES ($1, 'logout', 'globex-secret')",
+    )
+    .bind(globex.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let admin = app.signed_in(&acme.email("admin")).await;
     let (_, first) = admin.get_html("/admin/audit").await;
     assert!(first.contains("Page 1 of 2"), "{first}");

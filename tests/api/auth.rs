@@ -13,9 +13,17 @@ async fn login_succeeds_and_shows_the_overview() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Welcome back, Acme Owner"), "{body}");
     let last_login: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("SELECT last_login_at FROM staff WHERE id = $1").bind(acme.owner).fetch_one(&app.pool).await.unwrap();
+        sqlx::query_scalar("SELECT last_login_at FROM staff WHERE id = $1")
+            .bind(acme.owner)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(last_login.is_some());
-    assert!(app.audit_actions(acme.id).await.contains(&"login.succeeded".to_owned()));
+    assert!(
+        app.audit_actions(acme.id)
+            .await
+            .contains(&"login.succeeded".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -23,10 +31,28 @@ async fn login_follows_only_local_next_paths() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let c = app.client();
-    let r = c.post_form("/login", &[("email", &acme.email("owner")), ("password", PASSWORD), ("next", "/admin/audit")]).await;
+    let r = c
+        .post_form(
+            "/login",
+            &[
+                ("email", &acme.email("owner")),
+                ("password", PASSWORD),
+                ("next", "/admin/audit"),
+            ],
+        )
+        .await;
     assert_redirects_to(&r, "/admin/audit");
     let c = app.client();
-    let r = c.post_form("/login", &[("email", &acme.email("owner")), ("password", PASSWORD), ("next", "//evil.example/x")]).await;
+    let r = c
+        .post_form(
+            "/login",
+            &[
+                ("email", &acme.email("owner")),
+                ("password", PASSWORD),
+                ("next", "//evil.example/x"),
+            ],
+        )
+        .await;
     assert_eq!(location(&r), "/");
 }
 
@@ -35,25 +61,43 @@ async fn wrong_password_and_unknown_email_get_the_same_response() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let c = app.client();
-    let known = c.login(&acme.email("owner"), "not the password at all").await;
+    let known = c
+        .login(&acme.email("owner"), "not the password at all")
+        .await;
     let known_status = known.status();
-    let known_body = known.text().await.unwrap().replace(&acme.email("owner"), "EMAIL");
+    let known_body = known
+        .text()
+        .await
+        .unwrap()
+        .replace(&acme.email("owner"), "EMAIL");
     let unknown = c.login("nobody@acme.test", "not the password at all").await;
     let unknown_status = unknown.status();
-    let unknown_body = unknown.text().await.unwrap().replace("nobody@acme.test", "EMAIL");
+    let unknown_body = unknown
+        .text()
+        .await
+        .unwrap()
+        .replace("nobody@acme.test", "EMAIL");
     assert_eq!(known_status, StatusCode::UNAUTHORIZED);
     assert_eq!(known_status, unknown_status);
     assert_eq!(known_body, unknown_body);
     assert!(known_body.contains("That email and password combination is not right."));
     // The failed attempt on a real account is audited for that agency.
-    assert!(app.audit_actions(acme.id).await.contains(&"login.failed".to_owned()));
+    assert!(
+        app.audit_actions(acme.id)
+            .await
+            .contains(&"login.failed".to_owned())
+    );
 }
 
 #[tokio::test]
 async fn deactivated_account_cannot_log_in_with_the_right_password() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
-    sqlx::query("UPDATE staff SET active = false WHERE id = $1").bind(acme.chatter).execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE staff SET active = false WHERE id = $1")
+        .bind(acme.chatter)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let r = app.client().login(&acme.email("chatter"), PASSWORD).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
@@ -68,7 +112,12 @@ async fn throttling_per_account_kicks_in_and_clears() {
     let acme = app.agency("Acme").await;
     let c = app.client();
     for _ in 0..3 {
-        assert_eq!(c.login(&acme.email("owner"), "wrong password!!").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            c.login(&acme.email("owner"), "wrong password!!")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     // Locked now, even with the right password.
     let r = c.login(&acme.email("owner"), PASSWORD).await;
@@ -77,10 +126,20 @@ async fn throttling_per_account_kicks_in_and_clears() {
     let body = r.text().await.unwrap();
     assert!(body.contains("Try again in 1 minute."), "{body}");
     // Another account from another client is not affected.
-    assert_eq!(app.client().login(&acme.email("admin"), PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.client()
+            .login(&acme.email("admin"), PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
     tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
     assert_redirects_to(&c.login(&acme.email("owner"), PASSWORD).await, "/");
-    assert!(app.audit_actions(acme.id).await.contains(&"login.succeeded".to_owned()));
+    assert!(
+        app.audit_actions(acme.id)
+            .await
+            .contains(&"login.succeeded".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -93,13 +152,25 @@ async fn throttling_per_client_address_covers_many_emails() {
     let acme = app.agency("Acme").await;
     let c = app.client();
     for i in 0..4 {
-        let r = c.login(&format!("guess{i}@acme.test"), "wrong password!!").await;
+        let r = c
+            .login(&format!("guess{i}@acme.test"), "wrong password!!")
+            .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
     let r = app.client().login(&acme.email("owner"), PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "same address is locked out");
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "same address is locked out"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
-    assert_eq!(app.client().login(&acme.email("owner"), PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.client()
+            .login(&acme.email("owner"), PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -124,20 +195,40 @@ async fn session_id_changes_at_login_and_the_old_one_is_dead() {
 async fn session_cookie_flags() {
     let app = TestApp::spawn().await;
     let r = app.client().get("/login").await;
-    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("sb_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "http deployments cannot use Secure cookies: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "http deployments cannot use Secure cookies: {cookie}"
+    );
 }
 
 #[tokio::test]
 async fn secure_cookie_and_hsts_when_public_url_is_https() {
-    let app = TestApp::spawn_with(|s| s.public_url = url::Url::parse("https://crm.example.com").unwrap()).await;
+    let app =
+        TestApp::spawn_with(|s| s.public_url = url::Url::parse("https://crm.example.com").unwrap())
+            .await;
     let r = app.client().get("/login").await;
-    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.contains("Secure"), "{cookie}");
-    assert_eq!(r.headers().get("strict-transport-security").unwrap(), "max-age=63072000; includeSubDomains");
+    assert_eq!(
+        r.headers().get("strict-transport-security").unwrap(),
+        "max-age=63072000; includeSubDomains"
+    );
 }
 
 #[tokio::test]
@@ -149,12 +240,20 @@ async fn logout_ends_the_server_side_session() {
     assert_eq!(c.get("/").await.status(), StatusCode::OK);
     let r = c.post_form("/logout", &[]).await;
     assert_redirects_to(&r, "/login?signed_out=1");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE staff_id = $1").bind(acme.owner).fetch_one(&app.pool).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE staff_id = $1")
+        .bind(acme.owner)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(rows, 0);
     // Replaying the old cookie does not bring the session back.
     let replay = TestClient::with_cookie(&app.address, &cookie);
     assert_redirects_to(&replay.get("/").await, "/login");
-    assert!(app.audit_actions(acme.id).await.contains(&"logout".to_owned()));
+    assert!(
+        app.audit_actions(acme.id)
+            .await
+            .contains(&"logout".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -164,7 +263,9 @@ async fn deactivated_staff_session_stops_at_the_next_request() {
     let chatter = app.signed_in(&acme.email("chatter")).await;
     assert_eq!(chatter.get("/").await.status(), StatusCode::OK);
     let admin = app.signed_in(&acme.email("admin")).await;
-    let r = admin.post_form(&format!("/admin/staff/{}/deactivate", acme.chatter), &[]).await;
+    let r = admin
+        .post_form(&format!("/admin/staff/{}/deactivate", acme.chatter), &[])
+        .await;
     assert_redirects_to(&r, &format!("/admin/staff/{}", acme.chatter));
     assert!(!app.staff_active(acme.chatter).await);
     assert_redirects_to(&chatter.get("/").await, "/login");
@@ -195,15 +296,35 @@ async fn changing_password_ends_other_sessions_but_keeps_this_one() {
     let r = laptop
         .post_form(
             "/account/password",
-            &[("current_password", PASSWORD), ("new_password", "a brand new passphrase"), ("new_password_confirm", "a brand new passphrase")],
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase"),
+                ("new_password_confirm", "a brand new passphrase"),
+            ],
         )
         .await;
     assert_redirects_to(&r, "/account");
     assert_eq!(laptop.get("/").await.status(), StatusCode::OK);
     assert_redirects_to(&phone.get("/").await, "/login");
-    assert_eq!(app.client().login(&acme.email("manager"), PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.client().login(&acme.email("manager"), "a brand new passphrase").await.status(), StatusCode::SEE_OTHER);
-    assert!(app.audit_actions(acme.id).await.contains(&"password.changed".to_owned()));
+    assert_eq!(
+        app.client()
+            .login(&acme.email("manager"), PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.client()
+            .login(&acme.email("manager"), "a brand new passphrase")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(
+        app.audit_actions(acme.id)
+            .await
+            .contains(&"password.changed".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -214,14 +335,27 @@ async fn password_change_requires_the_current_password_and_re_renders_errors() {
     let r = c
         .post_form(
             "/account/password",
-            &[("current_password", "wrong wrong wrong"), ("new_password", "short"), ("new_password_confirm", "other")],
+            &[
+                ("current_password", "wrong wrong wrong"),
+                ("new_password", "short"),
+                ("new_password_confirm", "other"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = r.text().await.unwrap();
-    assert!(body.contains("Your current password is not right."), "{body}");
+    assert!(
+        body.contains("Your current password is not right."),
+        "{body}"
+    );
     assert!(body.contains("Use at least 12 characters"), "{body}");
-    assert_eq!(app.client().login(&acme.email("chatter"), PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.client()
+            .login(&acme.email("chatter"), PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]

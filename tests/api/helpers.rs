@@ -24,7 +24,8 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
 
 /// Postgres server for tests; each test gets its own database on it.
 fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 pub fn test_settings(database: &str) -> Settings {
@@ -32,7 +33,8 @@ pub fn test_settings(database: &str) -> Settings {
     url.set_path(&format!("/{database}"));
     Settings {
         database_url: SecretString::from(url.to_string()),
-        secret_key: SecretKey::from_base64("c3dpdGNoYm9hcmQtdGVzdC1rZXktMzItYnl0ZXMhISE=").expect("test key"),
+        secret_key: SecretKey::from_base64("c3dpdGNoYm9hcmQtdGVzdC1rZXktMzItYnl0ZXMhISE=")
+            .expect("test key"),
         public_url: url::Url::parse("http://127.0.0.1:8080").expect("url"),
         host: "127.0.0.1".into(),
         port: 0,
@@ -85,11 +87,17 @@ impl TestApp {
         let mut settings = test_settings(&db);
         tweak(&mut settings);
         let opts: PgConnectOptions = settings.connect_options().expect("db url");
-        let pool = store::connect_and_migrate(opts, 5).await.expect("test database");
+        let pool = store::connect_and_migrate(opts, 5)
+            .await
+            .expect("test database");
         let app = Application::build_with_pool(settings.clone(), pool.clone()).expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Self { address, pool, settings }
+        Self {
+            address,
+            pool,
+            settings,
+        }
     }
 
     pub fn client(&self) -> TestClient {
@@ -99,7 +107,11 @@ impl TestApp {
     /// An agency with an owner, an admin, a manager and a chatter, all with
     /// the password `PASSWORD`; emails are `role@prefix.test`.
     pub async fn agency(&self, name: &str) -> TestAgency {
-        let prefix: String = name.to_lowercase().chars().filter(char::is_ascii_alphanumeric).collect();
+        let prefix: String = name
+            .to_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
         let people: Vec<(String, String, Role)> = [
             ("owner", Role::Owner),
             ("admin", Role::Admin),
@@ -107,30 +119,57 @@ impl TestApp {
             ("chatter", Role::Chatter),
         ]
         .into_iter()
-        .map(|(who, role)| (format!("{who}@{prefix}.test"), format!("{name} {}", role.label()), role))
+        .map(|(who, role)| {
+            (
+                format!("{who}@{prefix}.test"),
+                format!("{name} {}", role.label()),
+                role,
+            )
+        })
         .collect();
         let refs: Vec<(&str, &str, Role, SecretString)> = people
             .iter()
             .map(|(e, n, r)| (e.as_str(), n.as_str(), *r, SecretString::from(PASSWORD)))
             .collect();
-        let (id, ids) = bootstrap::create_agency_with_staff(&self.pool, name, &refs).await.expect("agency");
-        TestAgency { id, owner: ids[0], admin: ids[1], manager: ids[2], chatter: ids[3], prefix }
+        let (id, ids) = bootstrap::create_agency_with_staff(&self.pool, name, &refs)
+            .await
+            .expect("agency");
+        TestAgency {
+            id,
+            owner: ids[0],
+            admin: ids[1],
+            manager: ids[2],
+            chatter: ids[3],
+            prefix,
+        }
     }
 
     /// A client already signed in as `email`.
     pub async fn signed_in(&self, email: &str) -> TestClient {
         let c = self.client();
         let r = c.login(email, PASSWORD).await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login of {email} should succeed");
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "login of {email} should succeed"
+        );
         c
     }
 
     pub async fn staff_role(&self, id: StaffId) -> String {
-        sqlx::query_scalar("SELECT role FROM staff WHERE id = $1").bind(id).fetch_one(&self.pool).await.expect("role")
+        sqlx::query_scalar("SELECT role FROM staff WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("role")
     }
 
     pub async fn staff_active(&self, id: StaffId) -> bool {
-        sqlx::query_scalar("SELECT active FROM staff WHERE id = $1").bind(id).fetch_one(&self.pool).await.expect("active")
+        sqlx::query_scalar("SELECT active FROM staff WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("active")
     }
 
     pub async fn audit_actions(&self, agency: AgencyId) -> Vec<String> {
@@ -167,7 +206,12 @@ impl TestClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Self { http, jar, base: base.to_owned(), csrf: Mutex::new(None) }
+        Self {
+            http,
+            jar,
+            base: base.to_owned(),
+            csrf: Mutex::new(None),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -212,11 +256,21 @@ impl TestClient {
 
     /// POST exactly these fields (no CSRF token added).
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        self.http.post(self.url(path)).form(fields).send().await.expect("POST")
+        self.http
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        let r = self.post_form("/login", &[("email", email), ("password", password), ("next", "/")]).await;
+        let r = self
+            .post_form(
+                "/login",
+                &[("email", email), ("password", password), ("next", "/")],
+            )
+            .await;
         // The session (and its CSRF token) is renewed at login.
         *self.csrf.lock().expect("lock") = None;
         r
@@ -226,15 +280,18 @@ impl TestClient {
         let url = reqwest::Url::parse(&self.base).expect("base url");
         let header = self.jar.cookies(&url)?;
         let all = header.to_str().ok()?.to_owned();
-        all.split("; ")
-            .find_map(|kv| kv.strip_prefix(&format!("{SESSION_COOKIE}=")).map(str::to_owned))
+        all.split("; ").find_map(|kv| {
+            kv.strip_prefix(&format!("{SESSION_COOKIE}="))
+                .map(str::to_owned)
+        })
     }
 
     /// A new client carrying only the given session cookie.
     pub fn with_cookie(base: &str, cookie: &str) -> Self {
         let c = Self::new(base);
         let url = reqwest::Url::parse(base).expect("base url");
-        c.jar.add_cookie_str(&format!("{SESSION_COOKIE}={cookie}; Path=/"), &url);
+        c.jar
+            .add_cookie_str(&format!("{SESSION_COOKIE}={cookie}; Path=/"), &url);
         c
     }
 }
@@ -248,9 +305,16 @@ pub fn location(r: &Response) -> String {
 }
 
 pub fn assert_redirects_to(r: &Response, prefix: &str) {
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "expected a redirect to {prefix}");
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "expected a redirect to {prefix}"
+    );
     let loc = location(r);
-    assert!(loc.starts_with(prefix), "redirect to {loc:?}, expected {prefix:?}");
+    assert!(
+        loc.starts_with(prefix),
+        "redirect to {loc:?}, expected {prefix:?}"
+    );
 }
 
 impl TestAgency {

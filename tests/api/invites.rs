@@ -4,7 +4,12 @@ use crate::helpers::*;
 
 /// Creates an invitation through the admin UI and returns the link path.
 async fn invite(admin: &TestClient, email: &str, name: &str, role: &str) -> String {
-    let r = admin.post_form("/admin/staff/invite", &[("email", email), ("display_name", name), ("role", role)]).await;
+    let r = admin
+        .post_form(
+            "/admin/staff/invite",
+            &[("email", email), ("display_name", name), ("role", role)],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
     let start = body.find("/invite/").expect("invite link on the page");
@@ -22,11 +27,21 @@ async fn invite_link_creates_an_account_once() {
     let invitee = app.client();
     let (status, body) = invitee.get_html(&link).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("Join Acme") && body.contains("new.chatter@acme.test"), "{body}");
+    assert!(
+        body.contains("Join Acme") && body.contains("new.chatter@acme.test"),
+        "{body}"
+    );
 
     // Validation re-renders and keeps what was typed.
     let r = invitee
-        .post_form(&link, &[("display_name", "Nia Typed"), ("password", "short"), ("password_confirm", "short")])
+        .post_form(
+            &link,
+            &[
+                ("display_name", "Nia Typed"),
+                ("password", "short"),
+                ("password_confirm", "short"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = r.text().await.unwrap();
@@ -34,16 +49,30 @@ async fn invite_link_creates_an_account_once() {
     assert!(body.contains("Use at least 12 characters"), "{body}");
 
     let r = invitee
-        .post_form(&link, &[("display_name", "Nia New"), ("password", "nia's long passphrase"), ("password_confirm", "nia's long passphrase")])
+        .post_form(
+            &link,
+            &[
+                ("display_name", "Nia New"),
+                ("password", "nia's long passphrase"),
+                ("password_confirm", "nia's long passphrase"),
+            ],
+        )
         .await;
     assert_redirects_to(&r, "/login");
-    let (role, agency): (String, uuid::Uuid) = sqlx::query_as("SELECT role, agency_id FROM staff WHERE email = 'new.chatter@acme.test'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (role, agency): (String, uuid::Uuid) =
+        sqlx::query_as("SELECT role, agency_id FROM staff WHERE email = 'new.chatter@acme.test'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(role, "chatter");
     assert_eq!(agency, acme.id.as_uuid());
-    assert_eq!(app.client().login("new.chatter@acme.test", "nia's long passphrase").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.client()
+            .login("new.chatter@acme.test", "nia's long passphrase")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
 
     // Second use: refused, and no second account.
     let again = app.client();
@@ -51,13 +80,27 @@ async fn invite_link_creates_an_account_once() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("can't be used"), "{body}");
     let r = again
-        .post_form(&link, &[("display_name", "Mallory"), ("password", "mallory's passphrase"), ("password_confirm", "mallory's passphrase")])
+        .post_form(
+            &link,
+            &[
+                ("display_name", "Mallory"),
+                ("password", "mallory's passphrase"),
+                ("password_confirm", "mallory's passphrase"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM staff WHERE email = 'new.chatter@acme.test'").fetch_one(&app.pool).await.unwrap();
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM staff WHERE email = 'new.chatter@acme.test'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(n, 1);
     let actions = app.audit_actions(acme.id).await;
-    assert!(actions.contains(&"staff.invited".to_owned()) && actions.contains(&"invite.accepted".to_owned()));
+    assert!(
+        actions.contains(&"staff.invited".to_owned())
+            && actions.contains(&"invite.accepted".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -66,17 +109,37 @@ async fn expired_invite_link_is_refused() {
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
     let link = invite(&admin, "late@acme.test", "Lee Late", "manager").await;
-    let expires: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT expires_at FROM invites").fetch_one(&app.pool).await.unwrap();
+    let expires: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT expires_at FROM invites")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     let hours = (expires - chrono::Utc::now()).num_minutes() as f64 / 60.0;
-    assert!((71.9..=72.0).contains(&hours), "valid for 72 h, got {hours}");
-    sqlx::query("UPDATE invites SET expires_at = now() - interval '1 second'").execute(&app.pool).await.unwrap();
+    assert!(
+        (71.9..=72.0).contains(&hours),
+        "valid for 72 h, got {hours}"
+    );
+    sqlx::query("UPDATE invites SET expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let c = app.client();
     assert_eq!(c.get_html(&link).await.0, StatusCode::NOT_FOUND);
     let r = c
-        .post_form(&link, &[("display_name", "Lee"), ("password", "lee's long passphrase"), ("password_confirm", "lee's long passphrase")])
+        .post_form(
+            &link,
+            &[
+                ("display_name", "Lee"),
+                ("password", "lee's long passphrase"),
+                ("password_confirm", "lee's long passphrase"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM staff WHERE email = 'late@acme.test'").fetch_one(&app.pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM staff WHERE email = 'late@acme.test'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -86,8 +149,16 @@ async fn revoked_invite_link_is_refused() {
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
     let link = invite(&admin, "gone@acme.test", "Gone", "chatter").await;
-    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM invites").fetch_one(&app.pool).await.unwrap();
-    assert_redirects_to(&admin.post_form(&format!("/admin/invites/{id}/revoke"), &[]).await, "/admin/staff");
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM invites")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_redirects_to(
+        &admin
+            .post_form(&format!("/admin/invites/{id}/revoke"), &[])
+            .await,
+        "/admin/staff",
+    );
     assert_eq!(app.client().get_html(&link).await.0, StatusCode::NOT_FOUND);
 }
 
@@ -97,19 +168,47 @@ async fn invite_form_validates_and_keeps_input() {
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
     let r = admin
-        .post_form("/admin/staff/invite", &[("email", "not-an-email"), ("display_name", "Kept Name"), ("role", "owner")])
+        .post_form(
+            "/admin/staff/invite",
+            &[
+                ("email", "not-an-email"),
+                ("display_name", "Kept Name"),
+                ("role", "owner"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body = r.text().await.unwrap();
     assert!(body.contains("Enter a valid email address"), "{body}");
-    assert!(body.contains("Only an owner can invite another owner."), "{body}");
-    assert!(body.contains("value=\"not-an-email\"") && body.contains("value=\"Kept Name\""), "{body}");
+    assert!(
+        body.contains("Only an owner can invite another owner."),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"not-an-email\"") && body.contains("value=\"Kept Name\""),
+        "{body}"
+    );
     // An existing account's email cannot be invited again.
     let r = admin
-        .post_form("/admin/staff/invite", &[("email", &acme.email("chatter")), ("display_name", "Dup"), ("role", "chatter")])
+        .post_form(
+            "/admin/staff/invite",
+            &[
+                ("email", &acme.email("chatter")),
+                ("display_name", "Dup"),
+                ("role", "chatter"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("already has a Switchboard account"));
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM invites").fetch_one(&app.pool).await.unwrap();
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("already has a Switchboard account")
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM invites")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 }

@@ -16,10 +16,20 @@ enum IdKind {
 /// fails when a new id route is added to `src/web/mod.rs` but not here.
 const ID_ROUTES: &[(&str, &str, IdKind, &[(&str, &str)])] = &[
     ("GET", "/admin/staff/{id}", IdKind::Staff, &[]),
-    ("POST", "/admin/staff/{id}/role", IdKind::Staff, &[("role", "manager")]),
+    (
+        "POST",
+        "/admin/staff/{id}/role",
+        IdKind::Staff,
+        &[("role", "manager")],
+    ),
     ("POST", "/admin/staff/{id}/deactivate", IdKind::Staff, &[]),
     ("POST", "/admin/staff/{id}/reactivate", IdKind::Staff, &[]),
-    ("POST", "/admin/staff/{id}/fanvue-uuid", IdKind::Staff, &[("fanvue_user_uuid", "3f2b8c1e-9d4a-4e7b-8a1c-0d2e3f4a5b6c")]),
+    (
+        "POST",
+        "/admin/staff/{id}/fanvue-uuid",
+        IdKind::Staff,
+        &[("fanvue_user_uuid", "3f2b8c1e-9d4a-4e7b-8a1c-0d2e3f4a5b6c")],
+    ),
     ("POST", "/admin/invites/{id}/revoke", IdKind::Invite, &[]),
 ];
 
@@ -37,8 +47,12 @@ fn routes_table_is_complete() {
         .collect();
     assert!(declared.len() >= ID_ROUTES.len());
     for path in declared {
-        let covered = ID_ROUTES.iter().any(|(_, p, _, _)| *p == path) || NOT_TENANT_IDS.contains(&path);
-        assert!(covered, "route {path} takes an id but is missing from ID_ROUTES");
+        let covered =
+            ID_ROUTES.iter().any(|(_, p, _, _)| *p == path) || NOT_TENANT_IDS.contains(&path);
+        assert!(
+            covered,
+            "route {path} takes an id but is missing from ID_ROUTES"
+        );
     }
 }
 
@@ -51,19 +65,35 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     // A pending invitation in Acme to aim at.
     let acme_admin = app.signed_in(&acme.email("admin")).await;
     acme_admin
-        .post_form("/admin/staff/invite", &[("email", "pending@acme.test"), ("display_name", "Pending"), ("role", "chatter")])
+        .post_form(
+            "/admin/staff/invite",
+            &[
+                ("email", "pending@acme.test"),
+                ("display_name", "Pending"),
+                ("role", "chatter"),
+            ],
+        )
         .await;
-    let acme_invite: uuid::Uuid = sqlx::query_scalar("SELECT id FROM invites WHERE agency_id = $1").bind(acme.id).fetch_one(&app.pool).await.unwrap();
+    let acme_invite: uuid::Uuid = sqlx::query_scalar("SELECT id FROM invites WHERE agency_id = $1")
+        .bind(acme.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     // One deactivated Acme member, so "reactivate" would change something.
-    sqlx::query("UPDATE staff SET active = false WHERE id = $1").bind(acme.manager).execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE staff SET active = false WHERE id = $1")
+        .bind(acme.manager)
+        .execute(&app.pool)
+        .await
+        .unwrap();
 
     let snapshot = || async {
-        let staff: Vec<(uuid::Uuid, String, bool, Option<uuid::Uuid>)> =
-            sqlx::query_as("SELECT id, role, active, fanvue_user_uuid FROM staff WHERE agency_id = $1 ORDER BY id")
-                .bind(acme.id)
-                .fetch_all(&app.pool)
-                .await
-                .unwrap();
+        let staff: Vec<(uuid::Uuid, String, bool, Option<uuid::Uuid>)> = sqlx::query_as(
+            "SELECT id, role, active, fanvue_user_uuid FROM staff WHERE agency_id = $1 ORDER BY id",
+        )
+        .bind(acme.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
         let invites: Vec<(uuid::Uuid, Option<chrono::DateTime<chrono::Utc>>)> =
             sqlx::query_as("SELECT id, revoked_at FROM invites WHERE agency_id = $1 ORDER BY id")
                 .bind(acme.id)
@@ -78,7 +108,10 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     let nonexistent = uuid::Uuid::now_v7();
     for (method, template, kind, fields) in ID_ROUTES {
         let targets: Vec<String> = match kind {
-            IdKind::Staff => [acme.owner, acme.admin, acme.manager, acme.chatter].iter().map(ToString::to_string).collect(),
+            IdKind::Staff => [acme.owner, acme.admin, acme.manager, acme.chatter]
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             IdKind::Invite => vec![acme_invite.to_string()],
         };
         // A foreign id must look exactly like an id that does not exist.

@@ -1,0 +1,212 @@
+//! Browser journeys in headless Chromium, driven over WebDriver. They need
+//! `chromium` and `chromedriver` on PATH (the test script installs them);
+//! set SKIP_BROWSER_TESTS=1 to skip them on a machine without a browser.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use helpers::{PASSWORD, TestApp};
+
+struct Driver {
+    child: Child,
+    port: u16,
+    profile: std::path::PathBuf,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn skip() -> bool {
+    std::env::var("SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1")
+}
+
+async fn start_browser() -> (Driver, Client) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()),
+    )
+    .arg(format!("--port={port}"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("chromedriver must be installed (see README); SKIP_BROWSER_TESTS=1 skips these tests");
+    let profile = std::env::temp_dir().join(format!("sb-chrome-{}", uuid::Uuid::new_v4()));
+    let driver = Driver {
+        child,
+        port,
+        profile,
+    };
+    let mut caps = serde_json::Map::new();
+    let mut chrome = serde_json::json!({
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--window-size=1366,900", format!("--user-data-dir={}", driver.profile.display()),
+        ]
+    });
+    let binary = std::env::var("CHROME_BIN").ok().or_else(|| {
+        [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(str::to_owned)
+    });
+    if let Some(b) = binary {
+        chrome["binary"] = serde_json::Value::String(b);
+    }
+    caps.insert("goog:chromeOptions".into(), chrome);
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let mut last_err = None;
+    for _ in 0..50 {
+        match ClientBuilder::rustls()
+            .expect("tls")
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(e) => {
+                last_err = Some(e);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    panic!("could not start a browser session: {last_err:?}");
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "#email", email).await;
+    fill(c, "#password", password).await;
+    click(c, "form.form button[type=submit]").await;
+}
+
+/// Waits (up to 10 s) until the page's heading is `expected`; navigation
+/// after a click is asynchronous, so the old page may still be showing.
+async fn expect_heading(c: &Client, expected: &str) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(h1) = c.find(Locator::Css("h1")).await
+            && let Ok(text) = h1.text().await
+        {
+            if text == expected {
+                return;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected heading {expected:?}, page shows {last:?}");
+}
+
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+#[tokio::test]
+async fn admin_invites_a_chatter_who_joins_and_sees_only_chatter_pages() {
+    if skip() {
+        eprintln!("SKIP_BROWSER_TESTS=1: browser journey skipped");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let (_driver, c) = start_browser().await;
+    let base = app.address.clone();
+
+    // Wrong password: the form comes back with the generic error.
+    sign_in(&c, &base, &acme.email("owner"), "not my password").await;
+    let error = wait_for(&c, "#login-error").await.text().await.unwrap();
+    assert_eq!(error, "That email and password combination is not right.");
+
+    sign_in(&c, &base, &acme.email("owner"), PASSWORD).await;
+    expect_heading(&c, "Welcome back, Acme Owner").await;
+
+    // Invite a chatter through the UI.
+    click(&c, "a[href='/admin/staff']").await;
+    expect_heading(&c, "Staff").await;
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
+        std::fs::write(
+            format!("{dir}/screenshot.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
+    click(&c, "a[href='/admin/staff/invite']").await;
+    fill(&c, "#email", "bea@acme.test").await;
+    fill(&c, "#display_name", "Bea Chatter").await;
+    click(&c, "button[type=submit].btn-primary").await;
+    expect_heading(&c, "Invitation created").await;
+    let link = c
+        .find(Locator::Css("#invite-link"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("link");
+    assert!(link.contains("/invite/"), "{link}");
+    let path = &link[link.find("/invite/").unwrap()..];
+
+    // Sign out, then accept the invitation.
+    click(&c, "form[action='/logout'] button").await;
+    wait_for(&c, "#email").await;
+    c.goto(&format!("{base}{path}")).await.unwrap();
+    expect_heading(&c, "Join Acme").await;
+    fill(&c, "#password", "bea's very long passphrase").await;
+    fill(&c, "#password_confirm", "bea's very long passphrase").await;
+    click(&c, "form.form button[type=submit]").await;
+    let flash = wait_for(&c, ".flash-success").await.text().await.unwrap();
+    assert!(flash.contains("Your account is ready"), "{flash}");
+
+    sign_in(&c, &base, "bea@acme.test", "bea's very long passphrase").await;
+    expect_heading(&c, "Welcome back, Bea Chatter").await;
+    assert!(
+        c.find(Locator::Css("a[href='/admin/staff']"))
+            .await
+            .is_err(),
+        "chatter sees no admin navigation"
+    );
+    c.goto(&format!("{base}/admin/staff")).await.unwrap();
+    expect_heading(&c, "Not allowed").await;
+    c.close().await.unwrap();
+}
