@@ -12,9 +12,12 @@ enum IdKind {
     Invite,
 }
 
+/// Form fields a POST sends (chosen so that success would change data).
+type Fields = &'static [(&'static str, &'static str)];
+
 /// Every route that takes an id of tenant data. `routes_table_is_complete`
 /// fails when a new id route is added to `src/web/mod.rs` but not here.
-const ID_ROUTES: &[(&str, &str, IdKind, &[(&str, &str)])] = &[
+const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
     ("GET", "/admin/staff/{id}", IdKind::Staff, &[]),
     (
         "POST",
