@@ -21,7 +21,18 @@ const PLAIN_ENV: &[(&str, &str)] = &[
     ("PUBLIC_URL", "public_url"),
     ("SWITCHBOARD_CONFIG", "config_file"),
     ("LOG_FORMAT", "log_format"),
+    ("FANVUE_CLIENT_ID", "fanvue.client_id"),
+    ("FANVUE_CLIENT_SECRET", "fanvue.client_secret"),
+    ("FANVUE_API_URL", "fanvue.api_url"),
+    ("FANVUE_AUTH_URL", "fanvue.auth_url"),
+    ("FANVUE_SCOPES", "fanvue.scopes"),
+    ("FANVUE_TOKEN_AUTH", "fanvue.token_auth"),
+    ("FANVUE_API_VERSION", "fanvue.api_version"),
 ];
+
+/// Scopes requested when connecting a creator (Fanvue's starter always adds
+/// `openid offline_access offline`; the rest is what sync and the inbox use).
+pub const DEFAULT_SCOPES: &str = "openid offline_access offline read:self read:chat write:chat read:fan read:insights read:media";
 
 /// A well-known key from `.env.example`; refused when served over https.
 pub const EXAMPLE_SECRET_KEY: &str = "ZGV2LW9ubHktc2VjcmV0LWtleS1kby1ub3QtdXNlISE=";
@@ -100,6 +111,70 @@ struct Raw {
     trust_forwarded_for: bool,
     max_form_bytes: usize,
     auth: AuthSettings,
+    fanvue: RawFanvue,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFanvue {
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    api_url: String,
+    auth_url: String,
+    api_version: String,
+    scopes: String,
+    token_auth: TokenAuth,
+    interactive_reserve_percent: u32,
+    request_timeout_secs: u64,
+}
+
+/// How the token endpoint receives the client credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenAuth {
+    /// HTTP Basic (what Fanvue's own starter app does).
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
+}
+
+/// The OAuth app registered with Fanvue. Absent until an operator configures
+/// one; connect pages then explain what is missing.
+#[derive(Debug, Clone)]
+pub struct FanvueApp {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+/// Where and how to reach Fanvue. Pointing the two URLs at the simulator is
+/// the only difference between a demo and production.
+#[derive(Debug, Clone)]
+pub struct FanvueSettings {
+    pub app: Option<FanvueApp>,
+    /// API base, e.g. `https://api.fanvue.com`.
+    pub api_url: Url,
+    /// OAuth base; `/oauth2/auth` and `/oauth2/token` live under it.
+    pub auth_url: Url,
+    pub api_version: String,
+    pub scopes: Vec<String>,
+    pub token_auth: TokenAuth,
+    /// Share of each creator's rate-limit budget kept for chatters' sends.
+    pub interactive_reserve_percent: u32,
+    pub request_timeout: Duration,
+}
+
+impl FanvueSettings {
+    pub fn authorize_endpoint(&self) -> String {
+        format!(
+            "{}/oauth2/auth",
+            self.auth_url.as_str().trim_end_matches('/')
+        )
+    }
+    pub fn token_endpoint(&self) -> String {
+        format!(
+            "{}/oauth2/token",
+            self.auth_url.as_str().trim_end_matches('/')
+        )
+    }
 }
 
 /// Login, session and invitation policy.
@@ -143,6 +218,7 @@ pub struct Settings {
     /// Largest accepted form body; larger requests get 413.
     pub max_form_bytes: usize,
     pub auth: AuthSettings,
+    pub fanvue: FanvueSettings,
 }
 
 impl Settings {
@@ -161,7 +237,14 @@ impl Settings {
             .set_default("auth.throttle_window_secs", 900)?
             .set_default("auth.max_failures_per_account", 5)?
             .set_default("auth.max_failures_per_ip", 30)?
-            .set_default("auth.invite_ttl_hours", 72)?;
+            .set_default("auth.invite_ttl_hours", 72)?
+            .set_default("fanvue.api_url", "https://api.fanvue.com")?
+            .set_default("fanvue.auth_url", "https://auth.fanvue.com")?
+            .set_default("fanvue.api_version", "2025-06-26")?
+            .set_default("fanvue.scopes", DEFAULT_SCOPES)?
+            .set_default("fanvue.token_auth", "basic")?
+            .set_default("fanvue.interactive_reserve_percent", 20)?
+            .set_default("fanvue.request_timeout_secs", 20)?;
         let file: Option<PathBuf> = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from));
@@ -221,7 +304,9 @@ impl Settings {
                 "must be greater than zero".into(),
             ));
         }
+        let fanvue = Self::fanvue_from_raw(raw.fanvue)?;
         Ok(Self {
+            fanvue,
             database_url,
             secret_key,
             public_url,
@@ -233,6 +318,71 @@ impl Settings {
             max_form_bytes: raw.max_form_bytes,
             auth: raw.auth,
         })
+    }
+
+    fn fanvue_from_raw(raw: RawFanvue) -> Result<FanvueSettings, ConfigError> {
+        let url = |name: &'static str, v: &str| -> Result<Url, ConfigError> {
+            let u = Url::parse(v).map_err(|e| ConfigError::Malformed(name, e.to_string()))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(ConfigError::Malformed(
+                    name,
+                    "must be an http(s) URL".into(),
+                ));
+            }
+            Ok(u)
+        };
+        let client_id = raw.client_id.filter(|s| !s.trim().is_empty());
+        let client_secret = raw
+            .client_secret
+            .filter(|s| !s.expose_secret().trim().is_empty());
+        // The two belong together: one without the other is a mistake.
+        let app = match (client_id, client_secret) {
+            (Some(client_id), Some(client_secret)) => Some(FanvueApp {
+                client_id,
+                client_secret,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing(
+                    "FANVUE_CLIENT_SECRET",
+                    "It is required when FANVUE_CLIENT_ID is set.",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing(
+                    "FANVUE_CLIENT_ID",
+                    "It is required when FANVUE_CLIENT_SECRET is set.",
+                ));
+            }
+        };
+        let scopes: Vec<String> = raw.scopes.split_whitespace().map(str::to_owned).collect();
+        if scopes.is_empty() {
+            return Err(ConfigError::Malformed(
+                "FANVUE_SCOPES",
+                "lists no scope".into(),
+            ));
+        }
+        if raw.interactive_reserve_percent > 90 {
+            return Err(ConfigError::Malformed(
+                "fanvue.interactive_reserve_percent",
+                "must be at most 90".into(),
+            ));
+        }
+        Ok(FanvueSettings {
+            app,
+            api_url: url("FANVUE_API_URL", &raw.api_url)?,
+            auth_url: url("FANVUE_AUTH_URL", &raw.auth_url)?,
+            api_version: raw.api_version,
+            scopes,
+            token_auth: raw.token_auth,
+            interactive_reserve_percent: raw.interactive_reserve_percent,
+            request_timeout: Duration::from_secs(raw.request_timeout_secs.max(1)),
+        })
+    }
+
+    /// The OAuth redirect URI registered with Fanvue.
+    pub fn oauth_redirect_uri(&self) -> String {
+        self.public_link("/connect/fanvue/callback")
     }
 
     /// Cookies get `Secure` when the public address is https.
@@ -281,7 +431,37 @@ mod tests {
                 max_failures_per_ip: 1,
                 invite_ttl_hours: 1,
             },
+            fanvue: RawFanvue {
+                client_id: None,
+                client_secret: None,
+                api_url: "https://api.fanvue.com".into(),
+                auth_url: "https://auth.fanvue.com".into(),
+                api_version: "2025-06-26".into(),
+                scopes: DEFAULT_SCOPES.into(),
+                token_auth: TokenAuth::Basic,
+                interactive_reserve_percent: 20,
+                request_timeout_secs: 20,
+            },
         }
+    }
+
+    #[test]
+    fn fanvue_client_id_and_secret_go_together() {
+        let mut r = raw();
+        r.fanvue.client_id = Some("abc".into());
+        let err = Settings::from_raw(r).unwrap_err().to_string();
+        assert!(err.starts_with("FANVUE_CLIENT_SECRET is not set"), "{err}");
+        let mut r = raw();
+        r.fanvue.client_id = Some("abc".into());
+        r.fanvue.client_secret = Some("s3cret-value".to_owned().into());
+        let s = Settings::from_raw(r).unwrap();
+        assert_eq!(s.fanvue.app.as_ref().unwrap().client_id, "abc");
+        assert!(!format!("{s:?}").contains("s3cret-value"));
+        assert_eq!(
+            s.fanvue.token_endpoint(),
+            "https://auth.fanvue.com/oauth2/token"
+        );
+        assert!(s.fanvue.scopes.contains(&"offline_access".to_owned()));
     }
 
     #[test]

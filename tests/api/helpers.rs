@@ -9,7 +9,9 @@ use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use switchboard::config::{AuthSettings, LogFormat, SecretKey, Settings};
+use switchboard::config::{
+    AuthSettings, DEFAULT_SCOPES, FanvueSettings, LogFormat, SecretKey, Settings, TokenAuth,
+};
 use switchboard::domain::{AgencyId, Role, StaffId};
 use switchboard::startup::{Application, SESSION_COOKIE};
 use switchboard::{bootstrap, store};
@@ -49,6 +51,19 @@ pub fn test_settings(database: &str) -> Settings {
             max_failures_per_account: 5,
             max_failures_per_ip: 30,
             invite_ttl_hours: 72,
+        },
+        fanvue: FanvueSettings {
+            app: None,
+            api_url: url::Url::parse("http://127.0.0.1:9").expect("url"),
+            auth_url: url::Url::parse("http://127.0.0.1:9").expect("url"),
+            api_version: "2025-06-26".into(),
+            scopes: DEFAULT_SCOPES
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            token_auth: TokenAuth::Basic,
+            interactive_reserve_percent: 20,
+            request_timeout: std::time::Duration::from_secs(10),
         },
     }
 }
