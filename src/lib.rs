@@ -1,1 +1,3 @@
+//! Switchboard library crate.
 
+pub mod sim;
