@@ -110,7 +110,10 @@ impl SimConfig {
             path: shown.clone(),
             source,
         })?;
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
             serde_json::from_str(&text).map_err(|source| ConfigError::Json {
                 path: shown,
                 source,

@@ -214,11 +214,11 @@ async fn webhook_test(sim: web::Data<Sim>, body: web::Json<TestEvent>) -> HttpRe
     };
     let event = {
         let w = sim.world.read();
-        let Some(&chat_msg) = w
-            .chats
-            .first()
-            .and_then(|c| c.messages.iter().find(|m| !w.messages[**m as usize].from_creator))
-        else {
+        let Some(&chat_msg) = w.chats.first().and_then(|c| {
+            c.messages
+                .iter()
+                .find(|m| !w.messages[**m as usize].from_creator)
+        }) else {
             return bad("world has no fan message to sample");
         };
         let mut e = w.message_received_event(chat_msg);

@@ -212,11 +212,7 @@ impl OAuthStore {
             if let Some(g) = rec.grant {
                 self.grants[g].revoked = true;
             }
-            return Err(err(
-                400,
-                "invalid_grant",
-                "authorization code already used",
-            ));
+            return Err(err(400, "invalid_grant", "authorization code already used"));
         }
         if now_ms > rec.expires_ms {
             return Err(err(400, "invalid_grant", "authorization code expired"));
@@ -445,7 +441,10 @@ pub async fn authorize(sim: web::Data<Sim>, q: web::Query<AuthorizeQuery>) -> Ht
         .map(str::to_string)
         .collect();
     if scopes.is_empty() || scopes.iter().any(|s| !cfg.allowed_scopes.contains(s)) {
-        return fail("invalid_scope", "scope is missing or not allowed for this app");
+        return fail(
+            "invalid_scope",
+            "scope is missing or not allowed for this app",
+        );
     }
     let Some(challenge) = q.code_challenge.filter(|c| valid_pkce_string(c)) else {
         return fail("invalid_request", "code_challenge is required (PKCE)");
@@ -570,9 +569,8 @@ fn oauth_error(e: &OAuthError, basic_used: bool) -> HttpResponse {
     if e.status == 401 && basic_used {
         b.insert_header(("WWW-Authenticate", "Basic realm=\"oauth\""));
     }
-    b.insert_header(("Cache-Control", "no-store")).json(
-        serde_json::json!({"error": e.code, "error_description": e.description}),
-    )
+    b.insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({"error": e.code, "error_description": e.description}))
 }
 
 /// Parses `Authorization: Basic` into (id, secret).
@@ -687,7 +685,10 @@ mod tests {
 
     #[test]
     fn s256_matches_rfc7636_example() {
-        assert_eq!(s256(VERIFIER), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            s256(VERIFIER),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 
     #[test]

@@ -255,7 +255,13 @@ mod tests {
 
     #[test]
     fn iso_matches_chrono() {
-        for ms in [0i64, 1_767_225_600_123, 951_782_400_000, 4_102_444_799_999, 1] {
+        for ms in [
+            0i64,
+            1_767_225_600_123,
+            951_782_400_000,
+            4_102_444_799_999,
+            1,
+        ] {
             let ours = iso(ms);
             let theirs = chrono::DateTime::from_timestamp_millis(ms)
                 .unwrap()

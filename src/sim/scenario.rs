@@ -69,7 +69,11 @@ impl Texts {
         }
     }
     fn pick(&self, rng: &mut ChaCha8Rng, from_creator: bool) -> Arc<str> {
-        let pool = if from_creator { &self.creator } else { &self.fan };
+        let pool = if from_creator {
+            &self.creator
+        } else {
+            &self.fan
+        };
         pool[rng.random_range(0..pool.len())].clone()
     }
 }
@@ -241,7 +245,9 @@ fn fill_history(
         return;
     }
     let span = (epoch_ms - created - 1).max(1);
-    let mut times: Vec<i64> = (0..n).map(|_| created + rng.random_range(0..span)).collect();
+    let mut times: Vec<i64> = (0..n)
+        .map(|_| created + rng.random_range(0..span))
+        .collect();
     times.sort_unstable();
     let mut from_creator = rng.random_bool(0.5);
     let unread_tail = rng.random_bool(0.4);
@@ -279,8 +285,7 @@ fn fill_history(
                 } else {
                     MsgType::SingleRecipient
                 };
-                if !members.is_empty() && rng.random_bool(cfg.team_member_share.clamp(0.0, 1.0))
-                {
+                if !members.is_empty() && rng.random_bool(cfg.team_member_share.clamp(0.0, 1.0)) {
                     m.sent_by = members.choose(rng).copied();
                 }
                 if rng.random_bool(cfg.ppv_share.clamp(0.0, 1.0)) {
@@ -362,10 +367,15 @@ pub fn live_step(
             Vec::new()
         }
         60..=69 => {
-            let ppv = w.chats[chat as usize].messages.iter().rev().copied().find(|m| {
-                let m = &w.messages[*m as usize];
-                m.price.is_some() && m.purchased_at.is_none()
-            });
+            let ppv = w.chats[chat as usize]
+                .messages
+                .iter()
+                .rev()
+                .copied()
+                .find(|m| {
+                    let m = &w.messages[*m as usize];
+                    m.price.is_some() && m.purchased_at.is_none()
+                });
             match ppv {
                 Some(m) => w.purchase(m, now).into_iter().collect(),
                 None => fan_message(w, rng, &texts, chat, now),
@@ -581,11 +591,7 @@ mod tests {
         let w = generate(&cfg, 9, 1_767_225_600_000);
         assert_eq!(w.creators.len(), 2);
         assert_eq!(w.chats.len(), 10);
-        let non_tip = w
-            .messages
-            .iter()
-            .filter(|m| m.kind != MsgType::Tip)
-            .count();
+        let non_tip = w.messages.iter().filter(|m| m.kind != MsgType::Tip).count();
         assert_eq!(non_tip, 10 * 40);
         assert!(w.messages.iter().any(|m| m.sent_by.is_some()));
         assert!(w.messages.iter().any(|m| m.text.is_none()));

@@ -105,7 +105,11 @@ impl Webhooks {
             cfg,
         };
         for e in me.cfg.endpoints.clone() {
-            let kinds = e.events.iter().filter_map(|k| EventKind::parse(k)).collect();
+            let kinds = e
+                .events
+                .iter()
+                .filter_map(|k| EventKind::parse(k))
+                .collect();
             me.register(e.url, kinds);
         }
         me

@@ -707,7 +707,7 @@ mod tests {
         let a = w.add_chat(c, f1, 0);
         let b = w.add_chat(c, f2, 0);
         w.insert_message(a, Uuid::from_u128(10), msg(false, 100));
-        w.insert_message(b, Uuid::from_u128(11), msg(false, 200));
+        w.insert_message(b, Uuid::from_u128(11), msg(true, 200));
         let order: Vec<ChatId> = w.creator_data[&c].by_recent.iter().map(|x| x.1).collect();
         assert_eq!(order, vec![b, a]);
         w.delete_message(b, &Uuid::from_u128(11)).unwrap();

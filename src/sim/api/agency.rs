@@ -5,8 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{
-    ApiError, ApiResult, Ctx, RouteSpec, json_bytes, page_size, query_pairs, run,
-    write_pagination,
+    ApiError, ApiResult, Ctx, RouteSpec, json_bytes, page_size, query_pairs, run, write_pagination,
 };
 use crate::sim::render;
 use crate::sim::state::Sim;
@@ -44,10 +43,7 @@ pub async fn users_me(req: HttpRequest, sim: web::Data<Sim>) -> HttpResponse {
                 .map(|cd| {
                     cd.by_fan.keys().fold((0u64, 0u64), |(f, s), fan| {
                         let x = w.user(*fan);
-                        (
-                            f + u64::from(x.is_follower),
-                            s + u64::from(x.is_subscriber),
-                        )
+                        (f + u64::from(x.is_follower), s + u64::from(x.is_subscriber))
                     })
                 })
                 .unwrap_or_default()
@@ -146,7 +142,10 @@ pub async fn team_members(req: HttpRequest, sim: web::Data<Sim>) -> HttpResponse
 }
 
 pub async fn agency_chats(req: HttpRequest, sim: web::Data<Sim>) -> HttpResponse {
-    run(&req, &sim, &AGENCY_CHATS, |ctx| agency_chats_body(&sim, &req, ctx)).await
+    run(&req, &sim, &AGENCY_CHATS, |ctx| {
+        agency_chats_body(&sim, &req, ctx)
+    })
+    .await
 }
 
 fn agency_chats_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx) -> ApiResult {

@@ -80,7 +80,11 @@ const SMART_LISTS: &[(&str, &str)] = &[
     ("expired_subscribers", "Expired subscribers"),
     ("spent_more_than_50", "Spent more than $50"),
 ];
-const SORTS: &[&str] = &["most_recent_messages", "online_now", "most_unanswered_chats"];
+const SORTS: &[&str] = &[
+    "most_recent_messages",
+    "online_now",
+    "most_unanswered_chats",
+];
 
 fn matches(name: &str, w: &World, chat: &Chat, fan: &User, now: i64) -> bool {
     let last_from_fan = chat
@@ -96,9 +100,7 @@ fn matches(name: &str, w: &World, chat: &Chat, fan: &User, now: i64) -> bool {
         "auto_renewing" => fan.is_subscriber && !fan.on_free_trial,
         "non_renewing" => fan.is_subscriber && fan.on_free_trial,
         "followers" => fan.is_follower,
-        "recent_subscribers" => fan
-            .subscribed_at
-            .is_some_and(|t| now - t < 30 * 86_400_000),
+        "recent_subscribers" => fan.subscribed_at.is_some_and(|t| now - t < 30 * 86_400_000),
         "not_answered" => last_from_fan,
         "spent_more_than_50" => chat.spent > 5_000,
         "on_free_trial" | "free_trial_subscribers" => fan.on_free_trial,
@@ -262,13 +264,18 @@ struct UpdateBody {
 /// Distinguishes an absent `nickname` from an explicit `null` (which clears it).
 mod double_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
         Ok(Some(Option::deserialize(d)?))
     }
 }
 
 pub async fn update(req: HttpRequest, sim: web::Data<Sim>, body: web::Bytes) -> HttpResponse {
-    run(&req, &sim, &UPDATE, |ctx| update_body(&sim, &req, ctx, &body)).await
+    run(&req, &sim, &UPDATE, |ctx| {
+        update_body(&sim, &req, ctx, &body)
+    })
+    .await
 }
 
 pub async fn update_for_creator(
@@ -423,7 +430,11 @@ pub async fn custom_lists(req: HttpRequest, sim: web::Data<Sim>) -> HttpResponse
             })
             .unwrap_or_default();
         let has_more = lists.len() > page * size;
-        let data: Vec<_> = lists.into_iter().skip((page - 1) * size).take(size).collect();
+        let data: Vec<_> = lists
+            .into_iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .collect();
         Ok(HttpResponse::Ok().json(serde_json::json!({
             "data": data,
             "pagination": {"page": page, "size": data.len(), "hasMore": has_more},

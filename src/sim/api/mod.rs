@@ -221,8 +221,7 @@ where
         let caller = w.user(info.user);
         match path_creator {
             Some(c) => {
-                let Some(cid) = w.user_id(&c).filter(|id| w.user(*id).role == Role::Creator)
-                else {
+                let Some(cid) = w.user_id(&c).filter(|id| w.user(*id).role == Role::Creator) else {
                     return ApiError::NotFound("Creator not found".into()).response(sim);
                 };
                 if !w.can_act_for(info.user, cid) {
