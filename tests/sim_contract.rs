@@ -1512,3 +1512,88 @@ async fn plain_mode_hides_the_control_api() {
     assert_eq!(r.status(), 404);
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn duplicate_fault_resends_the_same_event_with_the_same_event_id() {
+    let mut cfg = small();
+    cfg.webhooks.event_id_header = Some("X-Fanvue-Event-Id".into());
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    t.h.patch_faults(FaultsPatch {
+        webhook_duplicate_rate: Some(1.0),
+        webhook_reorder: Some(true),
+        ..Default::default()
+    });
+    let mut n = 0;
+    while n == 0 {
+        n = t.h.generate_activity(5);
+    }
+    wait_for(|| got.lock().len() >= 2 * n).await;
+    let items = got.lock().clone();
+    assert_eq!(items.len(), 2 * n);
+    let mut ids: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (h, body) in &items {
+        ids.entry(h["x-fanvue-event-id"].clone())
+            .or_default()
+            .push(body.clone());
+    }
+    assert_eq!(ids.len(), n);
+    assert!(ids.values().all(|b| b.len() == 2 && b[0] == b[1]));
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+fn message_index(truth: &Value) -> std::collections::HashMap<String, Value> {
+    let mut out = std::collections::HashMap::new();
+    for c in truth["creators"].as_array().unwrap() {
+        for chat in c["chats"].as_array().unwrap() {
+            for m in chat["messages"].as_array().unwrap() {
+                out.insert(m["uuid"].as_str().unwrap().to_string(), m.clone());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn live_activity_webhooks_fan_messages_but_not_team_member_replies() {
+    let t = spawn().await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::MessageReceived]);
+    let before = message_index(&t.h.truth());
+    t.h.generate_activity(300);
+    let after = message_index(&t.h.truth());
+    let new: Vec<&Value> = after
+        .iter()
+        .filter(|(k, _)| !before.contains_key(*k))
+        .map(|(_, v)| v)
+        .collect();
+    let team_replies: Vec<&&Value> = new
+        .iter()
+        .filter(|m| m["sentByUserId"].is_string())
+        .collect();
+    assert!(
+        !team_replies.is_empty(),
+        "live mode produced team-member replies"
+    );
+    let creators: std::collections::HashSet<String> =
+        t.h.creator_uuids().iter().map(|u| u.to_string()).collect();
+    let fan_msgs = new
+        .iter()
+        .filter(|m| !creators.contains(m["sender"]["uuid"].as_str().unwrap()) && m["type"] != "TIP")
+        .count();
+    assert!(fan_msgs > 0);
+    wait_for(|| got.lock().len() >= fan_msgs).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let items = got.lock().clone();
+    assert_eq!(items.len(), fan_msgs);
+    for (_, body) in &items {
+        let v: Value = serde_json::from_str(body).unwrap();
+        let m = &after[v["messageUuid"].as_str().unwrap()];
+        assert_eq!(m["sentByUserId"], Value::Null);
+        assert_eq!(v["message"]["text"], m["text"]);
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+}
