@@ -1597,3 +1597,25 @@ async fn live_activity_webhooks_fan_messages_but_not_team_member_replies() {
     rh.stop(true).await;
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn require_grant_limits_webhooks_to_connected_creators() {
+    let mut cfg = small();
+    cfg.webhooks.require_grant = true;
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::MessageReceived]);
+    // Only creator 0 holds a grant (issued by spawn); creator 1 has none.
+    let other = t.h.creator_uuids()[1].to_string();
+    t.h.generate_activity(200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let items = got.lock().clone();
+    assert!(!items.is_empty());
+    for (_, body) in &items {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["recipientUuid"], t.creator.to_string());
+        assert_ne!(v["recipientUuid"], other);
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+}

@@ -251,6 +251,10 @@ pub struct WebhookConfig {
     pub log_capacity: usize,
     /// Endpoints registered at start: `{url, events}` (empty events = all).
     pub endpoints: Vec<EndpointConfig>,
+    /// Deliver only for creators covered by an active grant (the creator's own, or a team
+    /// member's who manages them); message events also need `read:chat`. Fanvue behaves
+    /// this way; off by default so demos see events before anyone connects.
+    pub require_grant: bool,
 }
 
 impl Default for WebhookConfig {
@@ -265,6 +269,7 @@ impl Default for WebhookConfig {
             timeout_ms: 5_000,
             log_capacity: 10_000,
             endpoints: Vec::new(),
+            require_grant: false,
         }
     }
 }

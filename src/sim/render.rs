@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::faults::Faults;
-use super::world::{ChatId, Message, UserId, World};
+use super::world::{ChatId, Message, User, UserId, World};
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for unix milliseconds.
 pub fn iso(ms: i64) -> String {
@@ -108,25 +108,34 @@ fn itoa_buf(mut v: u64) -> Vec<u8> {
     out
 }
 
+/// The two constant halves of a user object, split where the per-chat nickname goes.
+pub fn user_fragments(u: &User) -> (Box<[u8]>, Box<[u8]>) {
+    let mut head = Vec::with_capacity(96);
+    head.extend_from_slice(b"{\"uuid\":");
+    write_uuid(&mut head, &u.uuid);
+    head.extend_from_slice(b",\"handle\":");
+    write_str(&mut head, &u.handle);
+    head.extend_from_slice(b",\"nickname\":");
+    let mut tail = Vec::with_capacity(160);
+    tail.extend_from_slice(b",\"displayName\":");
+    write_str(&mut tail, &u.display_name);
+    tail.extend_from_slice(b",\"isTopSpender\":");
+    write_bool(&mut tail, u.is_top_spender);
+    tail.extend_from_slice(b",\"avatarUrl\":");
+    write_opt_str(&mut tail, u.avatar_url.as_deref());
+    tail.extend_from_slice(b",\"registeredAt\":");
+    write_iso(&mut tail, u.registered_at);
+    tail.push(b'}');
+    (head.into_boxed_slice(), tail.into_boxed_slice())
+}
+
 /// The enriched user object (`uuid, handle, nickname, displayName, isTopSpender,
 /// avatarUrl, registeredAt`) used for chat rows and message sender/recipient.
 pub fn write_user(b: &mut Vec<u8>, w: &World, id: UserId, nickname: Option<&str>) {
-    let u = w.user(id);
-    b.extend_from_slice(b"{\"uuid\":");
-    write_uuid(b, &u.uuid);
-    b.extend_from_slice(b",\"handle\":");
-    write_str(b, &u.handle);
-    b.extend_from_slice(b",\"nickname\":");
+    let (head, tail) = &w.user_json[id as usize];
+    b.extend_from_slice(head);
     write_opt_str(b, nickname);
-    b.extend_from_slice(b",\"displayName\":");
-    write_str(b, &u.display_name);
-    b.extend_from_slice(b",\"isTopSpender\":");
-    write_bool(b, u.is_top_spender);
-    b.extend_from_slice(b",\"avatarUrl\":");
-    write_opt_str(b, u.avatar_url.as_deref());
-    b.extend_from_slice(b",\"registeredAt\":");
-    write_iso(b, u.registered_at);
-    b.push(b'}');
+    b.extend_from_slice(tail);
 }
 
 fn type_str<'a>(m: &Message, faults: &'a Faults) -> &'a str {

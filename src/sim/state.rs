@@ -76,9 +76,32 @@ impl Sim {
     }
 
     pub fn dispatch(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let grants = self
+            .config
+            .webhooks
+            .require_grant
+            .then(|| self.oauth.lock().granted_users());
         for e in events {
+            if let Some(grants) = &grants
+                && !self.event_is_granted(e, grants)
+            {
+                continue;
+            }
             self.webhooks.enqueue(e);
         }
+    }
+
+    fn event_is_granted(&self, e: &Event, grants: &[(UserId, Vec<String>)]) -> bool {
+        use super::events::EventKind;
+        let needs_chat = matches!(e.kind, EventKind::MessageReceived | EventKind::MessageRead);
+        let w = self.world.read();
+        grants.iter().any(|(user, scopes)| {
+            w.can_act_for(*user, e.creator)
+                && (!needs_chat || scopes.iter().any(|s| s == "read:chat"))
+        })
     }
 
     /// Applies scheduled work that is due (purchases after their PPV). Returns events sent.

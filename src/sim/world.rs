@@ -239,6 +239,9 @@ pub struct NewMessage {
 #[derive(Debug, Default)]
 pub struct World {
     pub users: Vec<User>,
+    /// Pre-rendered JSON around the nickname of each user object (see `render::write_user`);
+    /// the rendered fields never change after creation.
+    pub user_json: Vec<(Box<[u8]>, Box<[u8]>)>,
     pub user_by_uuid: HashMap<Uuid, UserId>,
     pub creators: Vec<UserId>,
     pub creator_data: HashMap<UserId, CreatorData>,
@@ -268,6 +271,7 @@ impl World {
             self.creators.push(id);
             self.creator_data.entry(id).or_default();
         }
+        self.user_json.push(super::render::user_fragments(&user));
         self.users.push(user);
         id
     }
