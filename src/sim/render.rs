@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use super::faults::Faults;
-use super::world::{ChatId, Message, User, UserId, World};
+use super::world::{ChatId, Message, User, UserId, UserJson, World};
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for unix milliseconds.
 pub fn iso(ms: i64) -> String {
@@ -109,7 +109,7 @@ fn itoa_buf(mut v: u64) -> Vec<u8> {
 }
 
 /// The two constant halves of a user object, split where the per-chat nickname goes.
-pub fn user_fragments(u: &User) -> (Box<[u8]>, Box<[u8]>) {
+pub fn user_fragments(u: &User) -> UserJson {
     let mut head = Vec::with_capacity(96);
     head.extend_from_slice(b"{\"uuid\":");
     write_uuid(&mut head, &u.uuid);

@@ -14,6 +14,8 @@ use super::events::{Event, EventKind};
 pub type UserId = u32;
 pub type ChatId = u32;
 pub type MsgId = u32;
+/// Pre-rendered (head, tail) of a user object; the nickname goes between them.
+pub type UserJson = (Box<[u8]>, Box<[u8]>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,7 +243,7 @@ pub struct World {
     pub users: Vec<User>,
     /// Pre-rendered JSON around the nickname of each user object (see `render::write_user`);
     /// the rendered fields never change after creation.
-    pub user_json: Vec<(Box<[u8]>, Box<[u8]>)>,
+    pub user_json: Vec<UserJson>,
     pub user_by_uuid: HashMap<Uuid, UserId>,
     pub creators: Vec<UserId>,
     pub creator_data: HashMap<UserId, CreatorData>,
