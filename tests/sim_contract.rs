@@ -1619,3 +1619,174 @@ async fn require_grant_limits_webhooks_to_connected_creators() {
     rh.stop(true).await;
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn creator_scoped_routes_need_access_and_use_their_own_bucket_key() {
+    let mut cfg = small();
+    cfg.scenario.agencies = 2;
+    let t = spawn_with(cfg).await;
+    let creators = t.h.creator_uuids(); // round-robin: creator 0 → agency 1, creator 1 → agency 2
+    let members = t.h.team_member_uuids(); // agency 1's members first
+    let chatter =
+        t.h.issue_token(&members[1].to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let fans = t.h.fan_uuids(&creators[0]);
+    let (s, b) = t
+        .json(t.post_as(
+            &format!("/creators/{}/chats/messages/batch", creators[0]),
+            &chatter,
+            json!({"chatUuids": &fans[..3], "limit": 2}),
+        ))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["byChat"].as_object().unwrap().len(), 3);
+    let (s, b) = t
+        .json(t.get_as(&format!("/creators/{}/chats", creators[1]), &chatter))
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(b["error"].is_string());
+    let (s, _) = t
+        .json(t.get_as(&format!("/creators/{}/chats", Uuid::new_v4()), &chatter))
+        .await;
+    assert_eq!(s, 404);
+    let (s, m) = t
+        .json(t.get_as(
+            &format!(
+                "/creators/{}/chats/{}/messages?markAsRead=false&size=2",
+                creators[0], fans[0]
+            ),
+            &chatter,
+        ))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(m["data"].as_array().unwrap().len(), 2);
+    let buckets = t.h.stats().by_bucket;
+    let member = members[1].to_string();
+    assert!(
+        buckets
+            .keys()
+            .any(|k| k == &format!("{}:{member}:{}", t.h.client_id(), creators[0]))
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn templates_smart_and_custom_lists_have_documented_shapes() {
+    let t = spawn().await;
+    let (s, b) = t.json(t.get("/chats/templates?size=2")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["data"].as_array().unwrap().len(), 2);
+    assert_eq!(b["pagination"]["hasMore"], true);
+    for k in ["uuid", "text", "price", "mediaUuids", "folderName"] {
+        assert!(b["data"][0].get(k).is_some(), "template.{k}");
+    }
+    let (s, b) = t.json(t.get("/chats/lists/smart")).await;
+    assert_eq!(s, 200);
+    let lists = b.as_array().expect("bare array");
+    assert_eq!(lists.len(), 7);
+    let subs = lists.iter().find(|l| l["uuid"] == "subscribers").unwrap();
+    let (_, rows) = t
+        .json(t.get("/chats?smartListIds=subscribers&size=50"))
+        .await;
+    let (_, rows2) = t
+        .json(t.get("/chats?smartListIds=subscribers&size=50&page=2"))
+        .await;
+    let n = rows["data"].as_array().unwrap().len() + rows2["data"].as_array().unwrap().len();
+    assert_eq!(subs["count"].as_u64().unwrap() as usize, n);
+    let (s, b) = t.json(t.get("/chats/lists/custom")).await;
+    assert_eq!(s, 200);
+    let list = &b["data"][0];
+    for k in ["uuid", "name", "membersCount", "createdAt"] {
+        assert!(list.get(k).is_some(), "customList.{k}");
+    }
+    let (s, rows) = t
+        .json(t.get(&format!(
+            "/chats?customListId={}&size=50",
+            list["uuid"].as_str().unwrap()
+        )))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        rows["data"].as_array().unwrap().len() as u64,
+        list["membersCount"].as_u64().unwrap()
+    );
+    let read_chat_only =
+        t.h.issue_token(&t.creator.to_string(), &["read:chat"])
+            .unwrap()
+            .access_token;
+    let (s, _) = t
+        .json(t.get_as("/chats/lists/smart", &read_chat_only))
+        .await;
+    assert_eq!(s, 403, "lists also need read:fan");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn agency_chats_span_the_agencys_creators_newest_first() {
+    let t = spawn().await;
+    let admin = t.h.team_member_uuids()[0];
+    let tok =
+        t.h.issue_token(&admin.to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let (s, b) = t.json(t.get_as("/agencies/chats?size=50", &tok)).await;
+    assert_eq!(s, 200);
+    let rows = b["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    let creators: std::collections::HashSet<&str> = rows
+        .iter()
+        .map(|r| r["creatorUuid"].as_str().unwrap())
+        .collect();
+    assert!(!creators.is_empty());
+    let times: Vec<&str> = rows
+        .iter()
+        .map(|r| r["lastMessageAt"].as_str().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+    assert_eq!(b["pagination"]["hasMore"], true);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn background_live_mode_generates_activity_at_the_configured_rate() {
+    let mut cfg = small();
+    cfg.live.events_per_sec = 100.0;
+    let t = spawn_with(cfg).await;
+    let before = message_index(&t.h.truth()).len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = message_index(&t.h.truth()).len();
+    assert!(after > before + 10, "before={before} after={after}");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn api_latency_and_webhook_delay_faults_slow_things_down() {
+    let t = spawn().await;
+    t.h.patch_faults(FaultsPatch {
+        api_latency_ms: Some(150),
+        ..Default::default()
+    });
+    let t0 = std::time::Instant::now();
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 200);
+    assert!(t0.elapsed() >= Duration::from_millis(150));
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    t.h.patch_faults(FaultsPatch {
+        api_latency_ms: Some(0),
+        webhook_delay_ms: Some(300),
+        ..Default::default()
+    });
+    let mut n = 0;
+    while n == 0 {
+        n = t.h.generate_activity(5);
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(got.lock().is_empty(), "still delayed");
+    wait_for(|| got.lock().len() >= n).await;
+    assert_eq!(got.lock().len(), n);
+    rh.stop(true).await;
+    t.h.stop().await;
+}

@@ -386,4 +386,28 @@ mod tests {
         assert!(!cfg.control_enabled());
         assert!(SimConfig::default().control_enabled());
     }
+
+    #[test]
+    fn from_file_reads_json_and_toml_and_reports_bad_files() {
+        let dir = std::env::temp_dir().join(format!("sim-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = dir.join("s.json");
+        std::fs::write(&json, r#"{"seed": 11, "scenario": {"creators": 4}}"#).unwrap();
+        let toml_path = dir.join("s.toml");
+        std::fs::write(&toml_path, "seed = 12\n[live]\nevents_per_sec = 2.5\n").unwrap();
+        let a = SimConfig::from_file(&json).unwrap();
+        assert_eq!((a.seed, a.scenario.creators), (11, 4));
+        let b = SimConfig::from_file(&toml_path).unwrap();
+        assert_eq!((b.seed, b.live.events_per_sec), (12, 2.5));
+        std::fs::write(&toml_path, "no_such_key = 1\n").unwrap();
+        assert!(matches!(
+            SimConfig::from_file(&toml_path),
+            Err(ConfigError::Toml { .. })
+        ));
+        assert!(matches!(
+            SimConfig::from_file(&dir.join("missing.toml")),
+            Err(ConfigError::Read { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
