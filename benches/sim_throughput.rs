@@ -176,6 +176,38 @@ async fn main() -> anyhow::Result<()> {
             .body(batch_body.clone())
     })
     .await;
+    // Server-side cost alone: render the same 50 × 20 batch body in-process, one thread.
+    let render_per_sec = {
+        let sim = h.sim().clone();
+        let fans: Vec<uuid::Uuid> = fans.iter().take(50).copied().collect();
+        tokio::task::spawn_blocking(move || {
+            let faults = switchboard::sim::Faults::default();
+            let w = sim.world.read();
+            let creator_id = w.user_id(&creator).unwrap_or(0);
+            let chats: Vec<u32> = fans
+                .iter()
+                .filter_map(|f| w.user_id(f).and_then(|f| w.chat_of(creator_id, f)))
+                .collect();
+            let t0 = Instant::now();
+            let mut n = 0u64;
+            let mut size = 0usize;
+            while t0.elapsed() < Duration::from_secs(2) {
+                let mut b = Vec::with_capacity(1 << 20);
+                for c in &chats {
+                    let msgs = &w.chats[*c as usize].messages;
+                    for m in msgs[msgs.len().saturating_sub(20)..].iter().rev() {
+                        sim::render::write_message(&mut b, &w, &w.messages[*m as usize], &faults);
+                    }
+                }
+                size = b.len();
+                n += 1;
+            }
+            let _ = size;
+            n as f64 / t0.elapsed().as_secs_f64()
+        })
+        .await
+        .unwrap_or(0.0)
+    };
     let peak = vm_hwm_mib();
     h.stop().await;
 
@@ -215,6 +247,10 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!(
+        "  {:<44} {:>10.0}",
+        "batch body render only, 1 thread (bodies/s)", render_per_sec
+    );
+    println!(
         "  {:<44} {:>12}",
         "peak memory overall (MiB)",
         format!("{peak:.0}")
@@ -229,6 +265,7 @@ async fn main() -> anyhow::Result<()> {
         "generationSeconds": gen_secs,
         "generationPeakMiB": gen_hwm,
         "peakMiB": peak,
+        "batchRenderOnlyPerSecOneThread": render_per_sec,
         "concurrency": concurrency,
         "seconds": secs,
         "getChats": {"rps": rps(&chats_load), "p50Ms": chats_load.p50_ms, "p99Ms": chats_load.p99_ms,
