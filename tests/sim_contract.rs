@@ -1790,3 +1790,24 @@ async fn api_latency_and_webhook_delay_faults_slow_things_down() {
     rh.stop(true).await;
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn api_base_path_is_configurable() {
+    let mut cfg = small();
+    cfg.api_base_path = "/api".into();
+    let t = spawn_with(cfg).await;
+    assert!(t.h.api_base_url().ends_with("/api"));
+    let (s, b) = t.json(t.get("/users/me")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["uuid"], t.creator.to_string());
+    let r = t
+        .http
+        .get(format!("{}/users/me", t.h.base_url()))
+        .header("X-Fanvue-API-Version", VERSION)
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    t.h.stop().await;
+}
