@@ -410,4 +410,19 @@ mod tests {
         ));
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn documented_example_scenario_parses() {
+        let doc = include_str!("../../docs/SIMULATOR.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let cfg: SimConfig = toml::from_str(block).unwrap();
+        assert_eq!(cfg.seed, 42);
+        assert_eq!(cfg.mode, SimMode::Demo);
+        assert_eq!(cfg.webhooks.endpoints.len(), 1);
+        assert_eq!(cfg.webhooks.topic_header.as_deref(), Some("X-Fanvue-Topic"));
+    }
 }
