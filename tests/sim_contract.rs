@@ -1811,3 +1811,26 @@ async fn api_base_path_is_configurable() {
     assert_eq!(r.status(), 404);
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn per_endpoint_limit_override_has_its_own_bucket_and_header() {
+    let mut cfg = small();
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.limit = 10;
+    cfg.rate_limit
+        .overrides
+        .insert("GET /chats/unread".into(), 2);
+    let t = spawn_with(cfg).await;
+    for want in ["1", "0"] {
+        let r = t.get("/chats/unread").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-ratelimit-limit"], "2");
+        assert_eq!(r.headers()["x-ratelimit-remaining"], want);
+    }
+    assert_eq!(t.get("/chats/unread").send().await.unwrap().status(), 429);
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ratelimit-limit"], "10");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "9");
+    t.h.stop().await;
+}

@@ -221,6 +221,9 @@ pub struct RateLimitConfig {
     pub limit: u32,
     /// Window after which a bucket refills to full, in milliseconds.
     pub window_ms: u64,
+    /// Per-endpoint limits keyed by route name as counted in the stats (e.g.
+    /// `"GET /chats/unread" = 80`); such routes get their own bucket per key.
+    pub overrides: std::collections::BTreeMap<String, u32>,
 }
 
 impl Default for RateLimitConfig {
@@ -229,6 +232,7 @@ impl Default for RateLimitConfig {
             enabled: true,
             limit: 200,
             window_ms: 60_000,
+            overrides: std::collections::BTreeMap::new(),
         }
     }
 }

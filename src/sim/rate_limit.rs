@@ -44,16 +44,21 @@ impl RateLimiter {
 
     /// Takes one token from `key` at simulated time `now_ms`.
     pub fn take(&self, key: &str, now_ms: i64) -> Decision {
+        self.take_with_limit(key, now_ms, self.limit)
+    }
+
+    /// Like [`RateLimiter::take`] for a bucket with its own size (per-endpoint limits).
+    pub fn take_with_limit(&self, key: &str, now_ms: i64, limit: u32) -> Decision {
         let mut map = self.buckets.lock();
         let b = match map.get_mut(key) {
             Some(b) => b,
             None => map.entry(key.to_string()).or_insert(Bucket {
-                remaining: self.limit,
+                remaining: limit,
                 reset_ms: now_ms + self.window_ms,
             }),
         };
         if now_ms >= b.reset_ms {
-            b.remaining = self.limit;
+            b.remaining = limit;
             b.reset_ms = now_ms + self.window_ms;
         }
         let allowed = b.remaining > 0;
@@ -63,7 +68,7 @@ impl RateLimiter {
         let wait_ms = (b.reset_ms - now_ms).max(0);
         Decision {
             allowed,
-            limit: self.limit,
+            limit,
             remaining: b.remaining,
             reset_unix: (b.reset_ms + 999).div_euclid(1000),
             retry_after: ((wait_ms + 999) / 1000).max(1),

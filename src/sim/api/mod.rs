@@ -187,10 +187,14 @@ where
     };
     let faults = sim.faults.read().clone();
     if sim.config.rate_limit.enabled || faults.force_429 {
-        let d = if faults.force_429 {
-            sim.limiter.forced(&key, now)
-        } else {
-            sim.limiter.take(&key, now)
+        let d = match sim.config.rate_limit.overrides.get(spec.name) {
+            _ if faults.force_429 => sim.limiter.forced(&key, now),
+            Some(limit) => {
+                // Endpoints with their own limit draw from their own bucket.
+                let k = format!("{key}#{}", spec.name);
+                sim.limiter.take_with_limit(&k, now, *limit)
+            }
+            None => sim.limiter.take(&key, now),
         };
         *decision = Some(d);
         if !d.allowed {
