@@ -1834,3 +1834,64 @@ async fn per_endpoint_limit_override_has_its_own_bucket_and_header() {
     assert_eq!(r.headers()["x-ratelimit-remaining"], "9");
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn tip_and_new_fan_webhooks_have_documented_fields() {
+    let t = spawn().await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::Tip]);
+    let n = t.h.generate_activity(400);
+    assert!(n > 0);
+    wait_for(|| !got.lock().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tips = got.lock().clone();
+    assert!(!tips.is_empty());
+    for (_, body) in &tips {
+        let v: Value = serde_json::from_str(body).unwrap();
+        for k in [
+            "context",
+            "recipientUuid",
+            "senderUuid",
+            "price",
+            "sender",
+            "timestamp",
+        ] {
+            assert!(v.get(k).is_some(), "tip.{k}");
+        }
+        assert_eq!(v["senderUuid"], v["sender"]["uuid"]);
+        match v["context"].as_str().unwrap() {
+            "message" => assert!(v["messageUuid"].is_string()),
+            "post" => assert!(v["postUuid"].is_string()),
+            other => panic!("unexpected context {other}"),
+        }
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+
+    let mut cfg = small();
+    cfg.live.new_fan_share = 1.0;
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::NewFollower, EventKind::NewSubscriber]);
+    assert_eq!(t.h.generate_activity(20), 20);
+    wait_for(|| got.lock().len() >= 20).await;
+    let items = got.lock().clone();
+    assert_eq!(items.len(), 20);
+    let subs = items
+        .iter()
+        .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap())
+        .inspect(|v| {
+            assert!(v["recipientUuid"].is_string() && v["timestamp"].is_string());
+            for k in ["uuid", "handle", "displayName", "avatarUrl"] {
+                assert!(v["sender"].get(k).is_some(), "sender.{k}");
+            }
+        })
+        .filter(|v| v["price"].is_u64())
+        .count();
+    assert!(
+        subs > 0 && subs < 20,
+        "mix of subscribers and followers: {subs}"
+    );
+    rh.stop(true).await;
+    t.h.stop().await;
+}
