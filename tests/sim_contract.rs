@@ -1895,3 +1895,42 @@ async fn tip_and_new_fan_webhooks_have_documented_fields() {
     rh.stop(true).await;
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn control_test_delivery_and_endpoint_registration() {
+    let t = spawn().await;
+    let ctl = t.h.control_url().unwrap();
+    let (url, got, rh) = receiver(vec![]).await;
+    let r = t
+        .http
+        .post(format!("{ctl}/webhooks/endpoints"))
+        .json(&json!({"url": url, "events": ["message.read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = t
+        .http
+        .post(format!("{ctl}/webhooks/test"))
+        .json(&json!({"event": "message.read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    wait_for(|| !got.lock().is_empty()).await;
+    let v: Value = serde_json::from_str(&got.lock()[0].1).unwrap();
+    assert_eq!(v["readMessagesCount"], 1);
+    let log: Value = t
+        .http
+        .get(format!("{ctl}/webhooks/deliveries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log[0]["outcome"], "delivered");
+    assert_eq!(log[0]["event"], "message.read");
+    rh.stop(true).await;
+    t.h.stop().await;
+}

@@ -221,25 +221,22 @@ async fn webhook_test(sim: web::Data<Sim>, body: web::Json<TestEvent>) -> HttpRe
         }) else {
             return bad("world has no fan message to sample");
         };
-        let mut e = w.message_received_event(chat_msg);
-        e.kind = kind;
-        if kind != EventKind::MessageReceived {
-            let chat = w.messages[chat_msg as usize].chat;
-            e = match kind {
-                EventKind::MessageRead => w.message_read_event(chat, 1, sim.clock.now_ms()),
-                _ => Event::new(
-                    kind,
-                    w.chats[chat as usize].creator,
-                    serde_json::json!({
-                        "recipientUuid": w.user(w.chats[chat as usize].creator).uuid,
-                        "sender": w.sender_json(w.chats[chat as usize].fan),
-                        "price": 500,
-                        "timestamp": render::iso(sim.clock.now_ms()),
-                    }),
-                ),
-            };
+        let chat = w.messages[chat_msg as usize].chat;
+        let (creator, fan) = (w.chats[chat as usize].creator, w.chats[chat as usize].fan);
+        match kind {
+            EventKind::MessageReceived => w.message_received_event(chat_msg),
+            EventKind::MessageRead => w.message_read_event(chat, 1, sim.clock.now_ms()),
+            _ => Event::new(
+                kind,
+                creator,
+                serde_json::json!({
+                    "recipientUuid": w.user(creator).uuid,
+                    "sender": w.sender_json(fan),
+                    "price": 500,
+                    "timestamp": render::iso(sim.clock.now_ms()),
+                }),
+            ),
         }
-        e
     };
     sim.dispatch(&[event]);
     HttpResponse::Accepted().finish()
