@@ -51,6 +51,8 @@ enum Command {
         #[arg(long)]
         skip_if_exists: bool,
     },
+    /// Run the Fanvue simulator (for demos and tests; needs no database).
+    Sim(switchboard::sim::SimArgs),
 }
 
 fn read_password() -> anyhow::Result<SecretString> {
@@ -74,10 +76,18 @@ async fn main() -> anyhow::Result<()> {
     // the environment directly.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    // The simulator stands alone: it needs no database and no secrets.
+    let command = match cli.command {
+        Command::Sim(args) => {
+            telemetry::init(switchboard::config::LogFormat::Text, "info");
+            return switchboard::sim::run_cli(args).await;
+        }
+        other => other,
+    };
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
     telemetry::init(settings.log_format, &settings.log_filter);
 
-    match cli.command {
+    match command {
         Command::Serve => {
             let app = Application::build(settings.clone()).await?;
             tracing::info!(port = app.port(), public_url = %settings.public_url, "switchboard listening");
@@ -86,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
             maintenance.abort();
             result?;
         }
+        Command::Sim(_) => {}
         Command::Migrate => {
             store::connect_and_migrate(settings.connect_options()?, 2).await?;
             println!("migrations applied");

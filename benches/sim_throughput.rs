@@ -1,0 +1,283 @@
+//! Simulator throughput benchmark (`cargo bench --bench sim_throughput`).
+//!
+//! 1. Generates the 100 creators × 50 chats × 100 messages world and reports time and peak
+//!    memory (VmHWM).
+//! 2. Starts the simulator on that world and drives `GET /chats?size=50` and default-mode
+//!    `POST /chats/messages/batch` (50 chats × limit 20) over loopback HTTP with keep-alive
+//!    connections, reporting requests/s and latency percentiles.
+//!
+//! Knobs (environment): SIM_BENCH_SECS (default 5), SIM_BENCH_CONCURRENCY (default 8),
+//! SIM_BENCH_CREATORS / SIM_BENCH_CHATS / SIM_BENCH_MESSAGES (default 100 / 50 / 100).
+//! Writes `target/bench/sim_throughput.json`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::json;
+use switchboard::sim::{self, SimConfig, scenario};
+
+fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+/// Peak resident set size in MiB, from /proc/self/status (Linux).
+fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+struct Load {
+    requests: u64,
+    errors: u64,
+    secs: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    bytes_per_response: u64,
+}
+
+async fn drive<F>(concurrency: usize, secs: u64, make: F) -> Load
+where
+    F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let lat = Arc::new(Mutex::new(Vec::<f64>::with_capacity(1 << 16)));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap_or_default();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (make, stop, count, errors, bytes, lat, client) = (
+            make.clone(),
+            stop.clone(),
+            count.clone(),
+            errors.clone(),
+            bytes.clone(),
+            lat.clone(),
+            client.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut local = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t0 = Instant::now();
+                match make(&client).send().await {
+                    Ok(r) if r.status().is_success() => match r.bytes().await {
+                        Ok(b) => {
+                            bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    },
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                local.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat.lock().extend(local);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut l = lat.lock().clone();
+    l.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        if l.is_empty() {
+            0.0
+        } else {
+            l[((l.len() as f64 - 1.0) * p) as usize]
+        }
+    };
+    let n = count.load(Ordering::Relaxed);
+    Load {
+        requests: n,
+        errors: errors.load(Ordering::Relaxed),
+        secs: elapsed,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        bytes_per_response: bytes.load(Ordering::Relaxed) / n.max(1),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let secs: u64 = env_or("SIM_BENCH_SECS", 5);
+    let concurrency: usize = env_or("SIM_BENCH_CONCURRENCY", 8);
+    let mut cfg = SimConfig::default();
+    cfg.scenario.creators = env_or("SIM_BENCH_CREATORS", 100);
+    cfg.scenario.fans_per_creator = env_or("SIM_BENCH_CHATS", 50);
+    cfg.scenario.messages_per_chat = env_or("SIM_BENCH_MESSAGES", 100);
+    cfg.scenario.agencies = 10;
+    cfg.rate_limit.enabled = false;
+    cfg.workers = 2;
+
+    // 1. World generation.
+    let t0 = Instant::now();
+    let world = scenario::generate(&cfg.scenario, cfg.seed, cfg.epoch.timestamp_millis());
+    let gen_secs = t0.elapsed().as_secs_f64();
+    let gen_hwm = vm_hwm_mib();
+    let (chats, messages) = (world.chats.len(), world.messages.len());
+    drop(world);
+
+    // 2. Serving.
+    let h = sim::start(cfg.clone()).await?;
+    let creator = h.creator_uuids()[0];
+    let token = h
+        .issue_token(&creator.to_string(), &["read:chat", "read:self"])
+        .map(|t| t.access_token)
+        .unwrap_or_default();
+    let fans = h.fan_uuids(&creator);
+    let api = h.api_base_url();
+    let version = h.api_version().to_string();
+
+    let (u, tk, v) = (
+        format!("{api}/chats?size=50"),
+        token.clone(),
+        version.clone(),
+    );
+    let chats_load = drive(concurrency, secs, move |c| {
+        c.get(&u)
+            .bearer_auth(&tk)
+            .header("X-Fanvue-API-Version", &v)
+    })
+    .await;
+    let batch_body = serde_json::to_vec(&json!({ "chatUuids": &fans[..fans.len().min(50)] }))?;
+    let (u, tk, v) = (format!("{api}/chats/messages/batch"), token, version);
+    let batch_load = drive(concurrency, secs, move |c| {
+        c.post(&u)
+            .bearer_auth(&tk)
+            .header("X-Fanvue-API-Version", &v)
+            .header("Content-Type", "application/json")
+            .body(batch_body.clone())
+    })
+    .await;
+    // Server-side cost alone: render the same 50 × 20 batch body in-process, one thread.
+    let render_per_sec = {
+        let sim = h.sim().clone();
+        let fans: Vec<uuid::Uuid> = fans.iter().take(50).copied().collect();
+        tokio::task::spawn_blocking(move || {
+            let faults = switchboard::sim::Faults::default();
+            let w = sim.world.read();
+            let creator_id = w.user_id(&creator).unwrap_or(0);
+            let chats: Vec<u32> = fans
+                .iter()
+                .filter_map(|f| w.user_id(f).and_then(|f| w.chat_of(creator_id, f)))
+                .collect();
+            let t0 = Instant::now();
+            let mut n = 0u64;
+            let mut size = 0usize;
+            while t0.elapsed() < Duration::from_secs(2) {
+                let mut b = Vec::with_capacity(1 << 20);
+                for c in &chats {
+                    let msgs = &w.chats[*c as usize].messages;
+                    for m in msgs[msgs.len().saturating_sub(20)..].iter().rev() {
+                        sim::render::write_message(&mut b, &w, &w.messages[*m as usize], &faults);
+                    }
+                }
+                size = b.len();
+                n += 1;
+            }
+            let _ = size;
+            n as f64 / t0.elapsed().as_secs_f64()
+        })
+        .await
+        .unwrap_or(0.0)
+    };
+    let peak = vm_hwm_mib();
+    h.stop().await;
+
+    let rps = |l: &Load| l.requests as f64 / l.secs;
+    println!();
+    println!("Fanvue simulator throughput");
+    println!(
+        "  world: {} creators x {} chats x {} messages/chat -> {chats} chats, {messages} messages",
+        cfg.scenario.creators, cfg.scenario.fans_per_creator, cfg.scenario.messages_per_chat
+    );
+    println!(
+        "  {:<44} {:>12}",
+        "world generation (s)",
+        format!("{gen_secs:.2}")
+    );
+    println!(
+        "  {:<44} {:>12}",
+        "peak memory after generation (MiB)",
+        format!("{gen_hwm:.0}")
+    );
+    println!(
+        "  {:<44} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "endpoint (concurrency)", "req/s", "p50 ms", "p99 ms", "KiB/resp", "errors"
+    );
+    for (name, l) in [
+        ("GET /chats?size=50", &chats_load),
+        ("POST /chats/messages/batch (50 x 20)", &batch_load),
+    ] {
+        println!(
+            "  {:<44} {:>10.0} {:>9.2} {:>9.2} {:>9.1} {:>7}",
+            format!("{name} ({concurrency})"),
+            rps(l),
+            l.p50_ms,
+            l.p99_ms,
+            l.bytes_per_response as f64 / 1024.0,
+            l.errors
+        );
+    }
+    println!(
+        "  {:<44} {:>10.0}",
+        "batch body render only, 1 thread (bodies/s)", render_per_sec
+    );
+    println!(
+        "  {:<44} {:>12}",
+        "peak memory overall (MiB)",
+        format!("{peak:.0}")
+    );
+    println!(
+        "  rerun: cargo bench --bench sim_throughput   (SIM_BENCH_SECS, SIM_BENCH_CONCURRENCY)"
+    );
+
+    let out = json!({
+        "world": {"creators": cfg.scenario.creators, "chatsPerCreator": cfg.scenario.fans_per_creator,
+                  "messagesPerChat": cfg.scenario.messages_per_chat, "chats": chats, "messages": messages},
+        "generationSeconds": gen_secs,
+        "generationPeakMiB": gen_hwm,
+        "peakMiB": peak,
+        "batchRenderOnlyPerSecOneThread": render_per_sec,
+        "concurrency": concurrency,
+        "seconds": secs,
+        "getChats": {"rps": rps(&chats_load), "p50Ms": chats_load.p50_ms, "p99Ms": chats_load.p99_ms,
+                     "bytesPerResponse": chats_load.bytes_per_response, "errors": chats_load.errors},
+        "batchDefault": {"rps": rps(&batch_load), "p50Ms": batch_load.p50_ms, "p99Ms": batch_load.p99_ms,
+                         "bytesPerResponse": batch_load.bytes_per_response, "errors": batch_load.errors},
+    });
+    std::fs::create_dir_all("target/bench")?;
+    std::fs::write(
+        "target/bench/sim_throughput.json",
+        serde_json::to_vec_pretty(&out)?,
+    )?;
+    println!("  wrote target/bench/sim_throughput.json");
+    Ok(())
+}

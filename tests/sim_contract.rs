@@ -1,0 +1,1936 @@
+//! Contract tests for the Fanvue simulator, written from Fanvue's documentation: each test
+//! exercises one documented rule over real HTTP against an in-process simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, KeyInit, Mac};
+use parking_lot::Mutex;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use switchboard::sim::{self, EventKind, FaultsPatch, SimConfig, SimHandle};
+use uuid::Uuid;
+
+const VERSION: &str = "2025-06-26";
+const ALL_SCOPES: &[&str] = &[
+    "openid",
+    "offline_access",
+    "read:self",
+    "read:chat",
+    "write:chat",
+    "read:fan",
+    "read:creator",
+    "write:creator",
+    "read:agency",
+];
+
+struct T {
+    h: SimHandle,
+    http: reqwest::Client,
+    creator: Uuid,
+    token: String,
+}
+
+fn small() -> SimConfig {
+    let mut c = SimConfig::default();
+    c.scenario.creators = 2;
+    c.scenario.fans_per_creator = 60;
+    c.scenario.messages_per_chat = 30;
+    c.scenario.uncontactable_share = 0.0;
+    c.rate_limit.enabled = false;
+    c.webhooks.initial_backoff_ms = 30;
+    c
+}
+
+async fn spawn_with(cfg: SimConfig) -> T {
+    let h = sim::start(cfg).await.expect("simulator starts");
+    let creator = h.creator_uuids()[0];
+    let token = h
+        .issue_token(&creator.to_string(), ALL_SCOPES)
+        .expect("token")
+        .access_token;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    T {
+        h,
+        http,
+        creator,
+        token,
+    }
+}
+
+async fn spawn() -> T {
+    spawn_with(small()).await
+}
+
+impl T {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.h.api_base_url(), path)
+    }
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.get_as(path, &self.token)
+    }
+    fn get_as(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.url(path))
+            .header("X-Fanvue-API-Version", VERSION)
+            .bearer_auth(token)
+    }
+    fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.post_as(path, &self.token, body)
+    }
+    fn post_as(&self, path: &str, token: &str, body: Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url(path))
+            .header("X-Fanvue-API-Version", VERSION)
+            .bearer_auth(token)
+            .json(&body)
+    }
+    async fn json(&self, rb: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let r = rb.send().await.unwrap();
+        let s = r.status();
+        let text = r.text().await.unwrap();
+        (s, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+    fn fans(&self) -> Vec<Uuid> {
+        self.h.fan_uuids(&self.creator)
+    }
+    async fn batch(&self, body: Value) -> (StatusCode, Value) {
+        self.json(self.post("/chats/messages/batch", body)).await
+    }
+    async fn send_text(&self, fan: &Uuid, text: &str) -> Uuid {
+        let (s, b) = self
+            .json(self.post(&format!("/chats/{fan}/message"), json!({ "text": text })))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["messageUuid"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+// ---------------------------------------------------------------- version, auth, scopes
+
+#[tokio::test]
+async fn missing_version_header_is_400_unsupported() {
+    let t = spawn().await;
+    let r = t
+        .http
+        .get(t.url("/users/me"))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"], "Unsupported API version");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn unsupported_version_is_400_and_sunset_is_410_with_next_version() {
+    let t = spawn().await;
+    let send = |v: &str| {
+        t.http
+            .get(t.url("/users/me"))
+            .header("X-Fanvue-API-Version", v)
+            .bearer_auth(&t.token)
+    };
+    let (s, b) = t.json(send("2023-01-01")).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        b,
+        json!({"error": "Unsupported API version", "message": "API version '2023-01-01' is not supported"})
+    );
+    let (s, b) = t.json(send("2024-01-01")).await;
+    assert_eq!(s, 410);
+    assert_eq!(
+        b,
+        json!({
+            "error": "API version no longer supported",
+            "message": "API version '2024-01-01' was sunset on 2024-12-31T00:00:00.000Z",
+            "nextVersion": "2025-06-26"
+        })
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn missing_or_unknown_bearer_is_401_with_error_body() {
+    let t = spawn().await;
+    let r = t
+        .http
+        .get(t.url("/users/me"))
+        .header("X-Fanvue-API-Version", VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (s, b) = t.json(t.get_as("/users/me", "nope")).await;
+    assert_eq!(s, 401);
+    assert!(b["error"].is_string());
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn missing_scope_is_403_insufficient_scopes() {
+    let t = spawn().await;
+    let tok =
+        t.h.issue_token(&t.creator.to_string(), &["read:self"])
+            .unwrap()
+            .access_token;
+    let (s, b) = t.json(t.get_as("/chats", &tok)).await;
+    assert_eq!(s, 403);
+    assert_eq!(b, json!({"error": "Insufficient scopes"}));
+    let (s, b) = t.json(t.get_as("/users/me", &tok)).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["uuid"], t.creator.to_string());
+    assert_eq!(b["isCreator"], true);
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- chats
+
+#[tokio::test]
+async fn chats_size_bounds_0_1_50_51_and_has_more() {
+    let t = spawn().await;
+    for (size, ok) in [(0, false), (1, true), (50, true), (51, false)] {
+        let (s, b) = t.json(t.get(&format!("/chats?size={size}"))).await;
+        if ok {
+            assert_eq!(s, 200, "size={size}");
+            assert_eq!(b["data"].as_array().unwrap().len(), size);
+            assert_eq!(b["pagination"]["hasMore"], true);
+        } else {
+            assert_eq!(s, 400, "size={size}");
+            assert!(b["errors"].as_array().is_some_and(|e| !e.is_empty()));
+        }
+    }
+    let (_, b) = t.json(t.get("/chats?size=50&page=2")).await;
+    assert_eq!(b["data"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        b["pagination"],
+        json!({"page": 2, "size": 10, "hasMore": false})
+    );
+    let (_, b) = t.json(t.get("/chats")).await;
+    assert_eq!(
+        b["data"].as_array().unwrap().len(),
+        15,
+        "default size is 15"
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn chats_are_newest_activity_first_with_documented_row_fields() {
+    let t = spawn().await;
+    let (_, b) = t.json(t.get("/chats?size=50")).await;
+    let rows = b["data"].as_array().unwrap();
+    let times: Vec<&str> = rows
+        .iter()
+        .map(|r| r["lastMessageAt"].as_str().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+    let r = &rows[0];
+    for k in [
+        "createdAt",
+        "lastMessageAt",
+        "isRead",
+        "isMuted",
+        "unreadMessagesCount",
+        "user",
+        "lastMessage",
+    ] {
+        assert!(r.get(k).is_some(), "missing {k}");
+    }
+    for k in [
+        "uuid",
+        "handle",
+        "displayName",
+        "nickname",
+        "isTopSpender",
+        "avatarUrl",
+        "registeredAt",
+    ] {
+        assert!(r["user"].get(k).is_some(), "missing user.{k}");
+    }
+    for k in [
+        "uuid",
+        "type",
+        "text",
+        "hasMedia",
+        "mediaType",
+        "senderUuid",
+        "sentAt",
+        "sentByUserId",
+    ] {
+        assert!(r["lastMessage"].get(k).is_some(), "missing lastMessage.{k}");
+    }
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn unread_filter_and_counts_agree_and_creator_only_filter_is_403_for_non_creator() {
+    let t = spawn().await;
+    let (_, unread) = t.json(t.get("/chats/unread")).await;
+    let (_, b) = t.json(t.get("/chats?filter=unread&size=50")).await;
+    let rows = b["data"].as_array().unwrap();
+    assert_eq!(
+        rows.len() as u64,
+        unread["unreadChatsCount"].as_u64().unwrap()
+    );
+    assert!(rows.iter().all(|r| r["isRead"] == false));
+    let sum: u64 = rows
+        .iter()
+        .map(|r| r["unreadMessagesCount"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, unread["unreadMessagesCount"].as_u64().unwrap());
+    let member = t.h.team_member_uuids()[1];
+    let mt =
+        t.h.issue_token(&member.to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let (s, _) = t.json(t.get_as("/chats?filter=subscribers", &mt)).await;
+    assert_eq!(s, 403);
+    let (s, _) = t.json(t.get("/chats?filter=bogus")).await;
+    assert_eq!(s, 400);
+    let (s, _) = t
+        .json(t.get(&format!("/chats?search={}", "x".repeat(101))))
+        .await;
+    assert_eq!(s, 400);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn patch_chat_mutes_sets_nickname_and_validates_length() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let patch = |body: Value| {
+        t.http
+            .patch(t.url(&format!("/chats/{fan}")))
+            .header("X-Fanvue-API-Version", VERSION)
+            .bearer_auth(&t.token)
+            .json(&body)
+    };
+    let r = patch(json!({"isMuted": true, "nickname": "Bestie"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (_, b) = t.json(t.get("/chats?size=1")).await;
+    assert_eq!(b["data"][0]["isMuted"], true);
+    assert_eq!(b["data"][0]["user"]["nickname"], "Bestie");
+    let r = patch(json!({"nickname": "x".repeat(31)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- messages
+
+#[tokio::test]
+async fn messages_are_newest_first_and_mark_as_read_defaults_to_true() {
+    let t = spawn().await;
+    let (_, b) = t.json(t.get("/chats?filter=unread&size=1")).await;
+    let fan = b["data"][0]["user"]["uuid"].as_str().unwrap().to_string();
+    let (s, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=false&size=50")))
+        .await;
+    assert_eq!(s, 200);
+    let times: Vec<&str> = m["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["sentAt"].as_str().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+    let unread_after_peek = t.json(t.get("/chats/unread")).await.1["unreadChatsCount"].clone();
+    assert_eq!(
+        unread_after_peek,
+        t.json(t.get("/chats/unread")).await.1["unreadChatsCount"]
+    );
+    let (_, before) = t.json(t.get("/chats/unread")).await;
+    let (s, _) = t.json(t.get(&format!("/chats/{fan}/messages"))).await;
+    assert_eq!(s, 200);
+    let (_, after) = t.json(t.get("/chats/unread")).await;
+    assert_eq!(
+        after["unreadChatsCount"].as_u64().unwrap() + 1,
+        before["unreadChatsCount"].as_u64().unwrap()
+    );
+    let (_, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=50&markAsRead=false")))
+        .await;
+    let fan_msgs_unread = m["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["sender"]["uuid"] == fan.as_str() && x["isRead"] == false)
+        .count();
+    assert_eq!(fan_msgs_unread, 0);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn messages_size_bounds_and_404_for_no_conversation() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    for (size, ok) in [(0, false), (1, true), (50, true), (51, false)] {
+        let (s, _) = t
+            .json(t.get(&format!(
+                "/chats/{fan}/messages?size={size}&markAsRead=false"
+            )))
+            .await;
+        assert_eq!(s.is_success(), ok, "size={size}");
+    }
+    let (s, b) = t
+        .json(t.get(&format!("/chats/{}/messages", Uuid::new_v4())))
+        .await;
+    assert_eq!(s, 404);
+    assert!(b["message"].is_string());
+    let (s, b) = t.json(t.get("/chats/not-a-uuid/messages")).await;
+    assert_eq!(s, 400);
+    assert!(b["message"].is_string());
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn send_validates_text_and_price_bounds_and_appears_in_history() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let path = format!("/chats/{fan}/message");
+    for (body, ok) in [
+        (json!({"text": ""}), false),
+        (json!({"text": "a"}), true),
+        (json!({"text": "a".repeat(5000)}), true),
+        (json!({"text": "a".repeat(5001)}), false),
+        (
+            json!({"text": "p", "mediaUuids": [Uuid::new_v4()], "price": 299}),
+            false,
+        ),
+        (
+            json!({"text": "p", "mediaUuids": [Uuid::new_v4()], "price": 300}),
+            true,
+        ),
+        (json!({"text": "p", "price": null}), true),
+        (json!({}), false),
+    ] {
+        let (s, b) = t.json(t.post(&path, body.clone())).await;
+        if ok {
+            assert_eq!(s, 201, "{body}");
+            assert!(b["messageUuid"].as_str().unwrap().parse::<Uuid>().is_ok());
+        } else {
+            assert_eq!(s, 400, "{body}");
+            assert!(b["errors"].is_array(), "{b}");
+        }
+    }
+    let id = t.send_text(&fan, "hello from the api").await;
+    let (_, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=1&markAsRead=false")))
+        .await;
+    let msg = &m["data"][0];
+    assert_eq!(msg["uuid"], id.to_string());
+    assert_eq!(msg["text"], "hello from the api");
+    assert_eq!(msg["sentByUserId"], Value::Null);
+    assert_eq!(msg["sender"]["uuid"], t.creator.to_string());
+    assert_eq!(msg["pricing"], Value::Null);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn team_member_send_carries_sent_by_user_id() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let member = t.h.team_member_uuids()[1];
+    let mt =
+        t.h.issue_token(&member.to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let path = format!("/creators/{}/chats/{fan}/message", t.creator);
+    let (s, b) = t
+        .json(t.post_as(
+            &path,
+            &mt,
+            json!({"text": "from a chatter", "mediaUuids": [Uuid::new_v4()], "price": 1500}),
+        ))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=1&markAsRead=false")))
+        .await;
+    assert_eq!(m["data"][0]["sentByUserId"], member.to_string());
+    assert_eq!(m["data"][0]["pricing"], json!({"USD": {"price": 1500}}));
+    assert_eq!(m["data"][0]["purchasedAt"], Value::Null);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn uncontactable_fan_gets_400_message() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    t.http
+        .post(format!("{}/fans/{fan}", t.h.control_url().unwrap()))
+        .json(&json!({"contactable": false}))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = t
+        .json(t.post(&format!("/chats/{fan}/message"), json!({"text": "hi"})))
+        .await;
+    assert_eq!(s, 400);
+    assert!(b["message"].is_string());
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn delete_removes_unpurchased_and_refuses_purchased() {
+    let t = spawn().await;
+    let truth = t.h.truth();
+    let bought = truth["purchases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["creatorUuid"] == t.creator.to_string())
+        .expect("scenario has purchases")
+        .clone();
+    let (s, b) = t
+        .json(
+            t.http
+                .delete(t.url(&format!(
+                    "/chats/{}/messages/{}",
+                    bought["fanUuid"].as_str().unwrap(),
+                    bought["messageUuid"].as_str().unwrap()
+                )))
+                .header("X-Fanvue-API-Version", VERSION)
+                .bearer_auth(&t.token),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let fan = t.fans()[0];
+    let id = t.send_text(&fan, "oops").await;
+    let del = |m: Uuid| {
+        t.http
+            .delete(t.url(&format!("/chats/{fan}/messages/{m}")))
+            .header("X-Fanvue-API-Version", VERSION)
+            .bearer_auth(&t.token)
+            .send()
+    };
+    assert_eq!(del(id).await.unwrap().status(), 204);
+    assert_eq!(del(id).await.unwrap().status(), 404);
+    let (_, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=5&markAsRead=false")))
+        .await;
+    assert!(
+        m["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["uuid"] != id.to_string())
+    );
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- batch
+
+#[tokio::test]
+async fn batch_chat_uuids_bounds_0_1_50_51() {
+    let t = spawn().await;
+    let fans = t.fans();
+    for (n, ok) in [(0, false), (1, true), (50, true), (51, false)] {
+        let (s, b) = t.batch(json!({"chatUuids": &fans[..n]})).await;
+        if ok {
+            assert_eq!(s, 200, "n={n}");
+            assert_eq!(b["byChat"].as_object().unwrap().len(), n);
+        } else {
+            assert_eq!(s, 400, "n={n}");
+            assert!(b["errors"].as_array().is_some_and(|e| !e.is_empty()), "{b}");
+        }
+    }
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_limit_bounds_0_1_50_51_and_default_20() {
+    let mut cfg = small();
+    cfg.scenario.messages_per_chat = 60;
+    cfg.scenario.fans_per_creator = 2;
+    let t = spawn_with(cfg).await;
+    let fan = t.fans()[0];
+    for (limit, expect) in [(0, None), (1, Some(1)), (50, Some(50)), (51, None)] {
+        let (s, b) = t.batch(json!({"chatUuids": [fan], "limit": limit})).await;
+        match expect {
+            Some(n) => {
+                assert_eq!(s, 200);
+                assert_eq!(
+                    b["byChat"][fan.to_string()]["messages"]
+                        .as_array()
+                        .unwrap()
+                        .len(),
+                    n
+                );
+                assert_eq!(b["byChat"][fan.to_string()]["hasMore"], true);
+            }
+            None => assert_eq!(s, 400, "limit={limit}"),
+        }
+    }
+    let (_, b) = t.batch(json!({"chatUuids": [fan]})).await;
+    assert_eq!(
+        b["byChat"][fan.to_string()]["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        20
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_default_mode_returns_latest_newest_first_with_oldest_anchor() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let (_, b) = t.batch(json!({"chatUuids": [fan], "limit": 5})).await;
+    let entry = &b["byChat"][fan.to_string()];
+    let msgs = entry["messages"].as_array().unwrap();
+    let (_, hist) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=5&markAsRead=false")))
+        .await;
+    let ids = |a: &Vec<Value>| a.iter().map(|m| m["uuid"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(msgs), ids(hist["data"].as_array().unwrap()));
+    assert_eq!(entry["oldestMessageUuid"], msgs[4]["uuid"]);
+    assert_eq!(entry["hasMore"], true);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_incremental_is_strictly_after_cursor_publish_time() {
+    let t = spawn().await;
+    let fans = t.fans();
+    t.h.freeze_clock(true);
+    let m1 = t.send_text(&fans[0], "first").await;
+    let m2 = t.send_text(&fans[1], "same millisecond").await;
+    t.h.advance_clock(Duration::from_millis(1));
+    let m3 = t.send_text(&fans[1], "later").await;
+    let (s, b) = t
+        .batch(json!({"chatUuids": [fans[0], fans[1]], "sinceMessageUuid": m1, "limit": 50}))
+        .await;
+    assert_eq!(s, 200);
+    let a = &b["byChat"][fans[0].to_string()];
+    assert_eq!(a["messages"], json!([]));
+    assert_eq!(a["hasMore"], false);
+    assert_eq!(a["oldestMessageUuid"], Value::Null);
+    let c = &b["byChat"][fans[1].to_string()];
+    let got: Vec<&str> = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        vec![m3.to_string()],
+        "m2 shares m1's timestamp: excluded"
+    );
+    assert_ne!(m2, m3);
+    let (_, b) = t
+        .batch(json!({"chatUuids": [fans[1]], "sinceMessageUuid": m3}))
+        .await;
+    assert_eq!(b["byChat"][fans[1].to_string()]["messages"], json!([]));
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_incremental_has_more_when_more_than_limit_are_new() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let cursor = t.send_text(&fan, "cursor").await;
+    t.h.advance_clock(Duration::from_millis(5));
+    for i in 0..3 {
+        t.send_text(&fan, &format!("new {i}")).await;
+        t.h.advance_clock(Duration::from_millis(5));
+    }
+    let (_, b) = t
+        .batch(json!({"chatUuids": [fan], "sinceMessageUuid": cursor, "limit": 2}))
+        .await;
+    let e = &b["byChat"][fan.to_string()];
+    assert_eq!(e["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(e["messages"][0]["text"], "new 2");
+    assert_eq!(e["hasMore"], true);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_per_key_errors_not_found_forbidden_internal() {
+    let t = spawn().await;
+    let fans = t.fans();
+    let other_creator = t.h.creator_uuids()[1];
+    let other_fan = t.h.fan_uuids(&other_creator)[0];
+    let stranger = Uuid::new_v4();
+    t.http
+        .post(format!("{}/fans/{}", t.h.control_url().unwrap(), fans[1]))
+        .json(&json!({"blocked": true}))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = t
+        .batch(json!({"chatUuids": [fans[0], fans[1], stranger, other_fan]}))
+        .await;
+    assert_eq!(s, 200);
+    let by = &b["byChat"];
+    assert!(by[fans[0].to_string()]["messages"].is_array());
+    assert_eq!(by[fans[1].to_string()], json!({"error": "forbidden"}));
+    assert_eq!(by[stranger.to_string()], json!({"error": "not_found"}));
+    assert_eq!(by[other_fan.to_string()], json!({"error": "not_found"}));
+    t.h.patch_faults(FaultsPatch {
+        batch_internal_rate: Some(1.0),
+        ..Default::default()
+    });
+    let (s, b) = t.batch(json!({"chatUuids": [fans[0]]})).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        b["byChat"][fans[0].to_string()],
+        json!({"error": "internal"})
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn documented_batch_example_request_returns_documented_shape() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let missing = Uuid::new_v4();
+    // The docs' example body carries only chatUuids.
+    let (s, b) = t.batch(json!({"chatUuids": [fan, missing]})).await;
+    assert_eq!(s, 200);
+    let ok = &b["byChat"][fan.to_string()];
+    assert!(ok["hasMore"].is_boolean());
+    assert!(ok["oldestMessageUuid"].is_string());
+    let m = &ok["messages"][0];
+    let keys: std::collections::BTreeSet<&str> =
+        m.as_object().unwrap().keys().map(String::as_str).collect();
+    let documented: std::collections::BTreeSet<&str> = [
+        "uuid",
+        "text",
+        "sentAt",
+        "sender",
+        "recipient",
+        "type",
+        "hasMedia",
+        "mediaType",
+        "mediaUuids",
+        "pricing",
+        "purchasedAt",
+        "sentByUserId",
+        "isRead",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(keys, documented);
+    let person: std::collections::BTreeSet<&str> = m["sender"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        person,
+        [
+            "uuid",
+            "handle",
+            "nickname",
+            "displayName",
+            "isTopSpender",
+            "avatarUrl",
+            "registeredAt"
+        ]
+        .into_iter()
+        .collect()
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(m["sentAt"].as_str().unwrap()).is_ok());
+    assert_eq!(
+        b["byChat"][missing.to_string()],
+        json!({"error": "not_found"})
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_faults_malformed_item_and_unknown_type() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    t.h.patch_faults(FaultsPatch {
+        batch_malformed_item: Some(true),
+        unknown_type_rate: Some(1.0),
+        unknown_type_value: Some("BRAND_NEW_TYPE".into()),
+        ..Default::default()
+    });
+    let (_, b) = t.batch(json!({"chatUuids": [fan], "limit": 3})).await;
+    let msgs = b["byChat"][fan.to_string()]["messages"].as_array().unwrap();
+    assert_eq!(msgs[0]["uuid"], Value::Null);
+    assert_eq!(msgs[1]["type"], "BRAND_NEW_TYPE");
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- agency
+
+#[tokio::test]
+async fn agency_admin_lists_team_members_as_bare_array_and_chatter_gets_403() {
+    let t = spawn().await;
+    let members = t.h.team_member_uuids();
+    let admin =
+        t.h.issue_token(&members[0].to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let chatter =
+        t.h.issue_token(&members[1].to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let (s, b) = t.json(t.get_as("/agencies/team-members", &admin)).await;
+    assert_eq!(s, 200);
+    let arr = b.as_array().expect("bare array");
+    assert_eq!(arr.len(), members.len());
+    assert_eq!(arr[0]["isAdmin"], true);
+    assert_eq!(arr[1]["creatorAccess"][0]["role"], "CHATTER");
+    let (s, b) = t.json(t.get_as("/agencies/team-members", &chatter)).await;
+    assert_eq!(s, 403);
+    assert!(b["error"].is_string());
+    let (s, b) = t.json(t.get_as("/creators", &chatter)).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["data"].as_array().unwrap().len(), 2);
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- rate limits
+
+#[tokio::test]
+async fn rate_limit_headers_and_429_after_exactly_limit_requests() {
+    let mut cfg = small();
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.limit = 5;
+    let t = spawn_with(cfg).await;
+    for i in 0..5 {
+        let r = t.get("/users/me").send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+        let h = r.headers();
+        assert_eq!(h["x-ratelimit-limit"], "5");
+        assert_eq!(h["x-ratelimit-remaining"], (4 - i).to_string().as_str());
+        assert!(
+            h["x-ratelimit-reset"]
+                .to_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+                > 0
+        );
+    }
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    let b: Value = r.json().await.unwrap();
+    assert!(b["error"].is_string());
+    // Creator-scoped routes draw from their own bucket.
+    let r = t
+        .get(&format!("/creators/{}/chats", t.creator))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 429);
+    let stats = t.h.stats();
+    assert_eq!(stats.rate_limited, 1);
+    assert_eq!(stats.by_endpoint["GET /users/me"], 6);
+    assert_eq!(stats.by_bucket.len(), 2);
+    // A new window refills the bucket.
+    t.h.advance_clock(Duration::from_secs(61));
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 200);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn forced_429_and_injected_5xx_faults() {
+    let t = spawn().await;
+    t.h.patch_faults(FaultsPatch {
+        force_429: Some(true),
+        ..Default::default()
+    });
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    t.h.patch_faults(FaultsPatch {
+        force_429: Some(false),
+        api_error_rate: Some(1.0),
+        api_error_status: Some(503),
+        ..Default::default()
+    });
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 503);
+    assert_eq!(t.h.stats().injected_errors, 1);
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- OAuth
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+fn challenge(v: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
+}
+
+impl T {
+    fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
+        let ch = challenge(VERIFIER);
+        let mut params = vec![
+            ("client_id", self.h.client_id()),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid offline_access read:self read:chat"),
+            ("state", "st4te"),
+            ("code_challenge", ch.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        for (k, v) in extra {
+            params.retain(|(a, _)| a != k);
+            if !v.is_empty() {
+                params.push((k, v));
+            }
+        }
+        let mut u = url::Url::parse(&self.h.authorize_url()).unwrap();
+        u.query_pairs_mut().extend_pairs(params);
+        u.to_string()
+    }
+
+    async fn authorize(&self, extra: &[(&str, &str)]) -> (StatusCode, Option<url::Url>) {
+        let r = self
+            .http
+            .get(self.authorize_url(extra))
+            .send()
+            .await
+            .unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|l| url::Url::parse(l.to_str().unwrap()).unwrap());
+        (r.status(), loc)
+    }
+
+    async fn code(&self) -> String {
+        self.h
+            .set_auto_approve(Some(&self.creator.to_string()))
+            .unwrap();
+        let (s, loc) = self.authorize(&[]).await;
+        assert_eq!(s, 302);
+        let loc = loc.unwrap();
+        let q: std::collections::HashMap<_, _> = loc.query_pairs().into_owned().collect();
+        assert_eq!(q["state"], "st4te");
+        q["code"].clone()
+    }
+
+    async fn token_basic(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let basic = STANDARD.encode(format!("{}:{}", self.h.client_id(), self.h.client_secret()));
+        self.json(
+            self.http
+                .post(self.h.token_url())
+                .header("Authorization", format!("Basic {basic}"))
+                .form(form),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn pkce_code_flow_succeeds_with_basic_auth_and_token_works() {
+    let t = spawn().await;
+    let code = t.code().await;
+    let (s, tok) = t
+        .token_basic(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", t.h.client_id()),
+        ])
+        .await;
+    assert_eq!(s, 200, "{tok}");
+    assert_eq!(tok["token_type"], "Bearer");
+    assert_eq!(tok["expires_in"], 3600);
+    assert!(tok["refresh_token"].is_string());
+    assert_eq!(tok["scope"], "openid offline_access read:self read:chat");
+    let (s, me) = t
+        .json(t.get_as("/users/me", tok["access_token"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(me["uuid"], t.creator.to_string());
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn client_secret_in_form_body_is_accepted_and_wrong_secret_is_invalid_client() {
+    let t = spawn().await;
+    let code = t.code().await;
+    let form = |secret: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.clone()),
+            ("redirect_uri", REDIRECT.to_string()),
+            ("code_verifier", VERIFIER.to_string()),
+            ("client_id", t.h.client_id().to_string()),
+            ("client_secret", secret.to_string()),
+        ]
+    };
+    let (s, b) = t
+        .json(t.http.post(t.h.token_url()).form(&form("wrong")))
+        .await;
+    assert_eq!(s, 401);
+    assert_eq!(b["error"], "invalid_client");
+    let (s, b) = t
+        .json(
+            t.http
+                .post(t.h.token_url())
+                .form(&form(t.h.client_secret())),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn pkce_failures_are_rejected() {
+    let t = spawn().await;
+    // Authorization request: missing challenge, plain method, bad response_type, missing state.
+    t.h.set_auto_approve(Some(&t.creator.to_string())).unwrap();
+    for (extra, want) in [
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("state", "")], "invalid_request"),
+        (vec![("scope", "read:everything")], "invalid_scope"),
+    ] {
+        let (s, loc) = t.authorize(&extra).await;
+        assert_eq!(s, 302, "{extra:?}");
+        let q: std::collections::HashMap<_, _> = loc.unwrap().query_pairs().into_owned().collect();
+        assert_eq!(q["error"], want, "{extra:?}");
+        assert!(!q.contains_key("code"));
+    }
+    // Unknown client or unregistered redirect: no redirect at all.
+    let (s, loc) = t.authorize(&[("client_id", "someone-else")]).await;
+    assert_eq!((s, loc), (StatusCode::BAD_REQUEST, None));
+    let (s, loc) = t
+        .authorize(&[("redirect_uri", "https://evil.example/cb")])
+        .await;
+    assert_eq!((s, loc), (StatusCode::BAD_REQUEST, None));
+    // Token request: wrong verifier, missing verifier, other redirect_uri.
+    for (verifier, redirect, want) in [
+        ("x".repeat(43), REDIRECT, "invalid_grant"),
+        (String::new(), REDIRECT, "invalid_request"),
+        (
+            VERIFIER.to_string(),
+            "http://127.0.0.1:9/other",
+            "invalid_grant",
+        ),
+    ] {
+        let code = t.code().await;
+        let (s, b) = t
+            .token_basic(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", &verifier),
+            ])
+            .await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(b["error"], want);
+    }
+    let (s, b) = t.token_basic(&[("grant_type", "password")]).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type"))
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn code_is_single_use_expires_after_ten_minutes_and_reuse_revokes() {
+    let t = spawn().await;
+    let tr = &t;
+    let exchange = |code: String| async move {
+        tr.token_basic(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await
+    };
+    let code = t.code().await;
+    let (s, tok) = exchange(code.clone()).await;
+    assert_eq!(s, 200);
+    let (s, b) = exchange(code).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (s, _) = t
+        .json(t.get_as("/users/me", tok["access_token"].as_str().unwrap()))
+        .await;
+    assert_eq!(s, 401, "replayed code revokes its tokens");
+    let code = t.code().await;
+    t.h.advance_clock(Duration::from_secs(601));
+    let (s, b) = exchange(code).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_grant() {
+    let t = spawn().await;
+    let code = t.code().await;
+    let (_, t1) = t
+        .token_basic(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    let rt1 = t1["refresh_token"].as_str().unwrap().to_string();
+    let (s, t2) = t
+        .token_basic(&[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
+        .await;
+    assert_eq!(s, 200);
+    let rt2 = t2["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2);
+    let at2 = t2["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        t.get_as("/users/me", &at2).send().await.unwrap().status(),
+        200
+    );
+    let (s, b) = t
+        .token_basic(&[("grant_type", "refresh_token"), ("refresh_token", &rt1)])
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(
+        t.get_as("/users/me", &at2).send().await.unwrap().status(),
+        401
+    );
+    let (s, _) = t
+        .token_basic(&[("grant_type", "refresh_token"), ("refresh_token", &rt2)])
+        .await;
+    assert_eq!(s, 400, "the whole family is revoked");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn access_token_expires_after_configured_lifetime_and_revocation_is_401() {
+    let mut cfg = small();
+    cfg.oauth.access_token_ttl_secs = 60;
+    let t = spawn_with(cfg).await;
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 200);
+    t.h.advance_clock(Duration::from_secs(61));
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 401);
+    let fresh =
+        t.h.issue_token(&t.creator.to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    assert_eq!(
+        t.get_as("/users/me", &fresh).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(t.h.revoke_tokens(Some(&t.creator.to_string())), 2);
+    assert_eq!(
+        t.get_as("/users/me", &fresh).send().await.unwrap().status(),
+        401
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn consent_page_approve_and_deny() {
+    let t = spawn().await;
+    let (s, _) = t.authorize(&[]).await;
+    assert_eq!(s, 200);
+    let page = t
+        .http
+        .get(t.authorize_url(&[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Approve") && page.contains("Deny"));
+    let rid = page
+        .split("name=\"request_id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = t
+        .http
+        .post(format!("{}/oauth2/auth/decision", t.h.base_url()))
+        .form(&[
+            ("request_id", rid.as_str()),
+            ("user", &t.creator.to_string()),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.contains("error=access_denied") && loc.contains("state=st4te"),
+        "{loc}"
+    );
+    let page = t
+        .http
+        .get(t.authorize_url(&[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rid = page
+        .split("name=\"request_id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = t
+        .http
+        .post(format!("{}/oauth2/auth/decision", t.h.base_url()))
+        .form(&[
+            ("request_id", rid.as_str()),
+            ("user", &t.creator.to_string()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with(REDIRECT) && loc.contains("code=") && loc.contains("state=st4te"));
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- webhooks
+
+type Received = Arc<Mutex<Vec<(std::collections::HashMap<String, String>, String)>>>;
+
+/// A tiny receiving server; answers the statuses in `script` in turn, then 200.
+async fn receiver(script: Vec<u16>) -> (String, Received, actix_web::dev::ServerHandle) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let got: Received = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(script.into_iter()));
+    let g = got.clone();
+    let server = HttpServer::new(move || {
+        let g = g.clone();
+        let script = script.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let g = g.clone();
+            let script = script.clone();
+            async move {
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                g.lock()
+                    .push((headers, String::from_utf8_lossy(&body).into_owned()));
+                let code = script.lock().next().unwrap_or(200);
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).finish()
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}/hooks"), got, handle)
+}
+
+async fn wait_for(mut cond: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn webhook_signature_verifies_with_reference_hmac_and_payload_is_flat() {
+    let t = spawn().await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::MessageReceived]);
+    let mut sent = 0;
+    while sent == 0 {
+        sent = t.h.generate_activity(10);
+    }
+    wait_for(|| !got.lock().is_empty()).await;
+    let items = got.lock().clone();
+    assert!(!items.is_empty());
+    for (headers, body) in &items {
+        let sig = &headers["x-fanvue-signature"];
+        let (t_part, v_part) = sig.split_once(',').unwrap();
+        let ts = t_part.strip_prefix("t=").unwrap();
+        let v0 = v_part.strip_prefix("v0=").unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(t.h.webhook_secret().as_bytes()).unwrap();
+        mac.update(format!("{ts}.{body}").as_bytes());
+        mac.verify_slice(&hex::decode(v0).unwrap())
+            .expect("signature verifies");
+        let now = chrono::Utc::now().timestamp();
+        assert!((now - ts.parse::<i64>().unwrap()).abs() < 300);
+        assert!(
+            !headers.contains_key("x-fanvue-topic"),
+            "topic header off by default"
+        );
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert!(v.get("type").is_none() && v.get("id").is_none());
+        assert_eq!(v["messageUuid"], v["message"]["uuid"]);
+        for k in ["text", "hasMedia", "mediaUuids", "price", "createdAt"] {
+            assert!(v["message"].get(k).is_some(), "message.{k}");
+        }
+        for k in ["uuid", "handle", "displayName", "avatarUrl"] {
+            assert!(v["sender"].get(k).is_some(), "sender.{k}");
+        }
+        assert!(
+            v["recipientUuid"].is_string()
+                && v["isMuted"].is_boolean()
+                && v["timestamp"].is_string()
+        );
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_retries_with_backoff_until_2xx_and_logs_attempts() {
+    let mut cfg = small();
+    cfg.webhooks.topic_header = Some("X-Fanvue-Topic".into());
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![500, 503]).await;
+    t.h.register_webhook(&url, &[]);
+    // A read by the creator side fires exactly one message.read.
+    let (_, b) = t.json(t.get("/chats?filter=unread&size=1")).await;
+    let fan = b["data"][0]["user"]["uuid"].as_str().unwrap().to_string();
+    t.get(&format!("/chats/{fan}/messages"))
+        .send()
+        .await
+        .unwrap();
+    wait_for(|| got.lock().len() >= 3).await;
+    let log = t.h.deliveries();
+    let outcomes: Vec<(u32, &str)> = log.iter().map(|d| (d.attempt, d.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![(1, "http_error"), (2, "http_error"), (3, "delivered")]
+    );
+    let items = got.lock().clone();
+    assert_eq!(items[0].0["x-fanvue-topic"], "message.read");
+    assert_eq!(items[0].1, items[2].1, "retries resend the same body");
+    let v: Value = serde_json::from_str(&items[0].1).unwrap();
+    assert_eq!(v["counterpartUuid"], fan);
+    assert!(v["readMessagesCount"].as_u64().unwrap() >= 1);
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_drop_and_pause_faults() {
+    let t = spawn().await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    t.h.patch_faults(FaultsPatch {
+        webhook_drop_rate: Some(1.0),
+        ..Default::default()
+    });
+    let n = t.h.generate_activity(30);
+    assert!(n > 0);
+    wait_for(|| t.h.deliveries().len() >= n).await;
+    assert!(t.h.deliveries().iter().all(|d| d.outcome == "dropped"));
+    assert!(got.lock().is_empty());
+    t.h.patch_faults(FaultsPatch {
+        webhook_drop_rate: Some(0.0),
+        webhook_paused: Some(true),
+        ..Default::default()
+    });
+    let mut m = 0;
+    while m == 0 {
+        m = t.h.generate_activity(10);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(got.lock().is_empty(), "paused: nothing delivered");
+    t.h.patch_faults(FaultsPatch {
+        webhook_paused: Some(false),
+        ..Default::default()
+    });
+    wait_for(|| got.lock().len() >= m).await;
+    assert_eq!(got.lock().len(), m);
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn purchase_after_ppv_fires_purchase_webhook_with_route_uuid() {
+    let mut cfg = small();
+    cfg.scenario.purchase_probability = 1.0;
+    cfg.scenario.purchase_max_delay_secs = 120;
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::Purchase]);
+    let fan = t.fans()[0];
+    let (s, b) = t
+        .json(t.post(
+            &format!("/chats/{fan}/message"),
+            json!({"text": "unlock me", "mediaUuids": [Uuid::new_v4()], "price": 999}),
+        ))
+        .await;
+    assert_eq!(s, 201);
+    let id = b["messageUuid"].as_str().unwrap().to_string();
+    t.h.advance_clock(Duration::from_secs(121));
+    wait_for(|| !got.lock().is_empty()).await;
+    let items = got.lock().clone();
+    let v: Value = serde_json::from_str(&items[0].1).unwrap();
+    assert_eq!(v["routeUuid"], id);
+    assert_eq!(v["price"], 999);
+    assert_eq!(v["sender"]["uuid"], fan.to_string());
+    let (_, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=1&markAsRead=false")))
+        .await;
+    let msg = &m["data"][0];
+    assert_eq!(msg["uuid"], id);
+    let sent = chrono::DateTime::parse_from_rfc3339(msg["sentAt"].as_str().unwrap()).unwrap();
+    let bought =
+        chrono::DateTime::parse_from_rfc3339(msg["purchasedAt"].as_str().unwrap()).unwrap();
+    assert!(bought > sent);
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- determinism and truth
+
+#[tokio::test]
+async fn same_seed_gives_same_ground_truth_and_other_seed_differs() {
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("now");
+        v
+    };
+    let a = spawn().await;
+    let b = spawn().await;
+    let mut other = small();
+    other.seed = 2;
+    let c = spawn_with(other).await;
+    let (ta, tb, tc) = (strip(a.h.truth()), strip(b.h.truth()), strip(c.h.truth()));
+    assert_eq!(ta, tb);
+    assert_ne!(ta, tc);
+    assert_eq!(ta["creators"].as_array().unwrap().len(), 2);
+    assert!(!ta["purchases"].as_array().unwrap().is_empty());
+    assert!(!ta["tips"].as_array().unwrap().is_empty());
+    for h in [a.h, b.h, c.h] {
+        h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn truth_purchases_follow_their_messages_and_control_api_serves_it() {
+    let t = spawn().await;
+    let ctl = t.h.control_url().unwrap();
+    let truth: Value = t
+        .http
+        .get(format!("{ctl}/truth"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut sent_at = std::collections::HashMap::new();
+    for c in truth["creators"].as_array().unwrap() {
+        for chat in c["chats"].as_array().unwrap() {
+            for m in chat["messages"].as_array().unwrap() {
+                sent_at.insert(
+                    m["uuid"].as_str().unwrap().to_string(),
+                    m["sentAt"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+    }
+    for p in truth["purchases"].as_array().unwrap() {
+        let s = &sent_at[p["messageUuid"].as_str().unwrap()];
+        assert!(p["purchasedAt"].as_str().unwrap() > s.as_str());
+    }
+    let info: Value = t
+        .http
+        .get(format!("{ctl}/info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["clientId"], t.h.client_id());
+    assert_eq!(info["creators"].as_array().unwrap().len(), 2);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn plain_mode_hides_the_control_api() {
+    let mut cfg = small();
+    cfg.mode = sim::SimMode::Plain;
+    let t = spawn_with(cfg).await;
+    assert!(t.h.control_url().is_none());
+    let r = t
+        .http
+        .get(format!("{}/_sim/info", t.h.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_fault_resends_the_same_event_with_the_same_event_id() {
+    let mut cfg = small();
+    cfg.webhooks.event_id_header = Some("X-Fanvue-Event-Id".into());
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    t.h.patch_faults(FaultsPatch {
+        webhook_duplicate_rate: Some(1.0),
+        webhook_reorder: Some(true),
+        ..Default::default()
+    });
+    let mut n = 0;
+    while n == 0 {
+        n = t.h.generate_activity(5);
+    }
+    wait_for(|| got.lock().len() >= 2 * n).await;
+    let items = got.lock().clone();
+    assert_eq!(items.len(), 2 * n);
+    let mut ids: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (h, body) in &items {
+        ids.entry(h["x-fanvue-event-id"].clone())
+            .or_default()
+            .push(body.clone());
+    }
+    assert_eq!(ids.len(), n);
+    assert!(ids.values().all(|b| b.len() == 2 && b[0] == b[1]));
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+fn message_index(truth: &Value) -> std::collections::HashMap<String, Value> {
+    let mut out = std::collections::HashMap::new();
+    for c in truth["creators"].as_array().unwrap() {
+        for chat in c["chats"].as_array().unwrap() {
+            for m in chat["messages"].as_array().unwrap() {
+                out.insert(m["uuid"].as_str().unwrap().to_string(), m.clone());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn live_activity_webhooks_fan_messages_but_not_team_member_replies() {
+    let t = spawn().await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::MessageReceived]);
+    let before = message_index(&t.h.truth());
+    t.h.generate_activity(300);
+    let after = message_index(&t.h.truth());
+    let new: Vec<&Value> = after
+        .iter()
+        .filter(|(k, _)| !before.contains_key(*k))
+        .map(|(_, v)| v)
+        .collect();
+    let team_replies: Vec<&&Value> = new
+        .iter()
+        .filter(|m| m["sentByUserId"].is_string())
+        .collect();
+    assert!(
+        !team_replies.is_empty(),
+        "live mode produced team-member replies"
+    );
+    let creators: std::collections::HashSet<String> =
+        t.h.creator_uuids().iter().map(|u| u.to_string()).collect();
+    let fan_msgs = new
+        .iter()
+        .filter(|m| !creators.contains(m["sender"]["uuid"].as_str().unwrap()) && m["type"] != "TIP")
+        .count();
+    assert!(fan_msgs > 0);
+    wait_for(|| got.lock().len() >= fan_msgs).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let items = got.lock().clone();
+    assert_eq!(items.len(), fan_msgs);
+    for (_, body) in &items {
+        let v: Value = serde_json::from_str(body).unwrap();
+        let m = &after[v["messageUuid"].as_str().unwrap()];
+        assert_eq!(m["sentByUserId"], Value::Null);
+        assert_eq!(v["message"]["text"], m["text"]);
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn require_grant_limits_webhooks_to_connected_creators() {
+    let mut cfg = small();
+    cfg.webhooks.require_grant = true;
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::MessageReceived]);
+    // Only creator 0 holds a grant (issued by spawn); creator 1 has none.
+    let other = t.h.creator_uuids()[1].to_string();
+    t.h.generate_activity(200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let items = got.lock().clone();
+    assert!(!items.is_empty());
+    for (_, body) in &items {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["recipientUuid"], t.creator.to_string());
+        assert_ne!(v["recipientUuid"], other);
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn creator_scoped_routes_need_access_and_use_their_own_bucket_key() {
+    let mut cfg = small();
+    cfg.scenario.agencies = 2;
+    let t = spawn_with(cfg).await;
+    let creators = t.h.creator_uuids(); // round-robin: creator 0 → agency 1, creator 1 → agency 2
+    let members = t.h.team_member_uuids(); // agency 1's members first
+    let chatter =
+        t.h.issue_token(&members[1].to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let fans = t.h.fan_uuids(&creators[0]);
+    let (s, b) = t
+        .json(t.post_as(
+            &format!("/creators/{}/chats/messages/batch", creators[0]),
+            &chatter,
+            json!({"chatUuids": &fans[..3], "limit": 2}),
+        ))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["byChat"].as_object().unwrap().len(), 3);
+    let (s, b) = t
+        .json(t.get_as(&format!("/creators/{}/chats", creators[1]), &chatter))
+        .await;
+    assert_eq!(s, 403, "{b}");
+    assert!(b["error"].is_string());
+    let (s, _) = t
+        .json(t.get_as(&format!("/creators/{}/chats", Uuid::new_v4()), &chatter))
+        .await;
+    assert_eq!(s, 404);
+    let (s, m) = t
+        .json(t.get_as(
+            &format!(
+                "/creators/{}/chats/{}/messages?markAsRead=false&size=2",
+                creators[0], fans[0]
+            ),
+            &chatter,
+        ))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(m["data"].as_array().unwrap().len(), 2);
+    let buckets = t.h.stats().by_bucket;
+    let member = members[1].to_string();
+    assert!(
+        buckets
+            .keys()
+            .any(|k| k == &format!("{}:{member}:{}", t.h.client_id(), creators[0]))
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn templates_smart_and_custom_lists_have_documented_shapes() {
+    let t = spawn().await;
+    let (s, b) = t.json(t.get("/chats/templates?size=2")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["data"].as_array().unwrap().len(), 2);
+    assert_eq!(b["pagination"]["hasMore"], true);
+    for k in ["uuid", "text", "price", "mediaUuids", "folderName"] {
+        assert!(b["data"][0].get(k).is_some(), "template.{k}");
+    }
+    let (s, b) = t.json(t.get("/chats/lists/smart")).await;
+    assert_eq!(s, 200);
+    let lists = b.as_array().expect("bare array");
+    assert_eq!(lists.len(), 7);
+    let subs = lists.iter().find(|l| l["uuid"] == "subscribers").unwrap();
+    let (_, rows) = t
+        .json(t.get("/chats?smartListIds=subscribers&size=50"))
+        .await;
+    let (_, rows2) = t
+        .json(t.get("/chats?smartListIds=subscribers&size=50&page=2"))
+        .await;
+    let n = rows["data"].as_array().unwrap().len() + rows2["data"].as_array().unwrap().len();
+    assert_eq!(subs["count"].as_u64().unwrap() as usize, n);
+    let (s, b) = t.json(t.get("/chats/lists/custom")).await;
+    assert_eq!(s, 200);
+    let list = &b["data"][0];
+    for k in ["uuid", "name", "membersCount", "createdAt"] {
+        assert!(list.get(k).is_some(), "customList.{k}");
+    }
+    let (s, rows) = t
+        .json(t.get(&format!(
+            "/chats?customListId={}&size=50",
+            list["uuid"].as_str().unwrap()
+        )))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        rows["data"].as_array().unwrap().len() as u64,
+        list["membersCount"].as_u64().unwrap()
+    );
+    let read_chat_only =
+        t.h.issue_token(&t.creator.to_string(), &["read:chat"])
+            .unwrap()
+            .access_token;
+    let (s, _) = t
+        .json(t.get_as("/chats/lists/smart", &read_chat_only))
+        .await;
+    assert_eq!(s, 403, "lists also need read:fan");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn agency_chats_span_the_agencys_creators_newest_first() {
+    let t = spawn().await;
+    let admin = t.h.team_member_uuids()[0];
+    let tok =
+        t.h.issue_token(&admin.to_string(), ALL_SCOPES)
+            .unwrap()
+            .access_token;
+    let (s, b) = t.json(t.get_as("/agencies/chats?size=50", &tok)).await;
+    assert_eq!(s, 200);
+    let rows = b["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    let creators: std::collections::HashSet<&str> = rows
+        .iter()
+        .map(|r| r["creatorUuid"].as_str().unwrap())
+        .collect();
+    assert!(!creators.is_empty());
+    let times: Vec<&str> = rows
+        .iter()
+        .map(|r| r["lastMessageAt"].as_str().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+    assert_eq!(b["pagination"]["hasMore"], true);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn background_live_mode_generates_activity_at_the_configured_rate() {
+    let mut cfg = small();
+    cfg.live.events_per_sec = 100.0;
+    let t = spawn_with(cfg).await;
+    let before = message_index(&t.h.truth()).len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = message_index(&t.h.truth()).len();
+    assert!(after > before + 10, "before={before} after={after}");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn api_latency_and_webhook_delay_faults_slow_things_down() {
+    let t = spawn().await;
+    t.h.patch_faults(FaultsPatch {
+        api_latency_ms: Some(150),
+        ..Default::default()
+    });
+    let t0 = std::time::Instant::now();
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 200);
+    assert!(t0.elapsed() >= Duration::from_millis(150));
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    t.h.patch_faults(FaultsPatch {
+        api_latency_ms: Some(0),
+        webhook_delay_ms: Some(300),
+        ..Default::default()
+    });
+    let mut n = 0;
+    while n == 0 {
+        n = t.h.generate_activity(5);
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(got.lock().is_empty(), "still delayed");
+    wait_for(|| got.lock().len() >= n).await;
+    assert_eq!(got.lock().len(), n);
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn api_base_path_is_configurable() {
+    let mut cfg = small();
+    cfg.api_base_path = "/api".into();
+    let t = spawn_with(cfg).await;
+    assert!(t.h.api_base_url().ends_with("/api"));
+    let (s, b) = t.json(t.get("/users/me")).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["uuid"], t.creator.to_string());
+    let r = t
+        .http
+        .get(format!("{}/users/me", t.h.base_url()))
+        .header("X-Fanvue-API-Version", VERSION)
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn per_endpoint_limit_override_has_its_own_bucket_and_header() {
+    let mut cfg = small();
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.limit = 10;
+    cfg.rate_limit
+        .overrides
+        .insert("GET /chats/unread".into(), 2);
+    let t = spawn_with(cfg).await;
+    for want in ["1", "0"] {
+        let r = t.get("/chats/unread").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-ratelimit-limit"], "2");
+        assert_eq!(r.headers()["x-ratelimit-remaining"], want);
+    }
+    assert_eq!(t.get("/chats/unread").send().await.unwrap().status(), 429);
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-ratelimit-limit"], "10");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "9");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn tip_and_new_fan_webhooks_have_documented_fields() {
+    let t = spawn().await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::Tip]);
+    let n = t.h.generate_activity(400);
+    assert!(n > 0);
+    wait_for(|| !got.lock().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tips = got.lock().clone();
+    assert!(!tips.is_empty());
+    for (_, body) in &tips {
+        let v: Value = serde_json::from_str(body).unwrap();
+        for k in [
+            "context",
+            "recipientUuid",
+            "senderUuid",
+            "price",
+            "sender",
+            "timestamp",
+        ] {
+            assert!(v.get(k).is_some(), "tip.{k}");
+        }
+        assert_eq!(v["senderUuid"], v["sender"]["uuid"]);
+        match v["context"].as_str().unwrap() {
+            "message" => assert!(v["messageUuid"].is_string()),
+            "post" => assert!(v["postUuid"].is_string()),
+            other => panic!("unexpected context {other}"),
+        }
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+
+    let mut cfg = small();
+    cfg.live.new_fan_share = 1.0;
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[EventKind::NewFollower, EventKind::NewSubscriber]);
+    assert_eq!(t.h.generate_activity(20), 20);
+    wait_for(|| got.lock().len() >= 20).await;
+    let items = got.lock().clone();
+    assert_eq!(items.len(), 20);
+    let subs = items
+        .iter()
+        .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap())
+        .inspect(|v| {
+            assert!(v["recipientUuid"].is_string() && v["timestamp"].is_string());
+            for k in ["uuid", "handle", "displayName", "avatarUrl"] {
+                assert!(v["sender"].get(k).is_some(), "sender.{k}");
+            }
+        })
+        .filter(|v| v["price"].is_u64())
+        .count();
+    assert!(
+        subs > 0 && subs < 20,
+        "mix of subscribers and followers: {subs}"
+    );
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn control_test_delivery_and_endpoint_registration() {
+    let t = spawn().await;
+    let ctl = t.h.control_url().unwrap();
+    let (url, got, rh) = receiver(vec![]).await;
+    let r = t
+        .http
+        .post(format!("{ctl}/webhooks/endpoints"))
+        .json(&json!({"url": url, "events": ["message.read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = t
+        .http
+        .post(format!("{ctl}/webhooks/test"))
+        .json(&json!({"event": "message.read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    wait_for(|| !got.lock().is_empty()).await;
+    let v: Value = serde_json::from_str(&got.lock()[0].1).unwrap();
+    assert_eq!(v["readMessagesCount"], 1);
+    let log: Value = t
+        .http
+        .get(format!("{ctl}/webhooks/deliveries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log[0]["outcome"], "delivered");
+    assert_eq!(log[0]["event"], "message.read");
+    rh.stop(true).await;
+    t.h.stop().await;
+}
