@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod fanvue;
 pub mod sim;
 pub mod startup;
 pub mod store;
