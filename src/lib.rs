@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod domain;
 pub mod fanvue;

@@ -15,6 +15,8 @@ use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::connections::Connections;
+use crate::fanvue::FanvueClient;
 use crate::store;
 use crate::web::error::WebError;
 use crate::web::session_store::PgSessionStore;
@@ -37,6 +39,16 @@ impl Application {
 
     pub fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        Self::build_with_listener(settings, pool, listener)
+    }
+
+    /// With a listener bound by the caller (tests bind first so that
+    /// `PUBLIC_URL` can name the real port).
+    pub fn build_with_listener(
+        settings: Settings,
+        pool: PgPool,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         crate::auth::password::warm_up();
         let server = run(listener, pool.clone(), Arc::new(settings))?;
@@ -68,9 +80,15 @@ fn cookie_key(settings: &Settings) -> Key {
 
 fn run(listener: TcpListener, pool: PgPool, settings: Arc<Settings>) -> anyhow::Result<Server> {
     let key = cookie_key(&settings);
+    let client =
+        FanvueClient::new(&settings.fanvue).map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;
+    let connections = Connections::new(pool.clone(), settings.clone(), Arc::new(client));
+    let csp = headers::content_security_policy(&settings.fanvue.auth_url);
     let state = web::Data::new(AppState {
         pool: pool.clone(),
         settings: settings.clone(),
+        connections,
+        csp,
     });
     let idle = actix_web::cookie::time::Duration::seconds(settings.auth.idle().as_secs() as i64);
     let form_limit = settings.max_form_bytes;
@@ -134,6 +152,9 @@ pub fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> tokio::task::
             let keep = settings.auth.throttle_window() * 2;
             if let Err(e) = store::login_failures::purge_older_than(&pool, keep).await {
                 tracing::warn!(error = %e, "login-failure purge failed");
+            }
+            if let Err(e) = store::oauth_flows::purge_expired(&pool).await {
+                tracing::warn!(error = %e, "connect-flow purge failed");
             }
         }
     })

@@ -66,6 +66,11 @@ uuid_id!(
     InviteId
 );
 
+uuid_id!(
+    /// A connected (or once connected) Fanvue creator.
+    CreatorId
+);
+
 /// A Fanvue user uuid of a team member; `sentByUserId` on messages maps to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(transparent)]

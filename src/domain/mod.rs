@@ -9,7 +9,7 @@ mod password;
 mod role;
 
 pub use email::Email;
-pub use ids::{AgencyId, FanvueUserUuid, InviteId, StaffId};
+pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId};
 pub use names::{AgencyName, DisplayName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
 pub use role::Role;

@@ -64,7 +64,10 @@ pub struct BucketStatus {
 
 impl Budget {
     pub fn new(reserve_percent: u32) -> Self {
-        Self { reserve_percent: reserve_percent.min(90), buckets: std::sync::Mutex::new(HashMap::new()) }
+        Self {
+            reserve_percent: reserve_percent.min(90),
+            buckets: std::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     fn bucket(&self, key: &str) -> Arc<Mutex<Bucket>> {
@@ -112,7 +115,9 @@ impl Budget {
                 } else {
                     // Re-check at least every 250 ms: a response in flight
                     // may move the reset time earlier.
-                    b.reset_at.saturating_duration_since(now).clamp(Duration::from_millis(5), RECHECK)
+                    b.reset_at
+                        .saturating_duration_since(now)
+                        .clamp(Duration::from_millis(5), RECHECK)
                 }
             };
             tokio::time::sleep(wait).await;
@@ -127,12 +132,18 @@ impl Budget {
         let (Some(limit), Some(remaining)) = (seen.limit, seen.remaining) else {
             return;
         };
-        let reset_at = seen.reset.map_or(Instant::now() + DEFAULT_WINDOW, reset_instant);
+        let reset_at = seen
+            .reset
+            .map_or(Instant::now() + DEFAULT_WINDOW, reset_instant);
         // Requests still in flight may not be counted in `remaining` yet.
         let remaining = remaining.saturating_sub(b.in_flight);
         let new_window = !b.known || reset_at > b.reset_at + Duration::from_millis(500);
         b.limit = limit.max(1);
-        b.remaining = if new_window { remaining } else { b.remaining.min(remaining) };
+        b.remaining = if new_window {
+            remaining
+        } else {
+            b.remaining.min(remaining)
+        };
         b.reset_at = reset_at;
         b.known = true;
     }
@@ -173,7 +184,9 @@ impl Budget {
 /// one-second resolution, rounded up by the server, so waiting until it is
 /// never early.
 fn reset_instant(unix: i64) -> Instant {
-    let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let secs = (unix as f64 - now_unix).clamp(0.0, MAX_WAIT.as_secs_f64());
     Instant::now() + Duration::from_secs_f64(secs)
 }
@@ -183,14 +196,26 @@ mod tests {
     use super::*;
 
     fn unix_in(secs: i64) -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 + secs
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + secs
     }
 
     #[tokio::test]
     async fn learns_the_limit_and_keeps_a_reserve_for_interactive_sends() {
         let b = Budget::new(20);
         b.acquire("k", Priority::Background).await;
-        b.observe("k", Observed { limit: Some(10), remaining: Some(9), reset: Some(unix_in(30)) }).await;
+        b.observe(
+            "k",
+            Observed {
+                limit: Some(10),
+                remaining: Some(9),
+                reset: Some(unix_in(30)),
+            },
+        )
+        .await;
         // Background may use 10 - ceil(10*20%) = 8 in total; 1 is used.
         for _ in 0..7 {
             b.acquire("k", Priority::Background).await;
@@ -198,7 +223,11 @@ mod tests {
         let st = b.status("k").await.unwrap();
         assert_eq!((st.limit, st.remaining), (10, 2));
         // Background now has to wait ...
-        let blocked = tokio::time::timeout(Duration::from_millis(50), b.acquire("k", Priority::Background)).await;
+        let blocked = tokio::time::timeout(
+            Duration::from_millis(50),
+            b.acquire("k", Priority::Background),
+        )
+        .await;
         assert!(blocked.is_err(), "background must not use the reserve");
         // ... but a chatter's send goes through, twice.
         b.acquire("k", Priority::Interactive).await;
@@ -213,20 +242,40 @@ mod tests {
         b.penalize("k", Duration::from_millis(300)).await;
         let start = Instant::now();
         b.acquire("k", Priority::Interactive).await;
-        assert!(start.elapsed() >= Duration::from_millis(290), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(290),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]
     async fn in_flight_requests_are_not_double_counted_as_free() {
         let b = Budget::new(0);
         b.acquire("k", Priority::Interactive).await;
-        b.observe("k", Observed { limit: Some(5), remaining: Some(4), reset: Some(unix_in(30)) }).await;
+        b.observe(
+            "k",
+            Observed {
+                limit: Some(5),
+                remaining: Some(4),
+                reset: Some(unix_in(30)),
+            },
+        )
+        .await;
         for _ in 0..3 {
             b.acquire("k", Priority::Interactive).await;
         }
         // One of the three answers: the server says 3 left, but two more are
         // still in flight, so only one is really free.
-        b.observe("k", Observed { limit: Some(5), remaining: Some(3), reset: Some(unix_in(30)) }).await;
+        b.observe(
+            "k",
+            Observed {
+                limit: Some(5),
+                remaining: Some(3),
+                reset: Some(unix_in(30)),
+            },
+        )
+        .await;
         assert_eq!(b.status("k").await.unwrap().remaining, 1);
     }
 }

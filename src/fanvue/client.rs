@@ -20,25 +20,30 @@ pub use super::budget::Priority;
 use super::budget::{Budget, Observed};
 use super::error::FanvueError;
 use super::models::{
-    BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, FanList, Message, Page, SendMessage, SentMessage,
-    TeamMember, Template, UnreadCounts, User, decode_batch, decode_items, decode_page,
+    BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, FanList, Message, Page, SendMessage,
+    SentMessage, TeamMember, Template, UnreadCounts, User, decode_batch, decode_items, decode_page,
 };
 use crate::config::FanvueSettings;
 
 pub const API_VERSION_HEADER: &str = "X-Fanvue-API-Version";
 
-/// Whose token a call uses and which budget it draws from.
-pub struct Auth<'a> {
-    pub token: &'a SecretString,
+/// Whose token a call uses and which budget it draws from. Owned (no
+/// borrowed fields) so futures holding it stay `Send` for spawned tasks.
+#[derive(Clone)]
+pub struct Auth {
+    pub token: SecretString,
     /// The rate-limit bucket: the authorizing user (the creator) for
     /// self-scoped routes.
-    pub bucket: &'a str,
+    pub bucket: String,
     pub priority: Priority,
 }
 
-impl std::fmt::Debug for Auth<'_> {
+impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth").field("bucket", &self.bucket).field("priority", &self.priority).finish_non_exhaustive()
+        f.debug_struct("Auth")
+            .field("bucket", &self.bucket)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
     }
 }
 
@@ -53,7 +58,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 4, base_delay: Duration::from_millis(250), max_rate_limited: 5 }
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_rate_limited: 5,
+        }
     }
 }
 
@@ -96,7 +105,9 @@ pub struct FanvueClient {
 
 impl std::fmt::Debug for FanvueClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FanvueClient").field("api_url", &self.api_url).finish_non_exhaustive()
+        f.debug_struct("FanvueClient")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,23 +141,38 @@ impl FanvueClient {
 
     /// Deprecation/Sunset notices seen since start-up.
     pub fn notices(&self) -> Vec<Notice> {
-        self.notices.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn note_deprecations(&self, headers: &HeaderMap, path: &str) {
         for name in ["deprecation", "sunset"] {
-            let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else { continue };
+            let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+                continue;
+            };
             let mut seen = self.notices.lock().unwrap_or_else(|p| p.into_inner());
             let key = (name.to_owned(), value.to_owned());
-            if !seen.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = seen.entry(key) {
+                // Logged once per distinct notice, not on every response.
                 tracing::warn!(header = name, value, path, "Fanvue announced a deprecation");
-                seen.insert(key, Notice { header: name.to_owned(), value: value.to_owned(), path: path.to_owned() });
+                slot.insert(Notice {
+                    header: name.to_owned(),
+                    value: value.to_owned(),
+                    path: path.to_owned(),
+                });
             }
         }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.retry.base_delay.saturating_mul(2u32.saturating_pow(attempt));
+        let base = self
+            .retry
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt));
         let jitter = rand::rng().random_range(0..=base.as_millis().max(1) as u64);
         base + Duration::from_millis(jitter)
     }
@@ -155,7 +181,7 @@ impl FanvueClient {
     /// the body of a 2xx.
     async fn execute(
         &self,
-        auth: &Auth<'_>,
+        auth: &Auth,
         method: Method,
         path: &str,
         query: &[(&str, String)],
@@ -163,10 +189,11 @@ impl FanvueClient {
         call: Call,
     ) -> Result<bytes::Bytes, FanvueError> {
         let url = format!("{}{}", self.api_url, path);
+        let bucket: &str = auth.bucket.as_str();
         let idempotent = call != Call::Send;
         let (mut failures, mut limited) = (0u32, 0u32);
         loop {
-            self.budget.acquire(auth.bucket, auth.priority).await;
+            self.budget.acquire(bucket, auth.priority).await;
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -179,7 +206,7 @@ impl FanvueClient {
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    self.budget.release(auth.bucket).await;
+                    self.budget.release(bucket).await;
                     // Without the URL: it can carry ids, never tokens, but
                     // the message stays short.
                     let err = FanvueError::Transport(e.without_url().to_string());
@@ -197,27 +224,41 @@ impl FanvueClient {
             self.note_deprecations(&headers, path);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let retry_after = retry_after(&headers);
-                self.budget.penalize(auth.bucket, retry_after).await;
+                self.budget.penalize(bucket, retry_after).await;
                 limited += 1;
-                tracing::warn!(path, retry_after_secs = retry_after.as_secs_f64(), "rate limited by Fanvue");
+                tracing::warn!(
+                    path,
+                    retry_after_secs = retry_after.as_secs_f64(),
+                    "rate limited by Fanvue"
+                );
                 if limited <= self.retry.max_rate_limited {
                     continue; // `acquire` waits out the penalty.
                 }
                 return Err(FanvueError::RateLimited { retry_after });
             }
-            self.budget.observe(auth.bucket, observed(&headers)).await;
-            let bytes = resp.bytes().await.map_err(|e| FanvueError::Transport(e.without_url().to_string()))?;
+            self.budget.observe(bucket, observed(&headers)).await;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| FanvueError::Transport(e.without_url().to_string()))?;
             if status.is_success() {
                 return Ok(bytes);
             }
             if status.is_server_error() {
                 failures += 1;
                 if idempotent && failures < self.retry.max_attempts {
-                    tracing::debug!(path, status = status.as_u16(), attempt = failures, "server error; retrying");
+                    tracing::debug!(
+                        path,
+                        status = status.as_u16(),
+                        attempt = failures,
+                        "server error; retrying"
+                    );
                     tokio::time::sleep(self.backoff(failures)).await;
                     continue;
                 }
-                return Err(FanvueError::Server { status: status.as_u16() });
+                return Err(FanvueError::Server {
+                    status: status.as_u16(),
+                });
             }
             return Err(map_error(status, &bytes, call));
         }
@@ -225,37 +266,47 @@ impl FanvueClient {
 
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        auth: &Auth<'_>,
+        auth: &Auth,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, FanvueError> {
-        let body = self.execute(auth, Method::GET, path, query, None, Call::Read).await?;
+        let body = self
+            .execute(auth, Method::GET, path, query, None, Call::Read)
+            .await?;
         serde_json::from_slice(&body).map_err(|e| FanvueError::Decode(e.to_string()))
     }
 
     async fn get_page<T: serde::de::DeserializeOwned>(
         &self,
-        auth: &Auth<'_>,
+        auth: &Auth,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Page<T>, FanvueError> {
-        let body = self.execute(auth, Method::GET, path, query, None, Call::Read).await?;
+        let body = self
+            .execute(auth, Method::GET, path, query, None, Call::Read)
+            .await?;
         let page = decode_page(&body).map_err(|e| FanvueError::Decode(e.to_string()))?;
         if !page.skipped.is_empty() {
-            tracing::warn!(path, skipped = page.skipped.len(), "skipped malformed items in a Fanvue page");
+            tracing::warn!(
+                path,
+                skipped = page.skipped.len(),
+                "skipped malformed items in a Fanvue page"
+            );
         }
         Ok(page)
     }
 
     /// `GET /users/me`: the authorizing user.
-    pub async fn me(&self, auth: &Auth<'_>) -> Result<User, FanvueError> {
+    pub async fn me(&self, auth: &Auth) -> Result<User, FanvueError> {
         self.get_json(auth, "/users/me", &[]).await
     }
 
     /// `GET /chats`, most recent message first unless `query` says otherwise.
-    pub async fn chats(&self, auth: &Auth<'_>, query: &ChatsQuery) -> Result<Page<Chat>, FanvueError> {
-        let mut q: Vec<(&str, String)> =
-            vec![("page", query.page.to_string()), ("size", query.size.to_string())];
+    pub async fn chats(&self, auth: &Auth, query: &ChatsQuery) -> Result<Page<Chat>, FanvueError> {
+        let mut q: Vec<(&str, String)> = vec![
+            ("page", query.page.to_string()),
+            ("size", query.size.to_string()),
+        ];
         for f in &query.filters {
             q.push(("filter", f.clone()));
         }
@@ -269,7 +320,7 @@ impl FanvueClient {
     }
 
     /// `GET /chats/unread`.
-    pub async fn unread(&self, auth: &Auth<'_>) -> Result<UnreadCounts, FanvueError> {
+    pub async fn unread(&self, auth: &Auth) -> Result<UnreadCounts, FanvueError> {
         self.get_json(auth, "/chats/unread", &[]).await
     }
 
@@ -277,78 +328,162 @@ impl FanvueClient {
     /// read: mirroring must be invisible to the creator.
     pub async fn chat_messages(
         &self,
-        auth: &Auth<'_>,
+        auth: &Auth,
         fan: Uuid,
         page: u32,
         size: u32,
     ) -> Result<Page<Message>, FanvueError> {
-        let q = [("page", page.to_string()), ("size", size.to_string()), ("markAsRead", "false".to_owned())];
-        self.get_page(auth, &format!("/chats/{fan}/messages"), &q).await
+        let q = [
+            ("page", page.to_string()),
+            ("size", size.to_string()),
+            ("markAsRead", "false".to_owned()),
+        ];
+        self.get_page(auth, &format!("/chats/{fan}/messages"), &q)
+            .await
     }
 
     /// `POST /chats/messages/batch` (a read, so it is retried like one).
-    pub async fn messages_batch(&self, auth: &Auth<'_>, req: &BatchRequest) -> Result<BatchResponse, FanvueError> {
+    pub async fn messages_batch(
+        &self,
+        auth: &Auth,
+        req: &BatchRequest,
+    ) -> Result<BatchResponse, FanvueError> {
         let body = serde_json::to_value(req).map_err(|e| FanvueError::Decode(e.to_string()))?;
         let bytes = self
-            .execute(auth, Method::POST, "/chats/messages/batch", &[], Some(body), Call::Read)
+            .execute(
+                auth,
+                Method::POST,
+                "/chats/messages/batch",
+                &[],
+                Some(body),
+                Call::Read,
+            )
             .await?;
         decode_batch(&bytes).map_err(|e| FanvueError::Decode(e.to_string()))
     }
 
     /// `POST /chats/{userUuid}/message`. Not retried on 5xx or timeouts: the
     /// message may have been sent; the caller reconciles instead.
-    pub async fn send_message(&self, auth: &Auth<'_>, fan: Uuid, msg: &SendMessage) -> Result<SentMessage, FanvueError> {
+    pub async fn send_message(
+        &self,
+        auth: &Auth,
+        fan: Uuid,
+        msg: &SendMessage,
+    ) -> Result<SentMessage, FanvueError> {
         let body = serde_json::to_value(msg).map_err(|e| FanvueError::Decode(e.to_string()))?;
         let bytes = self
-            .execute(auth, Method::POST, &format!("/chats/{fan}/message"), &[], Some(body), Call::Send)
+            .execute(
+                auth,
+                Method::POST,
+                &format!("/chats/{fan}/message"),
+                &[],
+                Some(body),
+                Call::Send,
+            )
             .await?;
         serde_json::from_slice(&bytes).map_err(|e| FanvueError::Decode(e.to_string()))
     }
 
     /// `DELETE /chats/{userUuid}/messages/{messageUuid}` (unsend).
-    pub async fn delete_message(&self, auth: &Auth<'_>, fan: Uuid, message: Uuid) -> Result<(), FanvueError> {
-        self.execute(auth, Method::DELETE, &format!("/chats/{fan}/messages/{message}"), &[], None, Call::Write)
-            .await
-            .map(|_| ())
+    pub async fn delete_message(
+        &self,
+        auth: &Auth,
+        fan: Uuid,
+        message: Uuid,
+    ) -> Result<(), FanvueError> {
+        self.execute(
+            auth,
+            Method::DELETE,
+            &format!("/chats/{fan}/messages/{message}"),
+            &[],
+            None,
+            Call::Write,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `PATCH /chats/{userUuid}`: read state, mute, nickname.
-    pub async fn update_chat(&self, auth: &Auth<'_>, fan: Uuid, update: &ChatUpdate) -> Result<(), FanvueError> {
+    pub async fn update_chat(
+        &self,
+        auth: &Auth,
+        fan: Uuid,
+        update: &ChatUpdate,
+    ) -> Result<(), FanvueError> {
         let body = serde_json::to_value(update).map_err(|e| FanvueError::Decode(e.to_string()))?;
-        self.execute(auth, Method::PATCH, &format!("/chats/{fan}"), &[], Some(body), Call::Write)
-            .await
-            .map(|_| ())
+        self.execute(
+            auth,
+            Method::PATCH,
+            &format!("/chats/{fan}"),
+            &[],
+            Some(body),
+            Call::Write,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `GET /chats/templates`.
-    pub async fn templates(&self, auth: &Auth<'_>, page: u32, size: u32) -> Result<Page<Template>, FanvueError> {
-        self.get_page(auth, "/chats/templates", &[("page", page.to_string()), ("size", size.to_string())])
-            .await
+    pub async fn templates(
+        &self,
+        auth: &Auth,
+        page: u32,
+        size: u32,
+    ) -> Result<Page<Template>, FanvueError> {
+        self.get_page(
+            auth,
+            "/chats/templates",
+            &[("page", page.to_string()), ("size", size.to_string())],
+        )
+        .await
     }
 
     /// `GET /chats/lists/smart` (a bare array).
-    pub async fn smart_lists(&self, auth: &Auth<'_>) -> Result<(Vec<FanList>, Vec<super::models::Skipped>), FanvueError> {
+    pub async fn smart_lists(
+        &self,
+        auth: &Auth,
+    ) -> Result<(Vec<FanList>, Vec<super::models::Skipped>), FanvueError> {
         let values: Vec<serde_json::Value> = self.get_json(auth, "/chats/lists/smart", &[]).await?;
         Ok(decode_items(values))
     }
 
     /// `GET /chats/lists/custom`.
-    pub async fn custom_lists(&self, auth: &Auth<'_>, page: u32, size: u32) -> Result<Page<FanList>, FanvueError> {
-        self.get_page(auth, "/chats/lists/custom", &[("page", page.to_string()), ("size", size.to_string())])
-            .await
+    pub async fn custom_lists(
+        &self,
+        auth: &Auth,
+        page: u32,
+        size: u32,
+    ) -> Result<Page<FanList>, FanvueError> {
+        self.get_page(
+            auth,
+            "/chats/lists/custom",
+            &[("page", page.to_string()), ("size", size.to_string())],
+        )
+        .await
     }
 
     /// `GET /creators` (agency grants).
-    pub async fn creators(&self, auth: &Auth<'_>, page: u32, size: u32) -> Result<Page<Creator>, FanvueError> {
-        self.get_page(auth, "/creators", &[("page", page.to_string()), ("size", size.to_string())]).await
+    pub async fn creators(
+        &self,
+        auth: &Auth,
+        page: u32,
+        size: u32,
+    ) -> Result<Page<Creator>, FanvueError> {
+        self.get_page(
+            auth,
+            "/creators",
+            &[("page", page.to_string()), ("size", size.to_string())],
+        )
+        .await
     }
 
     /// `GET /agencies/team-members` (agency-admin grants; a bare array).
     pub async fn team_members(
         &self,
-        auth: &Auth<'_>,
+        auth: &Auth,
     ) -> Result<(Vec<TeamMember>, Vec<super::models::Skipped>), FanvueError> {
-        let values: Vec<serde_json::Value> = self.get_json(auth, "/agencies/team-members", &[]).await?;
+        let values: Vec<serde_json::Value> =
+            self.get_json(auth, "/agencies/team-members", &[]).await?;
         Ok(decode_items(values))
     }
 }
@@ -365,7 +500,13 @@ pub struct ChatsQuery {
 
 impl Default for ChatsQuery {
     fn default() -> Self {
-        Self { page: 1, size: 50, filters: Vec::new(), search: None, sort_by: Some("most_recent_messages".into()) }
+        Self {
+            page: 1,
+            size: 50,
+            filters: Vec::new(),
+            search: None,
+            sort_by: Some("most_recent_messages".into()),
+        }
     }
 }
 
@@ -390,14 +531,25 @@ fn retry_after(h: &HeaderMap) -> Duration {
 
 fn map_error(status: StatusCode, body: &[u8], call: Call) -> FanvueError {
     let b: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let text = b.message.clone().or(b.error.clone()).unwrap_or_else(|| status.to_string());
+    let text = b
+        .message
+        .clone()
+        .or(b.error.clone())
+        .unwrap_or_else(|| status.to_string());
     match status.as_u16() {
         401 => FanvueError::Unauthorized(text),
         403 if b.error.as_deref() == Some("Insufficient scopes") => FanvueError::InsufficientScope,
         403 => FanvueError::Forbidden(text),
         404 => FanvueError::NotFound(text),
-        410 => FanvueError::Sunset { message: text, next_version: b.next_version },
-        400 if b.error.as_deref().is_some_and(|e| e.to_lowercase().contains("version")) => {
+        410 => FanvueError::Sunset {
+            message: text,
+            next_version: b.next_version,
+        },
+        400 if b
+            .error
+            .as_deref()
+            .is_some_and(|e| e.to_lowercase().contains("version")) =>
+        {
             FanvueError::UnsupportedVersion(text)
         }
         400 if b.errors.is_some() => FanvueError::Validation(
@@ -421,24 +573,55 @@ mod tests {
 
     #[test]
     fn error_bodies_map_to_actionable_variants() {
-        assert_eq!(map_error(StatusCode::FORBIDDEN, br#"{"error":"Insufficient scopes"}"#, Call::Read), FanvueError::InsufficientScope);
         assert_eq!(
-            map_error(StatusCode::BAD_REQUEST, br#"{"message":"This user cannot be messaged"}"#, Call::Send),
+            map_error(
+                StatusCode::FORBIDDEN,
+                br#"{"error":"Insufficient scopes"}"#,
+                Call::Read
+            ),
+            FanvueError::InsufficientScope
+        );
+        assert_eq!(
+            map_error(
+                StatusCode::BAD_REQUEST,
+                br#"{"message":"This user cannot be messaged"}"#,
+                Call::Send
+            ),
             FanvueError::Contactability("This user cannot be messaged".into())
         );
         assert_eq!(
-            map_error(StatusCode::BAD_REQUEST, br#"{"errors":["limit must be <= 50"]}"#, Call::Read),
+            map_error(
+                StatusCode::BAD_REQUEST,
+                br#"{"errors":["limit must be <= 50"]}"#,
+                Call::Read
+            ),
             FanvueError::Validation(vec!["limit must be <= 50".into()])
         );
         assert!(matches!(
-            map_error(StatusCode::BAD_REQUEST, br#"{"error":"Unsupported API version","message":"x"}"#, Call::Read),
+            map_error(
+                StatusCode::BAD_REQUEST,
+                br#"{"error":"Unsupported API version","message":"x"}"#,
+                Call::Read
+            ),
             FanvueError::UnsupportedVersion(_)
         ));
         assert_eq!(
-            map_error(StatusCode::GONE, br#"{"error":"gone","message":"sunset","nextVersion":"2026-01-01"}"#, Call::Read),
-            FanvueError::Sunset { message: "sunset".into(), next_version: Some("2026-01-01".into()) }
+            map_error(
+                StatusCode::GONE,
+                br#"{"error":"gone","message":"sunset","nextVersion":"2026-01-01"}"#,
+                Call::Read
+            ),
+            FanvueError::Sunset {
+                message: "sunset".into(),
+                next_version: Some("2026-01-01".into())
+            }
         );
-        assert!(matches!(map_error(StatusCode::UNAUTHORIZED, b"", Call::Read), FanvueError::Unauthorized(_)));
-        assert!(matches!(map_error(StatusCode::NOT_FOUND, br#"{"message":"no chat"}"#, Call::Read), FanvueError::NotFound(m) if m == "no chat"));
+        assert!(matches!(
+            map_error(StatusCode::UNAUTHORIZED, b"", Call::Read),
+            FanvueError::Unauthorized(_)
+        ));
+        assert!(
+            matches!(map_error(StatusCode::NOT_FOUND, br#"{"message":"no chat"}"#, Call::Read), FanvueError::NotFound(m) if m == "no chat")
+        );
     }
 }

@@ -27,7 +27,10 @@ pub enum FanvueError {
     UnsupportedVersion(String),
     /// 410: this API version is retired.
     #[error("API version sunset: {message} (next: {next_version:?})")]
-    Sunset { message: String, next_version: Option<String> },
+    Sunset {
+        message: String,
+        next_version: Option<String>,
+    },
     /// 429 even after waiting and retrying within the attempt budget.
     #[error("rate limited; retry after {retry_after:?}")]
     RateLimited { retry_after: Duration },

@@ -161,7 +161,10 @@ pub struct Message {
 impl Message {
     /// PPV price in cents, if this is a pay-to-view message.
     pub fn price_cents(&self) -> Option<i64> {
-        self.pricing.as_ref().and_then(|p| p.usd.as_ref()).map(|p| p.price)
+        self.pricing
+            .as_ref()
+            .and_then(|p| p.usd.as_ref())
+            .map(|p| p.price)
     }
 }
 
@@ -325,13 +328,18 @@ pub struct Page<T> {
 }
 
 /// Decodes each element on its own; failures become `Skipped`.
-pub fn decode_items<T: serde::de::DeserializeOwned>(values: Vec<serde_json::Value>) -> (Vec<T>, Vec<Skipped>) {
+pub fn decode_items<T: serde::de::DeserializeOwned>(
+    values: Vec<serde_json::Value>,
+) -> (Vec<T>, Vec<Skipped>) {
     let mut items = Vec::with_capacity(values.len());
     let mut skipped = Vec::new();
     for (i, v) in values.into_iter().enumerate() {
         match serde_json::from_value::<T>(v) {
             Ok(item) => items.push(item),
-            Err(e) => skipped.push(Skipped { at: i.to_string(), reason: e.to_string() }),
+            Err(e) => skipped.push(Skipped {
+                at: i.to_string(),
+                reason: e.to_string(),
+            }),
         }
     }
     (items, skipped)
@@ -351,10 +359,16 @@ struct RawPage {
 }
 
 /// Decodes a `{data:[…], pagination:{hasMore}}` envelope.
-pub fn decode_page<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Page<T>, serde_json::Error> {
+pub fn decode_page<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Page<T>, serde_json::Error> {
     let raw: RawPage = serde_json::from_slice(body)?;
     let (items, skipped) = decode_items(raw.data);
-    Ok(Page { items, has_more: raw.pagination.is_some_and(|p| p.has_more), skipped })
+    Ok(Page {
+        items,
+        has_more: raw.pagination.is_some_and(|p| p.has_more),
+        skipped,
+    })
 }
 
 /// Decodes a batch response, entry by entry and message by message.
@@ -377,7 +391,10 @@ pub fn decode_batch(body: &[u8]) -> Result<BatchResponse, serde_json::Error> {
     let mut skipped = Vec::new();
     for (key, value) in raw.by_chat {
         let Ok(chat_uuid) = Uuid::parse_str(&key) else {
-            skipped.push(Skipped { at: key, reason: "key is not a uuid".into() });
+            skipped.push(Skipped {
+                at: key,
+                reason: "key is not a uuid".into(),
+            });
             continue;
         };
         if let Some(err) = value.get("error").and_then(|e| e.as_str()) {
@@ -389,7 +406,10 @@ pub fn decode_batch(body: &[u8]) -> Result<BatchResponse, serde_json::Error> {
                 let (messages, skipped_msgs) = decode_items::<Message>(rc.messages);
                 let skipped_msgs = skipped_msgs
                     .into_iter()
-                    .map(|s| Skipped { at: format!("{key}[{}]", s.at), reason: s.reason })
+                    .map(|s| Skipped {
+                        at: format!("{key}[{}]", s.at),
+                        reason: s.reason,
+                    })
                     .collect();
                 by_chat.insert(
                     chat_uuid,
@@ -401,7 +421,10 @@ pub fn decode_batch(body: &[u8]) -> Result<BatchResponse, serde_json::Error> {
                     }),
                 );
             }
-            Err(e) => skipped.push(Skipped { at: key, reason: e.to_string() }),
+            Err(e) => skipped.push(Skipped {
+                at: key,
+                reason: e.to_string(),
+            }),
         }
     }
     Ok(BatchResponse { by_chat, skipped })
@@ -427,7 +450,9 @@ mod tests {
 
     #[test]
     fn one_malformed_item_is_skipped_not_fatal() {
-        let body = format!(r#"{{"data":[{MSG},{{"uuid":42}},{MSG}],"pagination":{{"page":1,"size":3,"hasMore":true}}}}"#);
+        let body = format!(
+            r#"{{"data":[{MSG},{{"uuid":42}},{MSG}],"pagination":{{"page":1,"size":3,"hasMore":true}}}}"#
+        );
         let page: Page<Message> = decode_page(body.as_bytes()).unwrap();
         assert_eq!(page.items.len(), 2);
         assert_eq!(page.skipped.len(), 1);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use base64::Engine;
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{FanvueApp, FanvueSettings, TokenAuth};
 
-type OAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type OAuthClient =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// A PKCE pair: the verifier stays with us, the challenge goes to Fanvue.
 pub struct Pkce {
@@ -34,7 +35,10 @@ fn random_urlsafe(bytes: usize) -> String {
 /// 64 random bytes → an 86-character verifier (RFC 7636 allows 43–128).
 pub fn new_pkce() -> Pkce {
     let verifier = random_urlsafe(64);
-    Pkce { challenge: challenge_for(&verifier), verifier: verifier.into() }
+    Pkce {
+        challenge: challenge_for(&verifier),
+        verifier: verifier.into(),
+    }
 }
 
 /// `BASE64URL(SHA256(verifier))` without padding (S256).
@@ -48,8 +52,15 @@ pub fn new_state() -> String {
 }
 
 /// Fanvue's authorize URL for this app, state and challenge.
-pub fn authorize_url(settings: &FanvueSettings, app: &FanvueApp, redirect_uri: &str, state: &str, challenge: &str) -> String {
-    let mut url = url::Url::parse(&settings.authorize_endpoint()).unwrap_or_else(|_| settings.auth_url.clone());
+pub fn authorize_url(
+    settings: &FanvueSettings,
+    app: &FanvueApp,
+    redirect_uri: &str,
+    state: &str,
+    challenge: &str,
+) -> String {
+    let mut url = url::Url::parse(&settings.authorize_endpoint())
+        .unwrap_or_else(|_| settings.auth_url.clone());
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &app.client_id)
@@ -96,10 +107,16 @@ pub enum OAuthError {
     Config(String),
 }
 
-fn client(settings: &FanvueSettings, app: &FanvueApp, redirect_uri: Option<&str>) -> Result<OAuthClient, OAuthError> {
+fn client(
+    settings: &FanvueSettings,
+    app: &FanvueApp,
+    redirect_uri: Option<&str>,
+) -> Result<OAuthClient, OAuthError> {
     let cfg = |e: oauth2::url::ParseError| OAuthError::Config(e.to_string());
     let mut c = BasicClient::new(ClientId::new(app.client_id.clone()))
-        .set_client_secret(ClientSecret::new(app.client_secret.expose_secret().to_owned()))
+        .set_client_secret(ClientSecret::new(
+            app.client_secret.expose_secret().to_owned(),
+        ))
         .set_auth_uri(AuthUrl::new(settings.authorize_endpoint()).map_err(cfg)?)
         .set_token_uri(TokenUrl::new(settings.token_endpoint()).map_err(cfg)?)
         .set_auth_type(match settings.token_auth {
@@ -112,15 +129,22 @@ fn client(settings: &FanvueSettings, app: &FanvueApp, redirect_uri: Option<&str>
     Ok(c)
 }
 
-/// Adapts our reqwest client to oauth2's HTTP interface.
-async fn send(http: &reqwest::Client, req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
+/// Adapts our reqwest client to oauth2's HTTP interface. The client is
+/// taken by value (it is an `Arc` inside) so the future borrows nothing and
+/// stays `Send` for spawned tasks.
+async fn send(
+    http: reqwest::Client,
+    req: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, reqwest::Error> {
     let resp = http.execute(reqwest::Request::try_from(req)?).await?;
     let mut builder = oauth2::http::Response::builder().status(resp.status());
     for (k, v) in resp.headers() {
         builder = builder.header(k, v);
     }
     let body = resp.bytes().await?.to_vec();
-    Ok(builder.body(body).unwrap_or_else(|_| oauth2::http::Response::new(Vec::new())))
+    Ok(builder
+        .body(body)
+        .unwrap_or_else(|_| oauth2::http::Response::new(Vec::new())))
 }
 
 type TokenError = RequestTokenError<reqwest::Error, oauth2::basic::BasicErrorResponse>;
@@ -128,12 +152,14 @@ type TokenError = RequestTokenError<reqwest::Error, oauth2::basic::BasicErrorRes
 fn map_error(e: TokenError) -> OAuthError {
     match e {
         RequestTokenError::ServerResponse(r) => {
-            let detail = r.error_description().cloned().unwrap_or_else(|| r.error().to_string());
+            let detail = r
+                .error_description()
+                .cloned()
+                .unwrap_or_else(|| r.error().to_string());
             match r.error() {
                 BasicErrorResponseType::InvalidGrant => OAuthError::InvalidGrant(detail),
-                BasicErrorResponseType::InvalidClient | BasicErrorResponseType::UnauthorizedClient => {
-                    OAuthError::InvalidClient(detail)
-                }
+                BasicErrorResponseType::InvalidClient
+                | BasicErrorResponseType::UnauthorizedClient => OAuthError::InvalidClient(detail),
                 _ => OAuthError::Refused(detail),
             }
         }
@@ -148,7 +174,9 @@ fn tokens<T: TokenResponse>(t: &T) -> Tokens {
         access_token: t.access_token().secret().to_owned().into(),
         refresh_token: t.refresh_token().map(|r| r.secret().to_owned().into()),
         expires_in: t.expires_in(),
-        scopes: t.scopes().map(|s| s.iter().map(|x| x.to_string()).collect()),
+        scopes: t
+            .scopes()
+            .map(|s| s.iter().map(|x| x.to_string()).collect()),
     }
 }
 
@@ -165,7 +193,7 @@ pub async fn exchange_code(
     let resp = c
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
-        .request_async(&|r| send(http, r))
+        .request_async(&|r| send(http.clone(), r))
         .await
         .map_err(map_error)?;
     Ok(tokens(&resp))
@@ -182,7 +210,7 @@ pub async fn refresh(
     let c = client(settings, app, None)?;
     let resp = c
         .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
-        .request_async(&|r| send(http, r))
+        .request_async(&|r| send(http.clone(), r))
         .await
         .map_err(map_error)?;
     Ok(tokens(&resp))
@@ -215,7 +243,10 @@ mod tests {
         let p = new_pkce();
         let v = p.verifier.expose_secret();
         assert!((43..=128).contains(&v.len()), "{}", v.len());
-        assert!(v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert_eq!(p.challenge, challenge_for(v));
         assert_ne!(new_pkce().verifier.expose_secret(), v);
         let s = new_state();

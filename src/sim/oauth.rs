@@ -652,6 +652,16 @@ pub async fn token(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> H
         )),
         None => Err(err(400, "invalid_request", "grant_type is required")),
     };
+    // Counted per grant type so tests can assert how often a client
+    // exchanged or refreshed, and whether it ever replayed a refresh token.
+    let grant = get("grant_type").unwrap_or("none");
+    let status = result.as_ref().map_or_else(|e| e.status, |_| 200);
+    sim.record_request(&format!("POST /oauth2/token {grant}"), None, status);
+    if let Err(e) = &result
+        && e.description.contains("reuse")
+    {
+        sim.record_request(REFRESH_REUSE_DETECTED, None, e.status);
+    }
     match result {
         Ok(t) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
@@ -662,6 +672,9 @@ pub async fn token(sim: web::Data<Sim>, req: HttpRequest, body: web::Bytes) -> H
         }
     }
 }
+
+/// Stats key counting refresh-token reuse (a client bug this should never see).
+pub const REFRESH_REUSE_DETECTED: &str = "oauth2 refresh-token reuse detected";
 
 #[cfg(test)]
 mod tests {

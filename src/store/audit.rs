@@ -22,6 +22,13 @@ pub enum AuditAction {
     StaffReactivated,
     FanvueUuidChanged,
     AgencyCreated,
+    CreatorConnected,
+    CreatorReconnected,
+    CreatorConnectFailed,
+    CreatorDisconnected,
+    CreatorPurged,
+    CreatorAssigned,
+    CreatorUnassigned,
 }
 
 impl AuditAction {
@@ -40,6 +47,13 @@ impl AuditAction {
             AuditAction::StaffReactivated => "staff.reactivated",
             AuditAction::FanvueUuidChanged => "staff.fanvue_uuid_changed",
             AuditAction::AgencyCreated => "agency.created",
+            AuditAction::CreatorConnected => "creator.connected",
+            AuditAction::CreatorReconnected => "creator.reconnected",
+            AuditAction::CreatorConnectFailed => "creator.connect_failed",
+            AuditAction::CreatorDisconnected => "creator.disconnected",
+            AuditAction::CreatorPurged => "creator.purged",
+            AuditAction::CreatorAssigned => "creator.assigned",
+            AuditAction::CreatorUnassigned => "creator.unassigned",
         }
     }
 }

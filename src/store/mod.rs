@@ -4,8 +4,10 @@
 
 pub mod agencies;
 pub mod audit;
+pub mod creators;
 pub mod invites;
 pub mod login_failures;
+pub mod oauth_flows;
 pub mod sessions;
 pub mod staff;
 

@@ -15,16 +15,25 @@ use crate::web::AppState;
 use crate::web::error::error_page;
 
 /// Only our own origin; no inline script or style, no framing, no plugins.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
-font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+/// Forms may also post to (and be redirected to) Fanvue's authorize origin,
+/// which the connect flow needs.
+pub fn content_security_policy(fanvue_auth: &url::Url) -> String {
+    let origin = fanvue_auth.origin().ascii_serialization();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+font-src 'self'; connect-src 'self'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'; \
+object-src 'none'"
+    )
+}
 
 pub async fn security(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let https = req
+    let (https, csp) = req
         .app_data::<web::Data<AppState>>()
-        .is_some_and(|s| s.settings.secure_cookies());
+        .map(|s| (s.settings.secure_cookies(), s.csp.clone()))
+        .unwrap_or((false, FALLBACK_CSP.to_owned()));
     let wants_html = !req.path().starts_with("/webhooks/");
     // The request must not be cloned before routing (the router mutates it),
     // so an error that escapes the inner layers is turned into a response
@@ -33,7 +42,7 @@ pub async fn security(
         Ok(res) => res.map_into_boxed_body(),
         Err(e) => {
             let mut page = friendly(e.error_response(), wants_html);
-            apply(page.headers_mut(), https, None);
+            apply(page.headers_mut(), https, &csp, None);
             return Err(InternalError::from_response(e.to_string(), page).into());
         }
     };
@@ -44,7 +53,7 @@ pub async fn security(
         .map(|id| id.to_string());
     let (http, response) = res.into_parts();
     let mut response = friendly(response, wants_html);
-    apply(response.headers_mut(), https, request_id);
+    apply(response.headers_mut(), https, &csp, request_id);
     Ok(ServiceResponse::new(http, response))
 }
 
@@ -69,14 +78,16 @@ fn friendly(res: HttpResponse<BoxBody>, wants_html: bool) -> HttpResponse<BoxBod
     page
 }
 
-fn apply(h: &mut HeaderMap, https: bool, request_id: Option<String>) {
+/// Used only if the app state is missing (never in a built app).
+const FALLBACK_CSP: &str = "default-src 'self'; frame-ancestors 'none'";
+
+fn apply(h: &mut HeaderMap, https: bool, csp: &str, request_id: Option<String>) {
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         h.insert(HeaderName::from_static("x-request-id"), id);
     }
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -18,6 +18,9 @@ pub struct OverviewPage {
     pub active_staff: usize,
     pub unmapped_chatters: usize,
     pub pending_invites: usize,
+    /// Creators this person works: assigned ones for chatters, all for
+    /// managers and above.
+    pub creators: Vec<store::creators::Creator>,
 }
 
 pub async fn overview(
@@ -33,7 +36,13 @@ pub async fn overview(
     } else {
         0
     };
+    let creators = if me.role.is_manager_or_above() {
+        store::creators::list(&state.pool, me.agency_id).await?
+    } else {
+        store::creators::list_assigned(&state.pool, me.agency_id, me.id).await?
+    };
     html(&OverviewPage {
+        creators,
         ctx: PageCtx::new(&session, Some(&me), "overview")?,
         active_staff: staff.iter().filter(|s| s.active).count(),
         unmapped_chatters: staff

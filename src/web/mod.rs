@@ -7,6 +7,7 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod client_ip;
+pub mod connect;
 pub mod csrf;
 pub mod error;
 pub mod extract;
@@ -25,11 +26,16 @@ use actix_web::web;
 use sqlx::PgPool;
 
 use crate::config::Settings;
+use crate::connections::Connections;
 
 /// Shared by every handler through `web::Data`.
 pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
+    pub connections: Connections,
+    /// The Content-Security-Policy, fixed at start-up (it names Fanvue's
+    /// authorize origin as a form target for the connect flow).
+    pub csp: String,
 }
 
 /// Every route of the web face. Id-taking routes are listed in the tenancy
@@ -87,5 +93,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/invites/{id}/revoke",
             web::post().to(admin::invites::revoke),
         )
-        .route("/admin/audit", web::get().to(admin::audit::list));
+        .route("/admin/audit", web::get().to(admin::audit::list))
+        .route("/admin/status", web::get().to(admin::status::show))
+        .route("/admin/creators", web::get().to(admin::creators::list))
+        .route("/admin/creators/connect", web::post().to(connect::start))
+        .route("/connect/fanvue/callback", web::get().to(connect::callback))
+        .route("/admin/creators/{id}", web::get().to(admin::creators::show))
+        .route(
+            "/admin/creators/{id}/reconnect",
+            web::post().to(connect::reconnect),
+        )
+        .route(
+            "/admin/creators/{id}/disconnect",
+            web::post().to(admin::creators::disconnect),
+        )
+        .route(
+            "/admin/creators/{id}/assignments",
+            web::post().to(admin::creators::assign),
+        )
+        .route(
+            "/admin/creators/{id}/assignments/{staff_id}/remove",
+            web::post().to(admin::creators::unassign),
+        );
 }

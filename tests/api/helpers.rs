@@ -10,9 +10,11 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use switchboard::config::{
-    AuthSettings, DEFAULT_SCOPES, FanvueSettings, LogFormat, SecretKey, Settings, TokenAuth,
+    AuthSettings, DEFAULT_SCOPES, FanvueApp, FanvueSettings, LogFormat, SecretKey, Settings,
+    TokenAuth,
 };
-use switchboard::domain::{AgencyId, Role, StaffId};
+use switchboard::domain::{AgencyId, CreatorId, Role, StaffId};
+use switchboard::sim::{SimConfig, SimHandle};
 use switchboard::startup::{Application, SESSION_COOKIE};
 use switchboard::{bootstrap, store};
 
@@ -71,6 +73,8 @@ pub fn test_settings(database: &str) -> Settings {
 pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
+    /// The simulated Fanvue, when the test asked for one.
+    pub sim: Option<SimHandle>,
     #[allow(dead_code)]
     pub settings: Settings,
 }
@@ -112,7 +116,97 @@ impl TestApp {
             address,
             pool,
             settings,
+            sim: None,
         }
+    }
+
+    /// The app wired to a fresh in-process Fanvue simulator, with
+    /// `PUBLIC_URL` naming the app's real address (the OAuth redirect URI).
+    pub async fn spawn_with_sim(
+        tweak_sim: impl FnOnce(&mut SimConfig),
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
+        LazyLock::force(&TRACING);
+        let mut sim_cfg = SimConfig::default();
+        sim_cfg.scenario.creators = 3;
+        sim_cfg.scenario.fans_per_creator = 6;
+        sim_cfg.scenario.messages_per_chat = 8;
+        tweak_sim(&mut sim_cfg);
+        let sim = switchboard::sim::start(sim_cfg)
+            .await
+            .expect("simulator starts");
+        let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
+        let mut settings = test_settings(&db);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+        settings.fanvue.app = Some(FanvueApp {
+            client_id: sim.client_id().to_owned(),
+            client_secret: SecretString::from(sim.client_secret().to_owned()),
+        });
+        settings.fanvue.api_url = url::Url::parse(&sim.api_base_url()).expect("sim api url");
+        settings.fanvue.auth_url = url::Url::parse(sim.auth_base_url()).expect("sim auth url");
+        tweak(&mut settings);
+        let opts: PgConnectOptions = settings.connect_options().expect("db url");
+        let pool = store::connect_and_migrate(opts, 10)
+            .await
+            .expect("test database");
+        let app = Application::build_with_listener(settings.clone(), pool.clone(), listener)
+            .expect("app builds");
+        let address = format!("http://127.0.0.1:{port}");
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            pool,
+            settings,
+            sim: Some(sim),
+        }
+    }
+
+    pub fn sim(&self) -> &SimHandle {
+        self.sim.as_ref().expect("this test app has no simulator")
+    }
+
+    /// Runs the whole connect flow as `admin` with the simulated creator
+    /// `creator` approving; returns the final response of the callback.
+    pub async fn connect_flow(&self, admin: &TestClient, creator: uuid::Uuid) -> Response {
+        self.sim()
+            .set_auto_approve(Some(&creator.to_string()))
+            .expect("auto-approve");
+        let start = admin.post_form("/admin/creators/connect", &[]).await;
+        assert_eq!(
+            start.status(),
+            StatusCode::SEE_OTHER,
+            "connect starts with a redirect to Fanvue"
+        );
+        let authorize = location(&start);
+        assert!(
+            authorize.starts_with(&self.sim().authorize_url()),
+            "{authorize}"
+        );
+        let consent = admin.http.get(&authorize).send().await.expect("authorize");
+        assert!(
+            consent.status().is_redirection(),
+            "auto-approve redirects back: {}",
+            consent.status()
+        );
+        let callback = location(&consent);
+        assert!(
+            callback.starts_with(&format!("{}/connect/fanvue/callback?", self.address)),
+            "{callback}"
+        );
+        admin.http.get(&callback).send().await.expect("callback")
+    }
+
+    /// Connects `creator` and returns its Switchboard id.
+    pub async fn connect(&self, admin: &TestClient, creator: uuid::Uuid) -> CreatorId {
+        let r = self.connect_flow(admin, creator).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "callback succeeds");
+        let loc = location(&r);
+        let id = loc
+            .strip_prefix("/admin/creators/")
+            .expect("redirect to the creator page");
+        id.parse().expect("creator id")
     }
 
     pub fn client(&self) -> TestClient {

@@ -10,6 +10,9 @@ use crate::helpers::*;
 enum IdKind {
     Staff,
     Invite,
+    Creator,
+    /// A creator id and (as `{staff_id}`) a staff id.
+    CreatorStaff,
 }
 
 /// Form fields a POST sends (chosen so that success would change data).
@@ -34,6 +37,31 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
         &[("fanvue_user_uuid", "3f2b8c1e-9d4a-4e7b-8a1c-0d2e3f4a5b6c")],
     ),
     ("POST", "/admin/invites/{id}/revoke", IdKind::Invite, &[]),
+    ("GET", "/admin/creators/{id}", IdKind::Creator, &[]),
+    (
+        "POST",
+        "/admin/creators/{id}/reconnect",
+        IdKind::Creator,
+        &[],
+    ),
+    (
+        "POST",
+        "/admin/creators/{id}/disconnect",
+        IdKind::Creator,
+        &[("purge", "on")],
+    ),
+    (
+        "POST",
+        "/admin/creators/{id}/assignments",
+        IdKind::Creator,
+        &[],
+    ),
+    (
+        "POST",
+        "/admin/creators/{id}/assignments/{staff_id}/remove",
+        IdKind::CreatorStaff,
+        &[],
+    ),
 ];
 
 /// Routes with a path parameter that is not a tenant id.
@@ -61,12 +89,19 @@ fn routes_table_is_complete() {
 
 #[tokio::test]
 async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_sim(|_| {}, |_| {}).await;
     let acme = app.agency("Acme").await;
     let globex = app.agency("Globex").await;
 
-    // A pending invitation in Acme to aim at.
+    // A pending invitation and a connected, assigned creator in Acme to aim at.
     let acme_admin = app.signed_in(&acme.email("admin")).await;
+    let acme_creator = app.connect(&acme_admin, app.sim().creator_uuids()[0]).await;
+    acme_admin
+        .post_form(
+            &format!("/admin/creators/{acme_creator}/assignments"),
+            &[("staff_id", &acme.chatter.to_string())],
+        )
+        .await;
     acme_admin
         .post_form(
             "/admin/staff/invite",
@@ -97,18 +132,33 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
+        let creators: Vec<(uuid::Uuid, String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT id, status, access_token_enc FROM creators WHERE agency_id = $1 ORDER BY id",
+        )
+        .bind(acme.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let assignments: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM creator_assignments WHERE agency_id = $1")
+                .bind(acme.id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
         let invites: Vec<(uuid::Uuid, Option<chrono::DateTime<chrono::Utc>>)> =
             sqlx::query_as("SELECT id, revoked_at FROM invites WHERE agency_id = $1 ORDER BY id")
                 .bind(acme.id)
                 .fetch_all(&app.pool)
                 .await
                 .unwrap();
-        (staff, invites)
+        (staff, invites, creators, assignments)
     };
     let before = snapshot().await;
 
     let intruder = app.signed_in(&globex.email("owner")).await;
     let nonexistent = uuid::Uuid::now_v7();
+    // Form fields naming Acme's people, for the assignment route.
+    let chatter_id = acme.chatter.to_string();
     for (method, template, kind, fields) in ID_ROUTES {
         let targets: Vec<String> = match kind {
             IdKind::Staff => [acme.owner, acme.admin, acme.manager, acme.chatter]
@@ -116,16 +166,23 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
                 .map(ToString::to_string)
                 .collect(),
             IdKind::Invite => vec![acme_invite.to_string()],
+            IdKind::Creator | IdKind::CreatorStaff => vec![acme_creator.to_string()],
         };
+        let with_staff = |p: String| p.replace("{staff_id}", &chatter_id);
+        let mut fields: Vec<(&str, &str)> = fields.to_vec();
+        if template.ends_with("/assignments") {
+            fields.push(("staff_id", &chatter_id));
+        }
+        let fields = fields.as_slice();
         // A foreign id must look exactly like an id that does not exist.
-        let missing = template.replace("{id}", &nonexistent.to_string());
+        let missing = with_staff(template.replace("{id}", &nonexistent.to_string()));
         let missing_status = match *method {
             "GET" => intruder.get(&missing).await.status(),
             _ => intruder.post_form(&missing, fields).await.status(),
         };
         assert_eq!(missing_status, StatusCode::NOT_FOUND, "{method} {missing}");
         for id in targets {
-            let path = template.replace("{id}", &id);
+            let path = with_staff(template.replace("{id}", &id));
             let r = match *method {
                 "GET" => intruder.get(&path).await,
                 _ => intruder.post_form(&path, fields).await,
@@ -142,4 +199,21 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     assert!(!staff_page.contains("acme.test") && staff_page.contains("globex.test"));
     let (_, audit_page) = intruder.get_html("/admin/audit").await;
     assert!(!audit_page.contains("acme.test"));
+    let (_, creators_page) = intruder.get_html("/admin/creators").await;
+    assert!(
+        !creators_page.contains(&acme_creator.to_string())
+            && creators_page.contains("No creators yet")
+    );
+    let (_, home) = intruder.get_html("/").await;
+    assert!(home.contains("No creators are connected yet"));
+
+    // Globex's staff cannot be assigned to Acme's creator by Acme either:
+    // a staff id of another agency is not found.
+    let r = acme_admin
+        .post_form(
+            &format!("/admin/creators/{acme_creator}/assignments"),
+            &[("staff_id", &globex.chatter.to_string())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }

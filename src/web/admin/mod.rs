@@ -3,5 +3,7 @@
 //! scoped by that admin's agency, so another agency's ids are "not found".
 
 pub mod audit;
+pub mod creators;
 pub mod invites;
 pub mod staff;
+pub mod status;
