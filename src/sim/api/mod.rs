@@ -144,7 +144,12 @@ where
         };
         put(h, "x-ratelimit-limit", d.limit.to_string());
         put(h, "x-ratelimit-remaining", d.remaining.to_string());
-        put(h, "x-ratelimit-reset", d.reset_unix.to_string());
+        // Fanvue's clock is the wall clock; the simulated clock may run at
+        // another epoch (fixed history, `advance_clock`), so the reset is
+        // shifted onto wall time, rounded up so a client is never early.
+        let skew_ms = chrono::Utc::now().timestamp_millis() - sim.clock.now_ms();
+        let reset_wall = (d.reset_unix * 1000 + skew_ms + 999).div_euclid(1000);
+        put(h, "x-ratelimit-reset", reset_wall.to_string());
         if !d.allowed {
             put(h, "retry-after", d.retry_after.to_string());
         }
