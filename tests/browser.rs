@@ -210,3 +210,51 @@ async fn admin_invites_a_chatter_who_joins_and_sees_only_chatter_pages() {
     expect_heading(&c, "Not allowed").await;
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn admin_connects_a_creator_through_fanvue_consent_and_assigns_a_chatter() {
+    if skip() {
+        eprintln!("SKIP_BROWSER_TESTS=1: browser journey skipped");
+        return;
+    }
+    let app = TestApp::spawn_with_sim(|_| {}, |_| {}).await;
+    let acme = app.agency("Acme").await;
+    let creator = app.sim().creator_uuids()[1];
+    app.sim().set_auto_approve(None).unwrap();
+    let (_driver, c) = start_browser().await;
+    let base = app.address.clone();
+
+    sign_in(&c, &base, &acme.email("admin"), PASSWORD).await;
+    expect_heading(&c, "Welcome back, Acme Admin").await;
+    click(&c, "a[href='/admin/creators']").await;
+    expect_heading(&c, "Creators").await;
+    // The form posts to Switchboard, which redirects to Fanvue's consent
+    // page (allowed by the CSP's form-action).
+    click(&c, "form[action='/admin/creators/connect'] button").await;
+    let select = wait_for(&c, "select[name=user]").await;
+    select.select_by_value(&creator.to_string()).await.unwrap();
+    click(&c, "button[value=approve]").await;
+
+    // Back in Switchboard on the creator's page.
+    let flash = wait_for(&c, ".flash-success").await.text().await.unwrap();
+    assert!(flash.ends_with("is connected."), "{flash}");
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().starts_with("/admin/creators/"), "{url}");
+    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE fanvue_uuid = $1")
+        .bind(creator)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "connected");
+
+    // Assign the chatter from the creator page.
+    let option = format!("select#staff_id option[value='{}']", acme.chatter);
+    click(&c, &option).await;
+    click(&c, "form.form-inline button[type=submit]").await;
+    let flash = wait_for(&c, ".flash-success").await.text().await.unwrap();
+    assert!(flash.contains("Acme Chatter now works"), "{flash}");
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
+        std::fs::write(format!("{dir}/creator.png"), c.screenshot().await.unwrap()).unwrap();
+    }
+    c.close().await.unwrap();
+}
