@@ -112,6 +112,27 @@ struct Raw {
     max_form_bytes: usize,
     auth: AuthSettings,
     fanvue: RawFanvue,
+    sync: SyncSettings,
+}
+
+/// Mirror sync: scheduling and depth (DESIGN §5).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncSettings {
+    /// Run sync workers in this process (`serve`); off for web-only instances.
+    pub enabled: bool,
+    pub workers: usize,
+    /// Periodic reconcile per creator.
+    pub reconcile_interval_secs: u64,
+    /// How far before the high-water mark reconcile starts (covers equal
+    /// timestamps and late writes).
+    pub overlap_secs: u64,
+    /// Older history per chat, in messages (0 = only the newest 50).
+    pub history_depth: u32,
+    /// PPVs younger than this are re-read until bought.
+    pub purchase_horizon_hours: u64,
+    pub lease_secs: u64,
+    /// How often an idle worker looks for due work.
+    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,6 +240,7 @@ pub struct Settings {
     pub max_form_bytes: usize,
     pub auth: AuthSettings,
     pub fanvue: FanvueSettings,
+    pub sync: SyncSettings,
 }
 
 impl Settings {
@@ -244,7 +266,15 @@ impl Settings {
             .set_default("fanvue.scopes", DEFAULT_SCOPES)?
             .set_default("fanvue.token_auth", "basic")?
             .set_default("fanvue.interactive_reserve_percent", 20)?
-            .set_default("fanvue.request_timeout_secs", 20)?;
+            .set_default("fanvue.request_timeout_secs", 20)?
+            .set_default("sync.enabled", true)?
+            .set_default("sync.workers", 2)?
+            .set_default("sync.reconcile_interval_secs", 300)?
+            .set_default("sync.overlap_secs", 120)?
+            .set_default("sync.history_depth", 1000)?
+            .set_default("sync.purchase_horizon_hours", 72)?
+            .set_default("sync.lease_secs", 60)?
+            .set_default("sync.poll_interval_ms", 1000)?;
         let file: Option<PathBuf> = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from));
@@ -305,8 +335,15 @@ impl Settings {
             ));
         }
         let fanvue = Self::fanvue_from_raw(raw.fanvue)?;
+        if raw.sync.lease_secs < 5 || raw.sync.workers == 0 && raw.sync.enabled {
+            return Err(ConfigError::Malformed(
+                "sync",
+                "lease_secs must be ≥ 5 and workers ≥ 1".into(),
+            ));
+        }
         Ok(Self {
             fanvue,
+            sync: raw.sync,
             database_url,
             secret_key,
             public_url,
@@ -441,6 +478,16 @@ mod tests {
                 token_auth: TokenAuth::Basic,
                 interactive_reserve_percent: 20,
                 request_timeout_secs: 20,
+            },
+            sync: SyncSettings {
+                enabled: true,
+                workers: 1,
+                reconcile_interval_secs: 300,
+                overlap_secs: 120,
+                history_depth: 1000,
+                purchase_horizon_hours: 72,
+                lease_secs: 60,
+                poll_interval_ms: 1000,
             },
         }
     }

@@ -11,5 +11,6 @@ pub mod fanvue;
 pub mod sim;
 pub mod startup;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod web;

@@ -70,6 +70,19 @@ fn read_password() -> anyhow::Result<SecretString> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned().into())
 }
 
+/// A label for this instance's sync workers (lease owners).
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "switchboard".to_owned())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // A local .env is a convenience for development; real deployments set
@@ -91,9 +104,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(settings.clone()).await?;
             tracing::info!(port = app.port(), public_url = %settings.public_url, "switchboard listening");
+            let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
+            let workers = if settings.sync.enabled {
+                let instance = format!("{}-{}", hostname(), std::process::id());
+                switchboard::sync::spawn_workers(
+                    app.sync_engine(),
+                    settings.sync.workers,
+                    &instance,
+                    shutdown,
+                )
+            } else {
+                Vec::new()
+            };
             let maintenance = spawn_maintenance(app.pool().clone(), Arc::new(settings));
+            // Serves until SIGINT/SIGTERM; then workers finish their current
+            // creator and release its lease.
             let result = app.run_until_stopped().await;
             maintenance.abort();
+            let _ = stop_workers.send(true);
+            for w in workers {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), w).await;
+            }
             result?;
         }
         Command::Sim(_) => {}

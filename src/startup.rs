@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::connections::Connections;
 use crate::fanvue::FanvueClient;
 use crate::store;
+use crate::sync::SyncEngine;
 use crate::web::error::WebError;
 use crate::web::session_store::PgSessionStore;
 use crate::web::{AppState, csrf, headers, routes};
@@ -28,6 +29,8 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
+    settings: Arc<Settings>,
+    connections: Connections,
 }
 
 impl Application {
@@ -51,8 +54,23 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         crate::auth::password::warm_up();
-        let server = run(listener, pool.clone(), Arc::new(settings))?;
-        Ok(Self { port, server, pool })
+        let settings = Arc::new(settings);
+        let client = FanvueClient::new(&settings.fanvue)
+            .map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;
+        let connections = Connections::new(pool.clone(), settings.clone(), Arc::new(client));
+        let server = run(
+            listener,
+            pool.clone(),
+            settings.clone(),
+            connections.clone(),
+        )?;
+        Ok(Self {
+            port,
+            server,
+            pool,
+            settings,
+            connections,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -61,6 +79,15 @@ impl Application {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The sync engine sharing this app's pool, tokens and rate budget.
+    pub fn sync_engine(&self) -> SyncEngine {
+        SyncEngine::new(
+            self.pool.clone(),
+            self.connections.clone(),
+            self.settings.sync.clone(),
+        )
     }
 
     /// Serves until the process receives SIGINT/SIGTERM (graceful shutdown).
@@ -78,11 +105,13 @@ fn cookie_key(settings: &Settings) -> Key {
     Key::from(&bytes)
 }
 
-fn run(listener: TcpListener, pool: PgPool, settings: Arc<Settings>) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    pool: PgPool,
+    settings: Arc<Settings>,
+    connections: Connections,
+) -> anyhow::Result<Server> {
     let key = cookie_key(&settings);
-    let client =
-        FanvueClient::new(&settings.fanvue).map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;
-    let connections = Connections::new(pool.clone(), settings.clone(), Arc::new(client));
     let csp = headers::content_security_policy(&settings.fanvue.auth_url);
     let state = web::Data::new(AppState {
         pool: pool.clone(),

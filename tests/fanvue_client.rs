@@ -59,6 +59,7 @@ fn creator_auth(sim: &SimHandle, priority: Priority) -> (uuid::Uuid, Auth) {
             token: SecretString::from(t.access_token),
             bucket: creator.to_string(),
             priority,
+            meter: None,
         },
     )
 }
@@ -309,6 +310,7 @@ async fn errors_are_mapped_from_real_responses() {
         token: SecretString::from(t.access_token),
         bucket: creator.to_string(),
         priority: Priority::Interactive,
+        meter: None,
     };
     assert_eq!(
         client.unread(&narrow).await.unwrap_err(),

@@ -244,11 +244,27 @@ impl Connections {
         F: Fn(Auth) -> Fut,
         Fut: Future<Output = Result<T, FanvueError>>,
     {
+        self.call_metered(id, priority, None, f).await
+    }
+
+    /// `call`, counting the requests it makes on `meter`.
+    pub async fn call_metered<T, F, Fut>(
+        &self,
+        id: CreatorId,
+        priority: Priority,
+        meter: Option<Arc<crate::fanvue::Meter>>,
+        f: F,
+    ) -> Result<T, ConnectionError>
+    where
+        F: Fn(Auth) -> Fut,
+        Fut: Future<Output = Result<T, FanvueError>>,
+    {
         let token = self.access_token(id).await?;
         let first = f(Auth {
             token: token.token.clone(),
             bucket: token.bucket.clone(),
             priority,
+            meter: meter.clone(),
         })
         .await;
         match first {
@@ -258,6 +274,7 @@ impl Connections {
                     token: token.token.clone(),
                     bucket: token.bucket.clone(),
                     priority,
+                    meter: meter.clone(),
                 })
                 .await;
                 if let Err(FanvueError::Unauthorized(msg)) = &second {

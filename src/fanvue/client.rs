@@ -6,7 +6,8 @@
 //! Per-chat history is always read with `markAsRead=false` (invariant 7).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -36,6 +37,24 @@ pub struct Auth {
     /// self-scoped routes.
     pub bucket: String,
     pub priority: Priority,
+    /// Counts the HTTP requests made for a caller (a sync run's cost).
+    pub meter: Option<Arc<Meter>>,
+}
+
+/// Request and 429 counters shared by the calls of one unit of work.
+#[derive(Debug, Default)]
+pub struct Meter {
+    pub requests: AtomicU64,
+    pub rate_limited: AtomicU64,
+}
+
+impl Meter {
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -203,6 +222,9 @@ impl FanvueClient {
             if let Some(b) = &body {
                 req = req.json(b);
             }
+            if let Some(m) = &auth.meter {
+                m.requests.fetch_add(1, Ordering::Relaxed);
+            }
             let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -225,6 +247,9 @@ impl FanvueClient {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let retry_after = retry_after(&headers);
                 self.budget.penalize(bucket, retry_after).await;
+                if let Some(m) = &auth.meter {
+                    m.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
                 limited += 1;
                 tracing::warn!(
                     path,

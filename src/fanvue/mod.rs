@@ -8,5 +8,5 @@ pub mod error;
 pub mod models;
 pub mod oauth;
 
-pub use client::{Auth, FanvueClient, Priority};
+pub use client::{Auth, FanvueClient, Meter, Priority};
 pub use error::FanvueError;

@@ -29,6 +29,7 @@ pub enum AuditAction {
     CreatorPurged,
     CreatorAssigned,
     CreatorUnassigned,
+    ReconcileRequested,
 }
 
 impl AuditAction {
@@ -54,6 +55,7 @@ impl AuditAction {
             AuditAction::CreatorPurged => "creator.purged",
             AuditAction::CreatorAssigned => "creator.assigned",
             AuditAction::CreatorUnassigned => "creator.unassigned",
+            AuditAction::ReconcileRequested => "sync.reconcile_requested",
         }
     }
 }

@@ -7,9 +7,11 @@ pub mod audit;
 pub mod creators;
 pub mod invites;
 pub mod login_failures;
+pub mod mirror;
 pub mod oauth_flows;
 pub mod sessions;
 pub mod staff;
+pub mod sync;
 
 use std::time::Duration;
 

@@ -273,6 +273,7 @@ pub async fn callback(
             token: tokens.access_token.clone(),
             bucket: format!("connect:{state_hash}"),
             priority: Priority::Interactive,
+            meter: None,
         })
         .await
     {
@@ -394,6 +395,8 @@ pub async fn callback(
         }
         Err(e) => return Err(e.into()),
     }
+    // Backfill (first connect) or a prompt reconcile (reconnect) is now due.
+    store::sync::ensure(&mut *tx, me.agency_id, id).await?;
     let action = if existing.is_some() {
         AuditAction::CreatorReconnected
     } else {

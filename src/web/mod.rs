@@ -104,6 +104,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(connect::reconnect),
         )
         .route(
+            "/admin/creators/{id}/sync",
+            web::get().to(admin::sync::show),
+        )
+        .route(
+            "/admin/creators/{id}/sync/reconcile",
+            web::post().to(admin::sync::reconcile_now),
+        )
+        .route(
             "/admin/creators/{id}/disconnect",
             web::post().to(admin::creators::disconnect),
         )

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use switchboard::config::{
     AuthSettings, DEFAULT_SCOPES, FanvueApp, FanvueSettings, LogFormat, SecretKey, Settings,
-    TokenAuth,
+    SyncSettings, TokenAuth,
 };
 use switchboard::domain::{AgencyId, CreatorId, Role, StaffId};
 use switchboard::sim::{SimConfig, SimHandle};
@@ -66,6 +66,17 @@ pub fn test_settings(database: &str) -> Settings {
             token_auth: TokenAuth::Basic,
             interactive_reserve_percent: 20,
             request_timeout: std::time::Duration::from_secs(10),
+        },
+        // Tests drive sync steps themselves (no background workers).
+        sync: SyncSettings {
+            enabled: false,
+            workers: 1,
+            reconcile_interval_secs: 300,
+            overlap_secs: 120,
+            history_depth: 1000,
+            purchase_horizon_hours: 72,
+            lease_secs: 30,
+            poll_interval_ms: 200,
         },
     }
 }
@@ -131,6 +142,8 @@ impl TestApp {
         sim_cfg.scenario.creators = 3;
         sim_cfg.scenario.fans_per_creator = 6;
         sim_cfg.scenario.messages_per_chat = 8;
+        // Simulated history ends now, so "recent" means the same on both sides.
+        sim_cfg.epoch = chrono::Utc::now();
         tweak_sim(&mut sim_cfg);
         let sim = switchboard::sim::start(sim_cfg)
             .await

@@ -10,4 +10,5 @@ mod csrf;
 mod headers;
 mod invites;
 mod staff_admin;
+mod sync;
 mod tenancy;

@@ -38,6 +38,13 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
     ),
     ("POST", "/admin/invites/{id}/revoke", IdKind::Invite, &[]),
     ("GET", "/admin/creators/{id}", IdKind::Creator, &[]),
+    ("GET", "/admin/creators/{id}/sync", IdKind::Creator, &[]),
+    (
+        "POST",
+        "/admin/creators/{id}/sync/reconcile",
+        IdKind::Creator,
+        &[],
+    ),
     (
         "POST",
         "/admin/creators/{id}/reconnect",
@@ -139,6 +146,13 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
+        let requested: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "SELECT max(reconcile_requested_at) FROM sync_state WHERE agency_id = $1",
+        )
+        .bind(acme.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
         let assignments: i64 =
             sqlx::query_scalar("SELECT count(*) FROM creator_assignments WHERE agency_id = $1")
                 .bind(acme.id)
@@ -151,7 +165,7 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
                 .fetch_all(&app.pool)
                 .await
                 .unwrap();
-        (staff, invites, creators, assignments)
+        (staff, invites, creators, assignments, requested)
     };
     let before = snapshot().await;
 

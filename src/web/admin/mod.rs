@@ -7,3 +7,4 @@ pub mod creators;
 pub mod invites;
 pub mod staff;
 pub mod status;
+pub mod sync;

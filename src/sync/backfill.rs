@@ -1,0 +1,20 @@
+//! Backfill (DESIGN §5.3): every chat from the chat list, then the newest 50
+//! messages of 50 chats per batch request, so the inbox is usable after
+//! `ceil(chats/50)` × 2 requests. Older history continues in `history`.
+
+use super::{Lease, RunStats, SyncEngine, SyncError};
+use crate::store;
+
+impl SyncEngine {
+    pub async fn backfill(&self, lease: &Lease, stats: &mut RunStats) -> Result<(), SyncError> {
+        let creator = self.creator_uuid(lease.creator_id).await?;
+        let fans = self.walk_chats(lease, stats, None).await?;
+        self.default_batches(lease, stats, creator, &fans, true, "backfill")
+            .await?;
+        let mut tx = lease.begin(&self.pool).await?;
+        let hw = store::mirror::high_water(&mut tx, lease.creator_id).await?;
+        store::sync::mark_backfilled(&mut tx, lease.creator_id, hw).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

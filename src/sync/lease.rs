@@ -1,0 +1,67 @@
+//! A claimed creator. Every write of a sync step begins with
+//! `Lease::begin`, which re-checks (and extends) the lease inside the write
+//! transaction: a worker whose lease expired and was taken over writes
+//! nothing.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::SyncError;
+use crate::domain::{AgencyId, CreatorId};
+use crate::store;
+
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub creator_id: CreatorId,
+    pub agency_id: AgencyId,
+    pub worker: String,
+    pub lease_secs: f64,
+    pub backfill_done_at: Option<DateTime<Utc>>,
+    pub history_done_at: Option<DateTime<Utc>>,
+    pub high_water_at: Option<DateTime<Utc>>,
+}
+
+impl Lease {
+    /// Claims the next due creator (or `only` that one) for `worker`.
+    pub async fn claim(
+        pool: &PgPool,
+        worker: &str,
+        lease_secs: f64,
+        only: Option<CreatorId>,
+    ) -> Result<Option<Lease>, SyncError> {
+        Ok(store::sync::claim(pool, worker, lease_secs, only)
+            .await?
+            .map(|c| Lease {
+                creator_id: c.creator_id,
+                agency_id: c.agency_id,
+                worker: worker.to_owned(),
+                lease_secs,
+                backfill_done_at: c.backfill_done_at,
+                history_done_at: c.history_done_at,
+                high_water_at: c.high_water_at,
+            }))
+    }
+
+    /// A write transaction, valid only while the lease is ours.
+    pub async fn begin(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, SyncError> {
+        let mut tx = pool.begin().await?;
+        if !store::sync::holds_lease(&mut tx, self.creator_id, &self.worker).await? {
+            return Err(SyncError::LeaseLost);
+        }
+        Ok(tx)
+    }
+
+    /// Extends the lease between long steps.
+    pub async fn renew(&self, pool: &PgPool) -> Result<(), SyncError> {
+        if store::sync::renew(pool, self.creator_id, &self.worker, self.lease_secs).await? {
+            Ok(())
+        } else {
+            Err(SyncError::LeaseLost)
+        }
+    }
+
+    pub async fn release(&self, pool: &PgPool, next_at: DateTime<Utc>) -> Result<(), SyncError> {
+        store::sync::release(pool, self.creator_id, &self.worker, next_at).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! Incremental reconcile (DESIGN §5.2): find the chats whose last message is
+//! newer than the high-water mark minus an overlap, then fetch what is new in
+//! them with the batch endpoint's `sinceMessageUuid` cursor (a stored message
+//! from before that point). Chats the mirror did not know get the default
+//! mode; chats with more than 50 new messages are paged per chat down to
+//! the cursor; a cursor Fanvue no longer knows (deleted) is replaced by the
+//! next older stored message.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{BATCH_CHATS, Lease, PAGE_SIZE, RunStats, SyncEngine, SyncError, cursor_rejected};
+use crate::fanvue::Priority;
+use crate::fanvue::models::Message;
+use crate::store;
+
+/// Cursor replacements tried before giving up on incremental mode.
+const MAX_CURSOR_RETRIES: usize = 5;
+
+impl SyncEngine {
+    pub async fn reconcile(&self, lease: &Lease, stats: &mut RunStats) -> Result<(), SyncError> {
+        let creator = self.creator_uuid(lease.creator_id).await?;
+        let overlap = chrono::Duration::seconds(self.settings.overlap_secs as i64);
+        let known_fans: HashSet<Uuid> =
+            sqlx::query_scalar::<_, Uuid>("SELECT fan_uuid FROM chats WHERE creator_id = $1")
+                .bind(lease.creator_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
+        let high_water = match lease.high_water_at {
+            Some(h) => Some(h),
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                store::mirror::high_water(&mut conn, lease.creator_id).await?
+            }
+        };
+        let cutoff = high_water.map(|h| h - overlap);
+        let changed = self.walk_chats(lease, stats, cutoff).await?;
+        let (new_chats, known): (Vec<Uuid>, Vec<Uuid>) =
+            changed.into_iter().partition(|f| !known_fans.contains(f));
+
+        // New chats: their whole recent history, like a backfill.
+        self.default_batches(lease, stats, creator, &new_chats, true, "reconcile")
+            .await?;
+
+        if !known.is_empty() {
+            let cursor = match cutoff {
+                Some(cut) => {
+                    let mut conn = self.pool.acquire().await?;
+                    store::mirror::cursor_before(&mut conn, lease.creator_id, cut).await?
+                }
+                None => None,
+            };
+            match cursor {
+                Some(c) => self.incremental(lease, stats, creator, &known, c).await?,
+                None => {
+                    self.default_batches(lease, stats, creator, &known, false, "reconcile")
+                        .await?
+                }
+            }
+        }
+
+        let mut tx = lease.begin(&self.pool).await?;
+        let hw = store::mirror::high_water(&mut tx, lease.creator_id).await?;
+        store::sync::mark_reconciled(&mut tx, lease.creator_id, hw).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn incremental(
+        &self,
+        lease: &Lease,
+        stats: &mut RunStats,
+        creator: Uuid,
+        fans: &[Uuid],
+        mut cursor: (Uuid, DateTime<Utc>),
+    ) -> Result<(), SyncError> {
+        for chunk in fans.chunks(BATCH_CHATS) {
+            let mut tries = 0;
+            let got = loop {
+                match self.batch(lease, stats, chunk, Some(cursor.0)).await {
+                    Ok(got) => break got,
+                    Err(e) if cursor_rejected(&e) && tries < MAX_CURSOR_RETRIES => {
+                        // Fanvue no longer knows the cursor message: it was
+                        // deleted. Record that, and use the next older one.
+                        tries += 1;
+                        stats.skip(
+                            format!("cursor {}", cursor.0),
+                            "cursor message no longer exists; using an older one",
+                        );
+                        let mut tx = lease.begin(&self.pool).await?;
+                        store::mirror::mark_deleted(&mut tx, lease.creator_id, cursor.0).await?;
+                        let next =
+                            store::mirror::cursor_before(&mut tx, lease.creator_id, cursor.1)
+                                .await?;
+                        tx.commit().await?;
+                        match next {
+                            Some(c) => cursor = c,
+                            None => {
+                                self.default_batches(
+                                    lease,
+                                    stats,
+                                    creator,
+                                    chunk,
+                                    false,
+                                    "reconcile",
+                                )
+                                .await?;
+                                break Default::default();
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            let by_fan: Vec<(Uuid, &[Message])> = got
+                .iter()
+                .map(|(f, c)| (*f, c.messages.as_slice()))
+                .collect();
+            self.write_messages(lease, stats, creator, &by_fan, "reconcile")
+                .await?;
+            // More than 50 new messages: page that chat down to the cursor.
+            for (fan, chat) in &got {
+                if chat.has_more {
+                    self.page_down_to(lease, stats, creator, *fan, cursor.1)
+                        .await?;
+                }
+            }
+            lease.renew(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Pages one chat (newest first) until a page reaches `until` or ends.
+    async fn page_down_to(
+        &self,
+        lease: &Lease,
+        stats: &mut RunStats,
+        creator: Uuid,
+        fan: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<(), SyncError> {
+        let client = self.connections.client();
+        let mut page = 1u32;
+        loop {
+            let resp = self
+                .connections
+                .call_metered(
+                    lease.creator_id,
+                    Priority::Background,
+                    Some(stats.meter.clone()),
+                    |a| async move { client.chat_messages(&a, fan, page, PAGE_SIZE).await },
+                )
+                .await?;
+            self.write_messages(lease, stats, creator, &[(fan, &resp.items)], "reconcile")
+                .await?;
+            let reached = resp
+                .items
+                .iter()
+                .any(|m| m.sent_at.is_some_and(|t| t <= until));
+            if reached || !resp.has_more {
+                return Ok(());
+            }
+            page += 1;
+        }
+    }
+}

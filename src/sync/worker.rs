@@ -1,0 +1,162 @@
+//! Scheduling: claim a due creator, run what is due (backfill, else
+//! reconcile and purchase refresh; then a history step), record each run,
+//! release the lease. `run_once` is the steppable unit tests drive; the
+//! workers loop over it until shutdown.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::{Lease, RunStats, SyncEngine, SyncError};
+use crate::domain::CreatorId;
+
+/// What `run_once` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was due.
+    Idle,
+    /// Steps run for a creator, by kind.
+    Ran {
+        creator: CreatorId,
+        kinds: Vec<&'static str>,
+    },
+}
+
+impl SyncEngine {
+    /// Claims one due creator (or `only` that one) and runs what is due.
+    pub async fn run_once(
+        &self,
+        worker: &str,
+        only: Option<CreatorId>,
+    ) -> Result<Outcome, SyncError> {
+        let Some(lease) =
+            Lease::claim(&self.pool, worker, self.settings.lease_secs as f64, only).await?
+        else {
+            return Ok(Outcome::Idle);
+        };
+        let mut kinds = Vec::new();
+        let result = self.run_claimed(&lease, &mut kinds).await;
+        // Soon again while history is still being fetched; otherwise at
+        // the reconcile interval.
+        let history_pending = matches!(result, Ok(false));
+        let next = if history_pending {
+            Utc::now() + chrono::Duration::seconds(1)
+        } else {
+            Utc::now() + chrono::Duration::seconds(self.settings.reconcile_interval_secs as i64)
+        };
+        if !matches!(result, Err(SyncError::LeaseLost)) {
+            lease.release(&self.pool, next).await?;
+        }
+        result.map(|_| Outcome::Ran {
+            creator: lease.creator_id,
+            kinds,
+        })
+    }
+
+    /// Returns Ok(true) when the creator is fully synced (history done).
+    async fn run_claimed(
+        &self,
+        lease: &Lease,
+        kinds: &mut Vec<&'static str>,
+    ) -> Result<bool, SyncError> {
+        if lease.backfill_done_at.is_none() {
+            self.step(lease, Step::Backfill, kinds).await?;
+        } else {
+            self.step(lease, Step::Reconcile, kinds).await?;
+            self.step(lease, Step::Purchases, kinds).await?;
+        }
+        if lease.history_done_at.is_some() {
+            return Ok(true);
+        }
+        let done = self.step(lease, Step::History, kinds).await?;
+        if done {
+            let mut tx = lease.begin(&self.pool).await?;
+            crate::store::sync::mark_history_done(&mut tx, lease.creator_id).await?;
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    /// Runs one step and records it as a `sync_runs` row, failed or not.
+    /// Returns the history step's "all done" (true for other steps).
+    async fn step(
+        &self,
+        lease: &Lease,
+        step: Step,
+        kinds: &mut Vec<&'static str>,
+    ) -> Result<bool, SyncError> {
+        let mut stats = RunStats::default();
+        let started = Utc::now();
+        let result = match step {
+            Step::Backfill => self.backfill(lease, &mut stats).await.map(|()| true),
+            Step::Reconcile => self.reconcile(lease, &mut stats).await.map(|()| true),
+            Step::Purchases => self
+                .refresh_purchases(lease, &mut stats)
+                .await
+                .map(|()| true),
+            Step::History => self.history_step(lease, &mut stats).await,
+        };
+        if let Err(e) = &result {
+            tracing::warn!(creator_id = %lease.creator_id, kind = step.kind(), error = %e, "sync step failed");
+        }
+        self.record(lease, step.kind(), started, &stats, result.as_ref().err())
+            .await?;
+        kinds.push(step.kind());
+        result
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Backfill,
+    Reconcile,
+    Purchases,
+    History,
+}
+
+impl Step {
+    fn kind(self) -> &'static str {
+        match self {
+            Step::Backfill => "backfill",
+            Step::Reconcile => "reconcile",
+            Step::Purchases => "purchases",
+            Step::History => "history",
+        }
+    }
+}
+
+/// Starts `n` sync workers that run until `shutdown` turns true; each
+/// finishes (or abandons, releasing) its current creator first.
+pub fn spawn_workers(
+    engine: SyncEngine,
+    n: usize,
+    instance: &str,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let engine = engine.clone();
+            let mut shutdown = shutdown.clone();
+            let worker = format!("{instance}-{i}");
+            tokio::spawn(async move {
+                let idle = Duration::from_millis(engine.settings.poll_interval_ms.max(10));
+                loop {
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                    match engine.run_once(&worker, None).await {
+                        Ok(Outcome::Ran { .. }) => continue,
+                        Ok(Outcome::Idle) => {}
+                        Err(e) => tracing::warn!(worker, error = %e, "sync run failed"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(idle) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                tracing::info!(worker, "sync worker stopped");
+            })
+        })
+        .collect()
+}

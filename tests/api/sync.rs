@@ -1,0 +1,814 @@
+//! Mirror sync against the simulator and real Postgres: backfill, history,
+//! reconcile under awkward activity and faults, purchase refresh, leases.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use switchboard::domain::CreatorId;
+use switchboard::fanvue::models::{Message, SendMessage};
+use switchboard::fanvue::{Auth, FanvueClient, Priority};
+use switchboard::sim::FaultsPatch;
+use switchboard::sync::{Lease, Outcome, SyncEngine, SyncError};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+/// The fields the mirror must reproduce for every message.
+type Row = (
+    Uuid,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    String,
+    Option<i64>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Vec<Uuid>,
+    Option<String>,
+    Option<Uuid>,
+);
+
+fn row(fan: Uuid, m: &Message) -> Row {
+    (
+        fan,
+        m.text.clone(),
+        m.sent_at,
+        m.kind.clone(),
+        m.price_cents(),
+        m.purchased_at,
+        m.sent_by_user_id.clone(),
+        m.media_uuids.clone(),
+        m.media_type.clone(),
+        m.sender.as_ref().and_then(|s| s.uuid),
+    )
+}
+
+/// The simulator's messages of one creator, by message uuid.
+fn truth(app: &TestApp, creator: Uuid) -> BTreeMap<Uuid, Row> {
+    let t = app.sim().truth();
+    let c = t["creators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["user"]["uuid"].as_str() == Some(&creator.to_string()))
+        .expect("creator in truth");
+    let mut out = BTreeMap::new();
+    for chat in c["chats"].as_array().unwrap() {
+        let fan: Uuid = chat["fan"]["uuid"].as_str().unwrap().parse().unwrap();
+        for m in chat["messages"].as_array().unwrap() {
+            let m: Message = serde_json::from_value(m.clone()).expect("truth message decodes");
+            out.insert(m.uuid, row(fan, &m));
+        }
+    }
+    out
+}
+
+/// Keeps only the newest `n` messages of each chat.
+fn newest(all: &BTreeMap<Uuid, Row>, n: usize) -> BTreeMap<Uuid, Row> {
+    let mut by_fan: BTreeMap<Uuid, Vec<(&Uuid, &Row)>> = BTreeMap::new();
+    for (u, r) in all {
+        by_fan.entry(r.0).or_default().push((u, r));
+    }
+    let mut out = BTreeMap::new();
+    for (_, mut msgs) in by_fan {
+        msgs.sort_by_key(|m| std::cmp::Reverse(m.1.2));
+        for (u, r) in msgs.into_iter().take(n) {
+            out.insert(*u, r.clone());
+        }
+    }
+    out
+}
+
+#[derive(sqlx::FromRow)]
+struct MirrorRow {
+    uuid: Uuid,
+    fan_uuid: Uuid,
+    text: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+    kind: String,
+    price_cents: Option<i64>,
+    purchased_at: Option<DateTime<Utc>>,
+    sent_by_user_uuid: Option<String>,
+    media_uuids: Vec<Uuid>,
+    media_type: Option<String>,
+    sender_uuid: Option<Uuid>,
+}
+
+async fn mirror(app: &TestApp, creator: CreatorId) -> BTreeMap<Uuid, Row> {
+    let rows: Vec<MirrorRow> = sqlx::query_as(
+        "SELECT m.uuid, c.fan_uuid, m.text, m.sent_at, m.kind, m.price_cents, m.purchased_at, m.sent_by_user_uuid,
+                m.media_uuids, m.media_type, m.sender_uuid
+         FROM messages m JOIN chats c ON c.id = m.chat_id
+         WHERE m.creator_id = $1 AND m.deleted_at IS NULL",
+    )
+    .bind(creator)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            (
+                r.uuid,
+                (
+                    r.fan_uuid,
+                    r.text,
+                    r.sent_at,
+                    r.kind,
+                    r.price_cents,
+                    r.purchased_at,
+                    r.sent_by_user_uuid,
+                    r.media_uuids,
+                    r.media_type,
+                    r.sender_uuid,
+                ),
+            )
+        })
+        .collect()
+}
+
+fn assert_same(label: &str, got: &BTreeMap<Uuid, Row>, want: &BTreeMap<Uuid, Row>) {
+    assert_same_but_kind(label, got, want, None);
+}
+
+/// Like `assert_same`, but a message whose type Fanvue reported as
+/// `reported_kind` (the simulator's unknown-type fault) may differ in type.
+fn assert_same_but_kind(
+    label: &str,
+    got: &BTreeMap<Uuid, Row>,
+    want: &BTreeMap<Uuid, Row>,
+    reported_kind: Option<&str>,
+) {
+    let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(k)).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{label}: {} messages missing from the mirror, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    assert!(
+        extra.is_empty(),
+        "{label}: {} unexpected messages in the mirror",
+        extra.len()
+    );
+    for (k, w) in want {
+        let mut g = got[k].clone();
+        if reported_kind.is_some_and(|r| g.3 == r) {
+            g.3 = w.3.clone();
+        }
+        assert_eq!(&g, w, "{label}: message {k} differs");
+    }
+}
+
+fn engine(app: &TestApp) -> SyncEngine {
+    engine_with(app, |_| {})
+}
+
+fn engine_with(
+    app: &TestApp,
+    tweak: impl FnOnce(&mut switchboard::config::SyncSettings),
+) -> SyncEngine {
+    use std::sync::Arc;
+    let mut settings = app.settings.clone();
+    tweak(&mut settings.sync);
+    let settings = Arc::new(settings);
+    let client = FanvueClient::new(&settings.fanvue).unwrap();
+    let conns = switchboard::connections::Connections::new(
+        app.pool.clone(),
+        settings.clone(),
+        Arc::new(client),
+    );
+    SyncEngine::new(app.pool.clone(), conns, settings.sync.clone())
+}
+
+/// Runs one creator's due work until nothing is due; returns kinds run.
+async fn drain(engine: &SyncEngine, creator: CreatorId) -> Vec<&'static str> {
+    let mut all = Vec::new();
+    for _ in 0..50 {
+        match engine
+            .run_once("test-worker", Some(creator))
+            .await
+            .expect("sync run")
+        {
+            Outcome::Idle => return all,
+            Outcome::Ran { kinds, .. } => all.extend(kinds),
+        }
+    }
+    panic!("sync never became idle: {all:?}");
+}
+
+async fn run_kind(
+    app: &TestApp,
+    creator: CreatorId,
+    kind: &str,
+) -> (i32, i32, i32, serde_json::Value) {
+    sqlx::query_as("SELECT api_requests, rate_limited, messages_upserted, skipped FROM sync_runs WHERE creator_id = $1 AND kind = $2 ORDER BY id DESC LIMIT 1")
+        .bind(creator)
+        .bind(kind)
+        .fetch_one(&app.pool)
+        .await
+        .map(|(a, b, c, d): (i32, i32, i32, serde_json::Value)| (a, b, c, d))
+        .unwrap()
+}
+
+async fn make_due(app: &TestApp, creator: CreatorId) {
+    sqlx::query("UPDATE sync_state SET next_reconcile_at = now() WHERE creator_id = $1")
+        .bind(creator)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+/// A creator-token client for driving activity in the simulator.
+fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, Auth) {
+    let t = app
+        .sim()
+        .issue_token(
+            &creator.to_string(),
+            &["read:self", "read:chat", "write:chat", "read:fan"],
+        )
+        .unwrap();
+    let client = FanvueClient::new(&app.settings.fanvue).unwrap();
+    (
+        client,
+        Auth {
+            token: SecretString::from(t.access_token),
+            bucket: format!("driver-{creator}"),
+            priority: Priority::Interactive,
+            meter: None,
+        },
+    )
+}
+
+async fn spawn(fans: usize, messages: usize) -> (TestApp, TestClient, Uuid, CreatorId) {
+    let app = TestApp::spawn_with_sim(
+        |c| {
+            c.scenario.creators = 2;
+            c.scenario.fans_per_creator = fans;
+            c.scenario.messages_per_chat = messages;
+            c.scenario.uncontactable_share = 0.0;
+        },
+        |_| {},
+    )
+    .await;
+    let acme = app.agency("Acme").await;
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let creator = app.sim().creator_uuids()[0];
+    let id = app.connect(&admin, creator).await;
+    (app, admin, creator, id)
+}
+
+#[tokio::test]
+async fn backfill_mirrors_the_newest_50_then_history_completes_field_by_field() {
+    let (app, admin, creator, id) = spawn(60, 120).await;
+    let e = engine(&app);
+    let unread_before: Vec<serde_json::Value> = app.sim().truth()["creators"][0]["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["row"]["unreadMessagesCount"].clone())
+        .collect();
+
+    // First run: backfill, then one history step.
+    let first = e.run_once("w1", Some(id)).await.unwrap();
+    assert_eq!(
+        first,
+        Outcome::Ran {
+            creator: id,
+            kinds: vec!["backfill", "history"]
+        }
+    );
+    let (requests, limited, upserted, skipped) = run_kind(&app, id, "backfill").await;
+    // 60 chats: 2 list pages + 2 batch requests.
+    assert_eq!(requests, 4, "backfill cost");
+    assert_eq!(limited, 0);
+    assert_eq!(upserted, 60 * 50);
+    assert_eq!(skipped, serde_json::json!([]));
+
+    let all = truth(&app, creator);
+    let chats: i64 = sqlx::query_scalar("SELECT count(*) FROM chats WHERE creator_id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(chats, 60);
+
+    drain(&e, id).await;
+    assert_same("after history", &mirror(&app, id).await, &all);
+    let history_done: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT history_done_at FROM sync_state WHERE creator_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(history_done.is_some());
+    // History cost: exactly the pages beyond the first 50 of each chat.
+    let mut per_chat: BTreeMap<Uuid, usize> = BTreeMap::new();
+    for r in all.values() {
+        *per_chat.entry(r.0).or_default() += 1;
+    }
+    let lower_bound: usize = per_chat
+        .values()
+        .map(|n| n.div_ceil(50).saturating_sub(1))
+        .sum();
+    let history_requests: i64 = sqlx::query_scalar(
+        "SELECT sum(api_requests) FROM sync_runs WHERE creator_id = $1 AND kind = 'history'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(history_requests as usize, lower_bound);
+
+    // Reading never marked anything read on Fanvue.
+    let unread_after: Vec<serde_json::Value> = app.sim().truth()["creators"][0]["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["row"]["unreadMessagesCount"].clone())
+        .collect();
+    assert_eq!(unread_before, unread_after);
+    assert!(
+        app.sim()
+            .stats()
+            .by_endpoint
+            .keys()
+            .all(|k| !k.contains("PATCH"))
+    );
+
+    // The sync page reports it.
+    let (status, body) = admin.get_html(&format!("/admin/creators/{id}/sync")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(&format!("id=\"stat-messages\">{}<", all.len())),
+        "{body}"
+    );
+    assert!(body.contains("<code>backfill</code>") && body.contains("<code>history</code>"));
+}
+
+#[tokio::test]
+async fn the_inbox_is_usable_after_the_backfill_alone() {
+    let (app, _, creator, id) = spawn(10, 70).await;
+    let e = engine(&app);
+    let mut lease = Lease::claim(&app.pool, "w", 30.0, Some(id))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut stats = Default::default();
+    e.backfill(&lease, &mut stats).await.unwrap();
+    lease.history_done_at = None;
+    assert_same(
+        "newest 50",
+        &mirror(&app, id).await,
+        &newest(&truth(&app, creator), 50),
+    );
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM chats WHERE creator_id = $1 AND NOT history_complete",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(pending, 10, "every chat has older messages left");
+}
+
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn reconcile_after_awkward_activity_converges_to_the_truth() {
+    let (app, _, creator, id) = spawn(12, 20).await;
+    // Live activity may buy PPVs of any age; without webhooks only a
+    // horizon covering the whole history sees every purchase.
+    let e = engine_with(&app, |s| s.purchase_horizon_hours = 24 * 400);
+    drain(&e, id).await;
+    assert_same(
+        "after backfill",
+        &mirror(&app, id).await,
+        &truth(&app, creator),
+    );
+
+    // Time passes on Fanvue (beyond the sync overlap).
+    app.sim().advance_clock(Duration::from_secs(3600));
+    let (client, auth) = creator_api(&app, creator);
+    let fans = app.sim().fan_uuids(&creator);
+    let send = |text: Option<&str>, media: Vec<Uuid>| SendMessage {
+        text: text.map(str::to_owned),
+        media_uuids: media,
+        price: None,
+        template_uuid: None,
+    };
+    // A chat with 120 new messages (more than one batch page).
+    for i in 0..120 {
+        client
+            .send_message(&auth, fans[0], &send(Some(&format!("burst {i}")), vec![]))
+            .await
+            .unwrap();
+    }
+    // Two messages with the same timestamp.
+    app.sim().freeze_clock(true);
+    client
+        .send_message(&auth, fans[1], &send(Some("same time A"), vec![]))
+        .await
+        .unwrap();
+    client
+        .send_message(&auth, fans[2], &send(Some("same time B"), vec![]))
+        .await
+        .unwrap();
+    app.sim().freeze_clock(false);
+    // A media-only message.
+    client
+        .send_message(&auth, fans[3], &send(None, vec![Uuid::new_v4()]))
+        .await
+        .ok();
+    // Fan activity, team-member replies from Fanvue's UI, purchases, tips…
+    app.sim().generate_activity(60);
+    // A brand-new fan (new chat) may come from the activity; faults on top:
+    app.sim().patch_faults(FaultsPatch {
+        batch_malformed_item: Some(true),
+        unknown_type_rate: Some(0.05),
+        unknown_type_value: Some("QUANTUM_WHISPER".into()),
+        batch_internal_rate: Some(0.2),
+        ..Default::default()
+    });
+
+    make_due(&app, id).await;
+    drain(&e, id).await;
+    app.sim().patch_faults(FaultsPatch {
+        batch_malformed_item: Some(false),
+        batch_internal_rate: Some(0.0),
+        ..Default::default()
+    });
+    // A malformed item is skipped and reported; the next reconcile fills it.
+    let (_, _, _, skipped) = run_kind(&app, id, "reconcile").await;
+    assert!(
+        skipped.as_array().is_some_and(|s| !s.is_empty()),
+        "skips are recorded: {skipped}"
+    );
+    make_due(&app, id).await;
+    drain(&e, id).await;
+
+    let want = truth(&app, creator);
+    let got = mirror(&app, id).await;
+    assert_same_but_kind("after reconcile", &got, &want, Some("QUANTUM_WHISPER"));
+    assert!(
+        got.values().any(|r| r.3 == "QUANTUM_WHISPER"),
+        "unknown types are kept raw"
+    );
+    let burst: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE creator_id = $1 AND text LIKE 'burst %'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(burst, 120);
+}
+
+#[tokio::test]
+async fn a_deleted_cursor_message_falls_back_to_an_older_one() {
+    let (app, _, creator, id) = spawn(6, 10).await;
+    let e = engine(&app);
+    drain(&e, id).await;
+    let (client, auth) = creator_api(&app, creator);
+    let fans = app.sim().fan_uuids(&creator);
+    // With no overlap, the cursor is the newest stored message: delete it
+    // on Fanvue, then add activity.
+    let mut settings = app.settings.clone();
+    settings.sync.overlap_secs = 0;
+    let newest: (Uuid, Uuid) = sqlx::query_as(
+        "SELECT m.uuid, c.fan_uuid FROM messages m JOIN chats c ON c.id = m.chat_id
+         WHERE m.creator_id = $1 AND m.direction = 'out' AND m.price_cents IS NULL ORDER BY m.sent_at DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // Make it the newest overall by bumping the clock and sending nothing
+    // newer; delete it upstream.
+    client
+        .delete_message(&auth, newest.1, newest.0)
+        .await
+        .unwrap();
+    app.sim().advance_clock(Duration::from_secs(600));
+    for f in &fans {
+        client
+            .send_message(
+                &auth,
+                *f,
+                &SendMessage {
+                    text: Some("after delete".into()),
+                    media_uuids: vec![],
+                    price: None,
+                    template_uuid: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let e2 = {
+        use std::sync::Arc;
+        let s = Arc::new(settings);
+        let conns = switchboard::connections::Connections::new(
+            app.pool.clone(),
+            s.clone(),
+            Arc::new(FanvueClient::new(&s.fanvue).unwrap()),
+        );
+        SyncEngine::new(app.pool.clone(), conns, s.sync.clone())
+    };
+    let _ = e;
+    make_due(&app, id).await;
+    drain(&e2, id).await;
+    assert_same(
+        "after cursor fallback",
+        &mirror(&app, id).await,
+        &truth(&app, creator),
+    );
+    let after: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE creator_id = $1 AND text = 'after delete'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(after, fans.len() as i64);
+}
+
+#[tokio::test]
+async fn purchases_after_mirroring_are_picked_up_without_webhooks() {
+    let (app, _, creator, id) = spawn(8, 6).await;
+    let e = engine(&app);
+    drain(&e, id).await;
+    // PPVs sent after the mirror was built …
+    let (client, auth) = creator_api(&app, creator);
+    for fan in app.sim().fan_uuids(&creator) {
+        let ppv = SendMessage {
+            text: Some("unlock me".into()),
+            media_uuids: vec![Uuid::new_v4()],
+            price: Some(900),
+            template_uuid: None,
+        };
+        client.send_message(&auth, fan, &ppv).await.unwrap();
+    }
+    make_due(&app, id).await;
+    drain(&e, id).await;
+    let open_before: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE creator_id = $1 AND text = 'unlock me' AND purchased_at IS NULL").bind(id).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(open_before, 8);
+    // … are bought later on Fanvue. No webhook endpoint is registered, so
+    // only the purchase refresh can notice.
+    let mut bought = 0;
+    for _ in 0..40 {
+        app.sim().generate_activity(10);
+        bought = truth(&app, creator)
+            .values()
+            .filter(|r| r.1.as_deref() == Some("unlock me") && r.5.is_some())
+            .count();
+        if bought >= 3 {
+            break;
+        }
+    }
+    assert!(bought >= 1, "the simulator made some purchases");
+    make_due(&app, id).await;
+    drain(&e, id).await;
+    let open_after: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE creator_id = $1 AND text = 'unlock me' AND purchased_at IS NULL").bind(id).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(open_after as usize, 8 - bought);
+    assert_same(
+        "after purchase refresh",
+        &mirror(&app, id).await,
+        &truth(&app, creator),
+    );
+    assert!(app.sim().deliveries().is_empty(), "no webhook was involved");
+}
+
+#[tokio::test]
+async fn per_key_not_found_is_recorded_and_the_rest_is_kept() {
+    let (app, _, _creator, id) = spawn(5, 10).await;
+    let e = engine(&app);
+    drain(&e, id).await;
+    // A chat the mirror has but Fanvue does not know, holding an open PPV.
+    let ghost = Uuid::new_v4();
+    let agency: Uuid = sqlx::query_scalar("SELECT agency_id FROM creators WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let chat = Uuid::now_v7();
+    sqlx::query("INSERT INTO chats (id, agency_id, creator_id, fan_uuid) VALUES ($1, $2, $3, $4)")
+        .bind(chat)
+        .bind(agency)
+        .bind(id)
+        .bind(ghost)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, sent_at, price_cents, source) VALUES ($1, $2, $3, $4, 'out', 'SINGLE_RECIPIENT', now(), 500, 'test')")
+        .bind(id).bind(Uuid::new_v4()).bind(agency).bind(chat).execute(&app.pool).await.unwrap();
+    make_due(&app, id).await;
+    drain(&e, id).await;
+    let (_, _, _, skipped) = run_kind(&app, id, "purchases").await;
+    assert!(
+        skipped.to_string().contains(&ghost.to_string())
+            && skipped.to_string().contains("not_found"),
+        "{skipped}"
+    );
+}
+
+#[tokio::test]
+async fn two_workers_never_sync_one_creator_at_once() {
+    let app = TestApp::spawn_with_sim(
+        |c| {
+            c.scenario.creators = 4;
+            c.scenario.fans_per_creator = 30;
+            c.scenario.messages_per_chat = 60;
+        },
+        |_| {},
+    )
+    .await;
+    let acme = app.agency("Acme").await;
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let mut ids = Vec::new();
+    for c in app.sim().creator_uuids() {
+        ids.push((c, app.connect(&admin, c).await));
+    }
+    let (a, b) = (engine(&app), engine(&app));
+    let work = |e: SyncEngine, name: &'static str| async move {
+        loop {
+            match e.run_once(name, None).await.unwrap() {
+                Outcome::Idle => break,
+                Outcome::Ran { .. } => {}
+            }
+        }
+    };
+    tokio::join!(work(a, "worker-a"), work(b, "worker-b"));
+    // Runs of different workers on one creator never overlap in time.
+    let runs: Vec<(Uuid, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT creator_id, worker, started_at, finished_at FROM sync_runs ORDER BY started_at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let workers: BTreeSet<&str> = runs.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(workers.len(), 2, "both workers did work");
+    for x in &runs {
+        for y in &runs {
+            if x.0 == y.0 && x.1 != y.1 {
+                assert!(
+                    x.3 <= y.2 || y.3 <= x.2,
+                    "overlapping runs on one creator: {x:?} {y:?}"
+                );
+            }
+        }
+    }
+    for (c, id) in ids {
+        assert_same("two workers", &mirror(&app, id).await, &truth(&app, c));
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_workers_lease_expires_and_another_finishes_without_duplicates() {
+    let (app, _, creator, id) = spawn(20, 60).await;
+    let e = engine(&app);
+    // A worker claims the creator with a short lease, then dies.
+    let dead = Lease::claim(&app.pool, "dead-worker", 1.5, Some(id))
+        .await
+        .unwrap()
+        .expect("claimed");
+    assert_eq!(
+        e.run_once("survivor", Some(id)).await.unwrap(),
+        Outcome::Idle,
+        "leased: nobody else may start"
+    );
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    drain(&e, id).await;
+    assert_same(
+        "after takeover",
+        &mirror(&app, id).await,
+        &truth(&app, creator),
+    );
+    // The dead worker wakes up: it may not write any more.
+    assert!(matches!(
+        dead.begin(&app.pool).await,
+        Err(SyncError::LeaseLost)
+    ));
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE creator_id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(total as usize, truth(&app, creator).len());
+}
+
+#[tokio::test]
+async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
+    let app = TestApp::spawn_with_sim(
+        |c| {
+            c.scenario.creators = 1;
+            c.scenario.fans_per_creator = 40;
+            c.scenario.messages_per_chat = 70;
+            c.rate_limit.limit = 40;
+            c.rate_limit.window_ms = 1000;
+        },
+        |_| {},
+    )
+    .await;
+    let acme = app.agency("Acme").await;
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let creator = app.sim().creator_uuids()[0];
+    let id = app.connect(&admin, creator).await;
+    let e = engine(&app);
+    app.sim().reset_stats();
+    app.sim().patch_faults(FaultsPatch {
+        api_error_rate: Some(0.1),
+        ..Default::default()
+    });
+    // Forced 429s for a moment while the backfill runs.
+    let force = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.sim().patch_faults(FaultsPatch {
+            force_429: Some(true),
+            ..Default::default()
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.sim().patch_faults(FaultsPatch {
+            force_429: Some(false),
+            ..Default::default()
+        });
+    };
+    let sync = async {
+        let mut kinds = Vec::new();
+        for _ in 0..60 {
+            match e.run_once("w", Some(id)).await {
+                Ok(Outcome::Idle) => break,
+                Ok(Outcome::Ran { kinds: k, .. }) => kinds.extend(k),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        kinds
+    };
+    tokio::join!(force, sync);
+    app.sim().patch_faults(FaultsPatch {
+        api_error_rate: Some(0.0),
+        ..Default::default()
+    });
+    make_due(&app, id).await;
+    drain(&e, id).await;
+    assert_same(
+        "under faults",
+        &mirror(&app, id).await,
+        &truth(&app, creator),
+    );
+    assert!(app.sim().stats().injected_errors > 0);
+
+    // Without forced 429s, our pacing alone never causes one.
+    app.sim().reset_stats();
+    sqlx::query("UPDATE sync_state SET backfill_done_at = NULL, history_done_at = NULL WHERE creator_id = $1").bind(id).execute(&app.pool).await.unwrap();
+    drain(&e, id).await;
+    let stats = app.sim().stats();
+    assert!(
+        stats.total_requests > 40,
+        "more requests than one window allows ({})",
+        stats.total_requests
+    );
+    assert_eq!(stats.rate_limited, 0, "our pacing caused 429s");
+}
+
+#[tokio::test]
+async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped() {
+    let (app, admin, creator, id) = spawn(5, 5).await;
+    let e = engine(&app);
+    drain(&e, id).await;
+    let r = admin
+        .post_form(&format!("/admin/creators/{id}/sync/reconcile"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        e.run_once("w", Some(id)).await.unwrap(),
+        Outcome::Ran {
+            creator: id,
+            kinds: vec!["reconcile", "purchases"]
+        }
+    );
+    // Pressing again within a minute does not queue another.
+    admin
+        .post_form(&format!("/admin/creators/{id}/sync/reconcile"), &[])
+        .await;
+    assert_eq!(e.run_once("w", Some(id)).await.unwrap(), Outcome::Idle);
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'sync.reconcile_requested'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    // A creator whose grant is gone is never claimed.
+    app.sim().revoke_tokens(Some(&creator.to_string()));
+    sqlx::query("UPDATE creators SET status = 'needs_reauth' WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    make_due(&app, id).await;
+    let before = app.sim().stats().total_requests;
+    assert_eq!(e.run_once("w", Some(id)).await.unwrap(), Outcome::Idle);
+    assert_eq!(app.sim().stats().total_requests, before);
+}
