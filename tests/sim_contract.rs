@@ -339,26 +339,41 @@ async fn patch_chat_mutes_sets_nickname_and_validates_length() {
 async fn messages_are_newest_first_and_mark_as_read_defaults_to_true() {
     let t = spawn().await;
     let (_, b) = t.json(t.get("/chats?filter=unread&size=1")).await;
-    let fan = b["data"][0]["user"]["uuid"].as_str().unwrap().to_string();
-    let (s, m) = t
-        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=false&size=50")))
-        .await;
-    assert_eq!(s, 200);
-    let times: Vec<&str> = m["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["sentAt"].as_str().unwrap())
-        .collect();
-    let mut sorted = times.clone();
-    sorted.sort_by(|a, b| b.cmp(a));
-    assert_eq!(times, sorted);
-    let unread_after_peek = t.json(t.get("/chats/unread")).await.1["unreadChatsCount"].clone();
-    assert_eq!(
-        unread_after_peek,
-        t.json(t.get("/chats/unread")).await.1["unreadChatsCount"]
-    );
+    let row = b["data"][0].clone();
+    let fan = row["user"]["uuid"].as_str().unwrap().to_string();
+    let handle = row["user"]["handle"].as_str().unwrap().to_string();
+    let unread_in_chat = row["unreadMessagesCount"].as_u64().unwrap();
+    assert!(unread_in_chat > 0, "{row}");
+    let unread_fan_msgs = |m: &Value| {
+        m["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["sender"]["uuid"] == fan.as_str() && x["isRead"] == false)
+            .count() as u64
+    };
     let (_, before) = t.json(t.get("/chats/unread")).await;
+
+    // markAsRead=false is a pure read: nothing changes, however often it is repeated.
+    for _ in 0..2 {
+        let (s, m) = t
+            .json(t.get(&format!("/chats/{fan}/messages?markAsRead=false&size=50")))
+            .await;
+        assert_eq!(s, 200);
+        let times: Vec<&str> = m["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["sentAt"].as_str().unwrap())
+            .collect();
+        let mut sorted = times.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(times, sorted, "newest first");
+        assert_eq!(unread_fan_msgs(&m), unread_in_chat);
+    }
+    assert_eq!(t.json(t.get("/chats/unread")).await.1, before);
+
+    // No markAsRead: the default (true) marks the chat read.
     let (s, _) = t.json(t.get(&format!("/chats/{fan}/messages"))).await;
     assert_eq!(s, 200);
     let (_, after) = t.json(t.get("/chats/unread")).await;
@@ -366,16 +381,37 @@ async fn messages_are_newest_first_and_mark_as_read_defaults_to_true() {
         after["unreadChatsCount"].as_u64().unwrap() + 1,
         before["unreadChatsCount"].as_u64().unwrap()
     );
+    assert_eq!(
+        after["unreadMessagesCount"].as_u64().unwrap() + unread_in_chat,
+        before["unreadMessagesCount"].as_u64().unwrap()
+    );
     let (_, m) = t
         .json(t.get(&format!("/chats/{fan}/messages?size=50&markAsRead=false")))
         .await;
-    let fan_msgs_unread = m["data"]
+    assert_eq!(unread_fan_msgs(&m), 0);
+    let (_, rows) = t
+        .json(t.get(&format!("/chats?size=50&search={handle}")))
+        .await;
+    let row = rows["data"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|x| x["sender"]["uuid"] == fan.as_str() && x["isRead"] == false)
-        .count();
-    assert_eq!(fan_msgs_unread, 0);
+        .find(|r| r["user"]["uuid"] == fan.as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(row["isRead"], true);
+    assert_eq!(row["unreadMessagesCount"], 0);
+
+    // Explicit markAsRead=true behaves like the default; anything else is a 400.
+    let (s, _) = t
+        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=true")))
+        .await;
+    assert_eq!(s, 200);
+    let (s, b) = t
+        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=maybe")))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(b, json!({"errors": ["markAsRead must be a boolean"]}));
     t.h.stop().await;
 }
 
@@ -1342,7 +1378,8 @@ async fn webhook_retries_with_backoff_until_2xx_and_logs_attempts() {
         .send()
         .await
         .unwrap();
-    wait_for(|| got.lock().len() >= 3).await;
+    // The log row is written after the receiver has answered, so wait on the log itself.
+    wait_for(|| t.h.deliveries().len() >= 3).await;
     let log = t.h.deliveries();
     let outcomes: Vec<(u32, &str)> = log.iter().map(|d| (d.attempt, d.outcome)).collect();
     assert_eq!(
@@ -1917,7 +1954,7 @@ async fn control_test_delivery_and_endpoint_registration() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    wait_for(|| !got.lock().is_empty()).await;
+    wait_for(|| !t.h.deliveries().is_empty()).await;
     let v: Value = serde_json::from_str(&got.lock()[0].1).unwrap();
     assert_eq!(v["readMessagesCount"], 1);
     let log: Value = t
@@ -1932,5 +1969,547 @@ async fn control_test_delivery_and_endpoint_registration() {
     assert_eq!(log[0]["outcome"], "delivered");
     assert_eq!(log[0]["event"], "message.read");
     rh.stop(true).await;
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- audit additions
+
+/// The body of every batch validation failure is exactly `{"errors":[strings]}`.
+fn assert_errors_body(b: &Value, want: &[&str]) {
+    let obj = b.as_object().expect("JSON object");
+    assert_eq!(
+        obj.keys().collect::<Vec<_>>(),
+        vec!["errors"],
+        "only `errors`: {b}"
+    );
+    let got: Vec<&str> = b["errors"]
+        .as_array()
+        .expect("errors is an array")
+        .iter()
+        .map(|e| e.as_str().expect("string errors"))
+        .collect();
+    assert_eq!(got, want, "{b}");
+}
+
+#[tokio::test]
+async fn batch_validation_failures_are_400_with_the_errors_body() {
+    let t = spawn().await;
+    let fans = t.fans();
+    let ids = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| Uuid::from_u128(i as u128 + 1).to_string())
+            .collect()
+    };
+    let between = "chatUuids must contain between 1 and 50 items";
+    let limit = "limit must be an integer between 1 and 50";
+    for (body, want) in [
+        (json!({"chatUuids": []}), vec![between]),
+        (json!({"chatUuids": ids(51)}), vec![between]),
+        (json!({}), vec!["chatUuids is required"]),
+        (json!({"chatUuids": null}), vec!["chatUuids is required"]),
+        (
+            json!({"chatUuids": "x"}),
+            vec!["chatUuids must be an array of UUIDs"],
+        ),
+        (
+            json!({"chatUuids": [fans[0], "nope"]}),
+            vec!["chatUuids[1] must be a UUID"],
+        ),
+        (json!({"chatUuids": [fans[0]], "limit": 0}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": 51}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": -1}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": 2.5}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": "20"}), vec![limit]),
+        (
+            json!({"chatUuids": [fans[0]], "sinceMessageUuid": "abc"}),
+            vec!["sinceMessageUuid must be a UUID"],
+        ),
+        (
+            json!({"chatUuids": [fans[0]], "sinceMessageUuid": Uuid::new_v4()}),
+            vec!["sinceMessageUuid does not match a message in your chats"],
+        ),
+        // Every problem is reported at once.
+        (json!({"chatUuids": [], "limit": 0}), vec![between, limit]),
+        (json!([1, 2]), vec!["Request body must be a JSON object"]),
+    ] {
+        let (s, b) = t.batch(body.clone()).await;
+        assert_eq!(s, 400, "{body}");
+        assert_errors_body(&b, &want);
+    }
+    let (s, b) = t
+        .json(
+            t.http
+                .post(t.url("/chats/messages/batch"))
+                .header("X-Fanvue-API-Version", VERSION)
+                .bearer_auth(&t.token)
+                .header("Content-Type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_errors_body(&b, &["Request body must be valid JSON"]);
+    // The valid edges: exactly 1 and exactly 50 keys, limit 1 and 50.
+    for (n, lim) in [(1, 1), (50, 50)] {
+        let (s, b) = t
+            .batch(json!({"chatUuids": &fans[..n], "limit": lim}))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let by = b["byChat"].as_object().unwrap();
+        assert_eq!(by.len(), n);
+        for v in by.values() {
+            let got = v["messages"].as_array().unwrap().len();
+            // `lim` messages, or the whole (shorter) chat with nothing older left.
+            assert!(
+                got == lim || (got < lim && v["hasMore"] == false),
+                "{got} of {lim}"
+            );
+        }
+    }
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_cursor_excludes_same_timestamp_messages_in_the_same_chat() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    t.h.freeze_clock(true);
+    let cursor = t.send_text(&fan, "cursor").await;
+    let twin = t.send_text(&fan, "same millisecond, same chat").await;
+    t.h.advance_clock(Duration::from_millis(1));
+    let later = t.send_text(&fan, "one millisecond later").await;
+    let (s, b) = t
+        .batch(json!({"chatUuids": [fan], "sinceMessageUuid": cursor}))
+        .await;
+    assert_eq!(s, 200);
+    let e = &b["byChat"][fan.to_string()];
+    assert_eq!(
+        e["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["uuid"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        vec![later.to_string()],
+        "publish time strictly after the cursor's: the twin ({twin}) is excluded"
+    );
+    assert_eq!(e["hasMore"], false);
+    assert_eq!(e["oldestMessageUuid"], later.to_string());
+    // The twin as cursor gives the same answer: the cut-off is a time, not a position.
+    let (_, b2) = t
+        .batch(json!({"chatUuids": [fan], "sinceMessageUuid": twin}))
+        .await;
+    assert_eq!(b2, b);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn pkce_and_client_auth_edge_failures() {
+    let t = spawn().await;
+    t.h.set_auto_approve(Some(&t.creator.to_string())).unwrap();
+    let short = "a".repeat(42);
+    for (extra, want) in [
+        (vec![("code_challenge_method", "")], "invalid_request"),
+        (vec![("code_challenge_method", "s256")], "invalid_request"),
+        (vec![("code_challenge", short.as_str())], "invalid_request"),
+        (vec![("scope", "")], "invalid_scope"),
+    ] {
+        let (s, loc) = t.authorize(&extra).await;
+        assert_eq!(s, 302, "{extra:?}");
+        let q: std::collections::HashMap<_, _> = loc.unwrap().query_pairs().into_owned().collect();
+        assert_eq!(q["error"], want, "{extra:?}");
+        assert_eq!(q["state"], "st4te", "{extra:?}");
+        assert!(!q.contains_key("code"));
+    }
+    // A verifier that is too short (RFC 7636: 43–128 chars) or hashes to another challenge.
+    for verifier in [short.clone(), format!("{VERIFIER}x")] {
+        let code = t.code().await;
+        let (s, b) = t
+            .token_basic(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ])
+            .await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(b["error"], "invalid_grant");
+        assert!(b["error_description"].is_string());
+    }
+    // No client authentication at all, and a Basic header with the wrong secret.
+    let code = t.code().await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (s, b) = t.json(t.http.post(t.h.token_url()).form(&form)).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let bad = STANDARD.encode(format!("{}:wrong", t.h.client_id()));
+    let r = t
+        .http
+        .post(t.h.token_url())
+        .header("Authorization", format!("Basic {bad}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"], "invalid_client");
+    // The code survived the unauthenticated attempts and still works once.
+    let (s, b) = t.token_basic(&form).await;
+    assert_eq!(s, 200, "{b}");
+    t.h.stop().await;
+}
+
+#[test]
+fn webhook_signature_matches_a_fixed_reference_vector() {
+    // Reference value computed outside Rust: HMAC-SHA256(key, "1700000000.{body}").
+    let body = br#"{"messageUuid":"m-1"}"#;
+    let want = "11b1469eb742619ec35ee8ef3190bf3c0e0389ed453ab42e0df0071c89970b30";
+    assert_eq!(
+        sim::sign_webhook("whsec_reference", 1_700_000_000, body),
+        want
+    );
+    assert_eq!(
+        sim::signature_header("whsec_reference", 1_700_000_000, body),
+        format!("t=1700000000,v0={want}")
+    );
+}
+
+fn keys(v: &Value) -> std::collections::BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn set(k: &[&str]) -> std::collections::BTreeSet<String> {
+    k.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn every_webhook_payload_has_exactly_the_documented_fields() {
+    let mut cfg = small();
+    cfg.webhooks.topic_header = Some("X-Fanvue-Topic".into());
+    cfg.live.new_fan_share = 0.2;
+    cfg.scenario.purchase_probability = 1.0;
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    // A PPV bought later gives a purchase; live steps give the rest.
+    let fan = t.fans()[0];
+    let (s, _) = t
+        .json(t.post(
+            &format!("/chats/{fan}/message"),
+            json!({"text": "ppv", "mediaUuids": [Uuid::new_v4()], "price": 500}),
+        ))
+        .await;
+    assert_eq!(s, 201);
+    t.h.advance_clock(Duration::from_secs(3600));
+    t.h.generate_activity(400);
+    let topics = [
+        "message.received",
+        "message.read",
+        "purchase.new",
+        "tip.new",
+        "follow.new",
+        "subscription.new",
+    ];
+    let seen = |got: &Received| {
+        let g = got.lock();
+        topics
+            .iter()
+            .all(|tp| g.iter().any(|(h, _)| h["x-fanvue-topic"] == *tp))
+    };
+    wait_for(|| seen(&got)).await;
+    assert!(seen(&got), "every event kind was delivered");
+    let person = set(&["uuid", "handle", "displayName", "avatarUrl"]);
+    for (h, body) in got.lock().iter() {
+        let v: Value = serde_json::from_str(body).unwrap();
+        let topic = h["x-fanvue-topic"].as_str();
+        let want = match topic {
+            "message.received" => {
+                assert_eq!(
+                    keys(&v["message"]),
+                    set(&[
+                        "uuid",
+                        "text",
+                        "hasMedia",
+                        "mediaUuids",
+                        "price",
+                        "createdAt"
+                    ])
+                );
+                assert_eq!(v["messageUuid"], v["message"]["uuid"]);
+                set(&[
+                    "messageUuid",
+                    "message",
+                    "sender",
+                    "recipientUuid",
+                    "isMuted",
+                    "timestamp",
+                ])
+            }
+            "message.read" => {
+                assert!(v["readMessagesCount"].as_u64().unwrap() >= 1);
+                set(&[
+                    "counterpartUuid",
+                    "readMessagesCount",
+                    "recipientUuid",
+                    "timestamp",
+                ])
+            }
+            "purchase.new" => {
+                assert!(v["price"].as_u64().unwrap() >= 300);
+                set(&["routeUuid", "price", "recipientUuid", "sender", "timestamp"])
+            }
+            "tip.new" => {
+                assert_eq!(v["senderUuid"], v["sender"]["uuid"]);
+                match v["context"].as_str().unwrap() {
+                    "message" => set(&[
+                        "context",
+                        "recipientUuid",
+                        "senderUuid",
+                        "price",
+                        "sender",
+                        "timestamp",
+                        "messageUuid",
+                    ]),
+                    _ => set(&[
+                        "context",
+                        "recipientUuid",
+                        "senderUuid",
+                        "price",
+                        "sender",
+                        "timestamp",
+                        "postUuid",
+                    ]),
+                }
+            }
+            "follow.new" => set(&["recipientUuid", "sender", "timestamp"]),
+            "subscription.new" => {
+                assert!(v["price"].is_u64());
+                set(&["price", "recipientUuid", "sender", "timestamp"])
+            }
+            other => panic!("unexpected topic {other}"),
+        };
+        assert_eq!(keys(&v), want, "{topic}: {v}");
+        if v.get("sender").is_some() {
+            assert_eq!(keys(&v["sender"]), person, "{topic}");
+        }
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(),
+            "{topic}"
+        );
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn generated_message_types_and_media_types_come_from_the_documented_lists() {
+    let mut cfg = small();
+    cfg.scenario.creators = 4;
+    cfg.scenario.messages_per_chat = 80;
+    cfg.scenario.automated_share = 0.2;
+    let t = spawn_with(cfg).await;
+    let documented = set(&[
+        "SINGLE_RECIPIENT",
+        "CHAT_TEXT_REPLY",
+        "CHAT_TEXT_GENERATION",
+        "CHAT_TEXT_REWRITE",
+        "BROADCAST",
+        "TIP",
+        "VOICE_CALL",
+        "LOCKED_MESSAGE_UNLOCKED",
+        "GHOST_PROMOTION",
+        "MARKETING_KYC",
+        "AUTOMATED_FIRST_MESSAGE_REPLY",
+        "AUTOMATED_NEW_SUBSCRIBER",
+        "AUTOMATED_NEW_FOLLOWER",
+        "AUTOMATED_NEW_PURCHASE",
+        "AUTOMATED_RE_SUBSCRIBED",
+        "AUTOMATED_RENEWED",
+        "AUTOMATED_CANCELED",
+        "AUTOMATED_CHAT_MESSAGE_REPLY",
+    ]);
+    // The message-object guide's list: every value should occur in a world this size.
+    let guide = set(&[
+        "SINGLE_RECIPIENT",
+        "CHAT_TEXT_REPLY",
+        "CHAT_TEXT_GENERATION",
+        "CHAT_TEXT_REWRITE",
+        "TIP",
+        "VOICE_CALL",
+        "AUTOMATED_FIRST_MESSAGE_REPLY",
+        "AUTOMATED_NEW_SUBSCRIBER",
+        "AUTOMATED_NEW_FOLLOWER",
+        "AUTOMATED_NEW_PURCHASE",
+        "AUTOMATED_RE_SUBSCRIBED",
+        "AUTOMATED_RENEWED",
+        "AUTOMATED_CANCELED",
+        "AUTOMATED_CHAT_MESSAGE_REPLY",
+    ]);
+    let msgs = message_index(&t.h.truth());
+    let types: std::collections::BTreeSet<String> = msgs
+        .values()
+        .map(|m| m["type"].as_str().unwrap().to_string())
+        .collect();
+    assert!(types.is_subset(&documented), "{types:?}");
+    assert!(
+        guide.is_subset(&types),
+        "missing: {:?}",
+        guide.difference(&types)
+    );
+    let media: std::collections::BTreeSet<String> = msgs
+        .values()
+        .filter_map(|m| m["mediaType"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(media, set(&["image", "video", "audio", "document"]));
+    for m in msgs.values() {
+        assert_eq!(
+            m["hasMedia"],
+            !m["mediaUuids"].as_array().unwrap().is_empty()
+        );
+        assert_eq!(
+            m["mediaType"].is_null(),
+            m["mediaUuids"].as_array().unwrap().is_empty()
+        );
+        if let Some(p) = m["pricing"].as_object() {
+            assert!(p["USD"]["price"].as_u64().unwrap() >= 300);
+        } else {
+            assert_eq!(m["purchasedAt"], Value::Null);
+        }
+    }
+    // Media-only messages exist and carry a null text.
+    assert!(
+        msgs.values()
+            .any(|m| m["text"].is_null() && m["hasMedia"] == true)
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn same_seed_gives_the_same_live_activity() {
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("now");
+        v
+    };
+    let a = spawn().await;
+    let b = spawn().await;
+    // Both clocks run from the same epoch but started a few ms apart: line them up.
+    a.h.freeze_clock(true);
+    b.h.freeze_clock(true);
+    let (na, nb) = (a.h.now(), b.h.now());
+    let lag = (na - nb).num_milliseconds();
+    let behind = if lag > 0 { &b } else { &a };
+    behind
+        .h
+        .advance_clock(Duration::from_millis(lag.unsigned_abs()));
+    assert_eq!(a.h.now(), b.h.now());
+    for t in [&a, &b] {
+        t.h.generate_activity(150);
+    }
+    assert_eq!(strip(a.h.truth()), strip(b.h.truth()));
+    for t in [a, b] {
+        t.h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn chats_search_and_sort_by() {
+    let t = spawn().await;
+    let (_, rows) = t.json(t.get("/chats?size=5")).await;
+    let target = rows["data"][3]["user"].clone();
+    let handle = target["handle"].as_str().unwrap();
+    let (s, b) = t
+        .json(t.get(&format!("/chats?search={}", handle.to_uppercase())))
+        .await;
+    assert_eq!(s, 200);
+    let found = b["data"].as_array().unwrap();
+    assert!(found.iter().any(|r| r["user"]["uuid"] == target["uuid"]));
+    assert!(found.iter().all(|r| {
+        let u = &r["user"];
+        [&u["handle"], &u["displayName"], &r["user"]["nickname"]]
+            .iter()
+            .any(|f| {
+                f.as_str()
+                    .is_some_and(|s| s.to_lowercase().contains(&handle.to_lowercase()))
+            })
+    }));
+    let (s, b) = t
+        .json(t.get("/chats?sortBy=most_unanswered_chats&size=50"))
+        .await;
+    assert_eq!(s, 200);
+    let counts: Vec<u64> = b["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["unreadMessagesCount"].as_u64().unwrap())
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(counts, sorted);
+    let (s, b) = t.json(t.get("/chats?sortBy=alphabetical")).await;
+    assert_eq!(s, 400);
+    assert!(
+        b["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("sortBy must be one of")
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_headers_ride_on_errors_after_authentication_too() {
+    let mut cfg = small();
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.limit = 3;
+    let t = spawn_with(cfg).await;
+    let no_chat =
+        t.h.issue_token(&t.creator.to_string(), &["read:self"])
+            .unwrap()
+            .access_token;
+    // 403 (scope) and 404 (no conversation) are charged to the bucket and carry headers.
+    let r = t.get_as("/chats", &no_chat).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "2");
+    let r = t
+        .get(&format!("/chats/{}/messages", Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-ratelimit-limit"], "3");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "1");
+    let ok = t.get("/users/me").send().await.unwrap();
+    assert_eq!(ok.headers()["x-ratelimit-remaining"], "0");
+    let reset: i64 = ok.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let h = r.headers();
+    assert_eq!(h["x-ratelimit-limit"], "3");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert_eq!(h["x-ratelimit-reset"].to_str().unwrap(), reset.to_string());
+    let retry: i64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    let now = t.h.now().timestamp();
+    assert!(
+        retry >= 1 && retry <= reset - now + 1,
+        "retry={retry} reset={reset} now={now}"
+    );
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(keys(&b), set(&["error"]));
+    // Still empty: a second 429, not a refill.
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 429);
     t.h.stop().await;
 }

@@ -109,10 +109,11 @@ fn pick_price(rng: &mut ChaCha8Rng, prices: &[u32]) -> u32 {
 
 fn media(rng: &mut ChaCha8Rng, n: usize) -> (Vec<Uuid>, Option<MediaType>) {
     let list = (0..n).map(|_| next_uuid(rng)).collect();
-    let t = match rng.random_range(0..10) {
-        0..=5 => MediaType::Image,
-        6..=8 => MediaType::Video,
-        _ => MediaType::Audio,
+    let t = match rng.random_range(0..20) {
+        0..=11 => MediaType::Image,
+        12..=17 => MediaType::Video,
+        18 => MediaType::Audio,
+        _ => MediaType::Document,
     };
     (list, Some(t))
 }
@@ -229,6 +230,38 @@ pub fn generate(cfg: &ScenarioConfig, seed: u64, epoch_ms: i64) -> World {
     w
 }
 
+/// Automated (platform-sent) message types, all documented values.
+const AUTOMATED_KINDS: [MsgType; 8] = [
+    MsgType::AutomatedFirstMessageReply,
+    MsgType::AutomatedNewSubscriber,
+    MsgType::AutomatedNewFollower,
+    MsgType::AutomatedNewPurchase,
+    MsgType::AutomatedReSubscribed,
+    MsgType::AutomatedRenewed,
+    MsgType::AutomatedCanceled,
+    MsgType::AutomatedChatMessageReply,
+];
+
+/// Type of an ordinary creator-side message. Mostly plain sends and replies, with the rarer
+/// documented kinds mixed in so clients meet every value the docs list.
+fn creator_kind(rng: &mut ChaCha8Rng) -> MsgType {
+    match rng.random_range(0..100) {
+        0..=59 => MsgType::SingleRecipient,
+        60..=84 => MsgType::ChatTextReply,
+        85..=89 => MsgType::ChatTextGeneration,
+        90..=93 => MsgType::ChatTextRewrite,
+        94..=97 => MsgType::Broadcast,
+        _ => MsgType::VoiceCall,
+    }
+}
+
+fn mark_last_tip_read(w: &mut World) {
+    if let Some(t) = w.tips.last() {
+        let id = t.history_message as usize;
+        w.messages[id].is_read = true;
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn fill_history(
     w: &mut World,
@@ -271,20 +304,12 @@ fn fill_history(
                 m.kind = if i == 0 {
                     MsgType::AutomatedNewSubscriber
                 } else {
-                    *[
-                        MsgType::AutomatedChatMessageReply,
-                        MsgType::AutomatedFirstMessageReply,
-                        MsgType::AutomatedNewFollower,
-                    ]
-                    .choose(rng)
-                    .unwrap_or(&MsgType::AutomatedChatMessageReply)
+                    *AUTOMATED_KINDS
+                        .choose(rng)
+                        .unwrap_or(&MsgType::AutomatedChatMessageReply)
                 };
             } else {
-                m.kind = if rng.random_bool(0.3) {
-                    MsgType::ChatTextReply
-                } else {
-                    MsgType::SingleRecipient
-                };
+                m.kind = creator_kind(rng);
                 if !members.is_empty() && rng.random_bool(cfg.team_member_share.clamp(0.0, 1.0)) {
                     m.sent_by = members.choose(rng).copied();
                 }
@@ -321,6 +346,11 @@ fn fill_history(
             let amount = pick_price(rng, &cfg.tip_amounts);
             let hist = next_uuid(rng);
             let _ = w.tip(chat, amount, at, Some(id), None, hist);
+            // Like the messages around it, a tip in settled history has been seen; left
+            // unread, nearly every chat would count as unread.
+            if !(tail && unread_tail) {
+                mark_last_tip_read(w);
+            }
         }
     }
     if rng.random_bool(cfg.tip_share.clamp(0.0, 1.0)) {
@@ -330,6 +360,7 @@ fn fill_history(
         let post = next_uuid(rng);
         let hist = next_uuid(rng);
         let _ = w.tip(chat, amount, at, None, Some(post), hist);
+        mark_last_tip_read(w);
     }
     // History reads are settled: recompute the unread counter from flags.
     let unread = w.chats[chat as usize]
