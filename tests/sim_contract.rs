@@ -2192,6 +2192,85 @@ fn set(k: &[&str]) -> std::collections::BTreeSet<String> {
     k.iter().map(|s| s.to_string()).collect()
 }
 
+/// Asserts one webhook body has exactly the fields api-notes §4.4 lists for its topic.
+fn assert_documented_payload(topic: &str, v: &Value) {
+    let person = set(&["uuid", "handle", "displayName", "avatarUrl"]);
+    let want = match topic {
+        "message.received" => {
+            assert_eq!(
+                keys(&v["message"]),
+                set(&[
+                    "uuid",
+                    "text",
+                    "hasMedia",
+                    "mediaUuids",
+                    "price",
+                    "createdAt"
+                ])
+            );
+            assert_eq!(v["messageUuid"], v["message"]["uuid"]);
+            set(&[
+                "messageUuid",
+                "message",
+                "sender",
+                "recipientUuid",
+                "isMuted",
+                "timestamp",
+            ])
+        }
+        "message.read" => {
+            assert!(v["readMessagesCount"].as_u64().unwrap() >= 1);
+            set(&[
+                "counterpartUuid",
+                "readMessagesCount",
+                "recipientUuid",
+                "timestamp",
+            ])
+        }
+        "purchase.new" => {
+            assert!(v["price"].as_u64().unwrap() >= 300);
+            set(&["routeUuid", "price", "recipientUuid", "sender", "timestamp"])
+        }
+        "tip.new" => {
+            assert_eq!(v["senderUuid"], v["sender"]["uuid"]);
+            match v["context"].as_str().unwrap() {
+                "message" => set(&[
+                    "context",
+                    "recipientUuid",
+                    "senderUuid",
+                    "price",
+                    "sender",
+                    "timestamp",
+                    "messageUuid",
+                ]),
+                _ => set(&[
+                    "context",
+                    "recipientUuid",
+                    "senderUuid",
+                    "price",
+                    "sender",
+                    "timestamp",
+                    "postUuid",
+                ]),
+            }
+        }
+        "follow.new" => set(&["recipientUuid", "sender", "timestamp"]),
+        "subscription.new" => {
+            assert!(v["price"].is_u64());
+            set(&["price", "recipientUuid", "sender", "timestamp"])
+        }
+        other => panic!("unexpected topic {other}"),
+    };
+    assert_eq!(keys(&v), want, "{topic}: {v}");
+    if v.get("sender").is_some() {
+        assert_eq!(keys(&v["sender"]), person, "{topic}");
+    }
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(),
+        "{topic}"
+    );
+}
+
 #[tokio::test]
 async fn every_webhook_payload_has_exactly_the_documented_fields() {
     let mut cfg = small();
@@ -2228,84 +2307,9 @@ async fn every_webhook_payload_has_exactly_the_documented_fields() {
     };
     wait_for(|| seen(&got)).await;
     assert!(seen(&got), "every event kind was delivered");
-    let person = set(&["uuid", "handle", "displayName", "avatarUrl"]);
     for (h, body) in got.lock().iter() {
         let v: Value = serde_json::from_str(body).unwrap();
-        let topic = h["x-fanvue-topic"].as_str();
-        let want = match topic {
-            "message.received" => {
-                assert_eq!(
-                    keys(&v["message"]),
-                    set(&[
-                        "uuid",
-                        "text",
-                        "hasMedia",
-                        "mediaUuids",
-                        "price",
-                        "createdAt"
-                    ])
-                );
-                assert_eq!(v["messageUuid"], v["message"]["uuid"]);
-                set(&[
-                    "messageUuid",
-                    "message",
-                    "sender",
-                    "recipientUuid",
-                    "isMuted",
-                    "timestamp",
-                ])
-            }
-            "message.read" => {
-                assert!(v["readMessagesCount"].as_u64().unwrap() >= 1);
-                set(&[
-                    "counterpartUuid",
-                    "readMessagesCount",
-                    "recipientUuid",
-                    "timestamp",
-                ])
-            }
-            "purchase.new" => {
-                assert!(v["price"].as_u64().unwrap() >= 300);
-                set(&["routeUuid", "price", "recipientUuid", "sender", "timestamp"])
-            }
-            "tip.new" => {
-                assert_eq!(v["senderUuid"], v["sender"]["uuid"]);
-                match v["context"].as_str().unwrap() {
-                    "message" => set(&[
-                        "context",
-                        "recipientUuid",
-                        "senderUuid",
-                        "price",
-                        "sender",
-                        "timestamp",
-                        "messageUuid",
-                    ]),
-                    _ => set(&[
-                        "context",
-                        "recipientUuid",
-                        "senderUuid",
-                        "price",
-                        "sender",
-                        "timestamp",
-                        "postUuid",
-                    ]),
-                }
-            }
-            "follow.new" => set(&["recipientUuid", "sender", "timestamp"]),
-            "subscription.new" => {
-                assert!(v["price"].is_u64());
-                set(&["price", "recipientUuid", "sender", "timestamp"])
-            }
-            other => panic!("unexpected topic {other}"),
-        };
-        assert_eq!(keys(&v), want, "{topic}: {v}");
-        if v.get("sender").is_some() {
-            assert_eq!(keys(&v["sender"]), person, "{topic}");
-        }
-        assert!(
-            chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(),
-            "{topic}"
-        );
+        assert_documented_payload(h["x-fanvue-topic"].as_str(), &v);
     }
     rh.stop(true).await;
     t.h.stop().await;
@@ -2511,5 +2515,220 @@ async fn rate_limit_headers_ride_on_errors_after_authentication_too() {
     assert_eq!(keys(&b), set(&["error"]));
     // Still empty: a second 429, not a refill.
     assert_eq!(t.get("/users/me").send().await.unwrap().status(), 429);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn control_test_samples_have_documented_shapes_and_reorder_swaps_pairs() {
+    let mut cfg = small();
+    cfg.webhooks.topic_header = Some("X-Fanvue-Topic".into());
+    let t = spawn_with(cfg).await;
+    let ctl = t.h.control_url().unwrap();
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    let topics = [
+        "message.received",
+        "message.read",
+        "purchase.new",
+        "tip.new",
+        "follow.new",
+        "subscription.new",
+    ];
+    for tp in topics {
+        let r = t
+            .http
+            .post(format!("{ctl}/webhooks/test"))
+            .json(&json!({ "event": tp }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{tp}");
+        // One at a time, so arrival order is the sending order.
+        wait_for(|| got.lock().iter().any(|(h, _)| h["x-fanvue-topic"] == tp)).await;
+    }
+    let items = got.lock().clone();
+    assert_eq!(items.len(), topics.len());
+    for (h, body) in &items {
+        assert_documented_payload(
+            h["x-fanvue-topic"].as_str(),
+            &serde_json::from_str(body).unwrap(),
+        );
+    }
+    // Reorder: each delivery is held back and goes out after the next one.
+    got.lock().clear();
+    t.h.patch_faults(FaultsPatch {
+        webhook_reorder: Some(true),
+        ..Default::default()
+    });
+    for tp in ["follow.new", "subscription.new"] {
+        t.http
+            .post(format!("{ctl}/webhooks/test"))
+            .json(&json!({ "event": tp }))
+            .send()
+            .await
+            .unwrap();
+    }
+    wait_for(|| got.lock().len() >= 2).await;
+    let order: Vec<String> = got
+        .lock()
+        .iter()
+        .map(|(h, _)| h["x-fanvue-topic"].clone())
+        .collect();
+    assert_eq!(order, vec!["subscription.new", "follow.new"]);
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn send_with_template_uses_its_text_media_and_price() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let (_, tpls) = t.json(t.get("/chats/templates?size=50")).await;
+    let tpl = tpls["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["price"].is_u64())
+        .or_else(|| tpls["data"].as_array().unwrap().first())
+        .cloned()
+        .unwrap();
+    let (s, b) = t
+        .json(t.post(
+            &format!("/chats/{fan}/message"),
+            json!({"templateUuid": tpl["uuid"]}),
+        ))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=1&markAsRead=false")))
+        .await;
+    let msg = &m["data"][0];
+    assert_eq!(msg["uuid"], b["messageUuid"]);
+    assert_eq!(msg["text"], tpl["text"]);
+    assert_eq!(msg["mediaUuids"], tpl["mediaUuids"]);
+    match tpl["price"].as_u64() {
+        Some(p) => assert_eq!(msg["pricing"], json!({"USD": {"price": p}})),
+        None => assert_eq!(msg["pricing"], Value::Null),
+    }
+    let (s, b) = t
+        .json(t.post(
+            &format!("/chats/{fan}/message"),
+            json!({"templateUuid": Uuid::new_v4()}),
+        ))
+        .await;
+    assert_eq!(s, 400);
+    assert_errors_body(&b, &["templateUuid does not match a template"]);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn message_history_pages_are_contiguous_and_the_last_has_no_more() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let page = |p: usize, size: usize| {
+        t.json(t.get(&format!(
+            "/chats/{fan}/messages?markAsRead=false&page={p}&size={size}"
+        )))
+    };
+    let ids = |v: &Value| -> Vec<Value> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["uuid"].clone())
+            .collect()
+    };
+    let (_, ten) = page(1, 10).await;
+    let (_, p1) = page(1, 5).await;
+    let (_, p2) = page(2, 5).await;
+    assert_eq!([ids(&p1), ids(&p2)].concat(), ids(&ten));
+    assert_eq!(
+        p1["pagination"],
+        json!({"page": 1, "size": 5, "hasMore": true})
+    );
+    let (_, all) = page(1, 50).await;
+    let n = all["data"].as_array().unwrap().len();
+    assert!(n < 50, "small chat fits one page");
+    assert_eq!(all["pagination"]["hasMore"], false);
+    let (_, past) = page(2, 50).await;
+    assert_eq!(past["data"], json!([]));
+    assert_eq!(past["pagination"]["hasMore"], false);
+    let (s, b) = page(0, 5).await;
+    assert_eq!(s, 400);
+    assert!(b["errors"].is_array());
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn control_api_switches_faults_moves_the_clock_and_manages_tokens_over_http() {
+    let t = spawn().await;
+    let ctl = t.h.control_url().unwrap();
+    let post = |path: &str, body: Value| t.http.post(format!("{ctl}{path}")).json(&body).send();
+    let r = post("/faults", json!({"force_429": true})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["force_429"], true);
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 429);
+    let r = t
+        .http
+        .put(format!("{ctl}/faults"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(t.h.faults(), sim::Faults::default());
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 200);
+    let stats: Value = t
+        .http
+        .get(format!("{ctl}/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["byEndpoint"]["GET /users/me"], 2);
+    assert_eq!(stats["rateLimited"], 1);
+    // Tokens over HTTP, then expiry by clock advance, then revocation.
+    let tok: Value = post(
+        "/oauth/tokens",
+        json!({"user": t.creator.to_string(), "scopes": ["read:self"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let at = tok["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        t.get_as("/users/me", &at).send().await.unwrap().status(),
+        200
+    );
+    let r = post("/oauth/revoke", json!({"user": t.creator.to_string()}))
+        .await
+        .unwrap();
+    assert!(
+        r.json::<Value>().await.unwrap()["revokedGrants"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(
+        t.get_as("/users/me", &at).send().await.unwrap().status(),
+        401
+    );
+    let before = t.h.now();
+    let clock: Value = post("/clock/advance", json!({"seconds": 3601}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let after = chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap();
+    assert!((after.timestamp() - before.timestamp()) >= 3601);
+    let r = post("/oauth/tokens", json!({"user": "nobody", "scopes": []}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     t.h.stop().await;
 }
