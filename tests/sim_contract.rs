@@ -2261,7 +2261,7 @@ fn assert_documented_payload(topic: &str, v: &Value) {
         }
         other => panic!("unexpected topic {other}"),
     };
-    assert_eq!(keys(&v), want, "{topic}: {v}");
+    assert_eq!(keys(v), want, "{topic}: {v}");
     if v.get("sender").is_some() {
         assert_eq!(keys(&v["sender"]), person, "{topic}");
     }
