@@ -144,7 +144,19 @@ where
         };
         put(h, "x-ratelimit-limit", d.limit.to_string());
         put(h, "x-ratelimit-remaining", d.remaining.to_string());
-        put(h, "x-ratelimit-reset", d.reset_unix.to_string());
+        // The simulated clock usually runs far from real time (fixed epoch, advances), but
+        // clients compare the reset with their own clock, as they would against Fanvue: send
+        // the refill instant on the wall clock, keeping its distance from "now".
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_millis() as i64)
+            .unwrap_or(0);
+        let reset_wall_ms = d.reset_ms - sim.clock.now_ms() + wall_ms;
+        put(
+            h,
+            "x-ratelimit-reset",
+            (reset_wall_ms + 999).div_euclid(1000).to_string(),
+        );
         if !d.allowed {
             put(h, "retry-after", d.retry_after.to_string());
         }
