@@ -2735,3 +2735,23 @@ async fn control_api_switches_faults_moves_the_clock_and_manages_tokens_over_htt
     assert_eq!(r.status(), 400);
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn configured_redirect_uris_must_match_exactly() {
+    let mut cfg = small();
+    cfg.oauth.redirect_uris = vec![REDIRECT.to_string()];
+    let t = spawn_with(cfg).await;
+    t.h.set_auto_approve(Some(&t.creator.to_string())).unwrap();
+    for other in [
+        format!("{REDIRECT}/"),
+        format!("{REDIRECT}?x=1"),
+        REDIRECT.replace("127.0.0.1", "localhost"),
+    ] {
+        let (s, loc) = t.authorize(&[("redirect_uri", other.as_str())]).await;
+        assert_eq!((s, loc), (StatusCode::BAD_REQUEST, None), "{other}");
+    }
+    let (s, loc) = t.authorize(&[]).await;
+    assert_eq!(s, 302);
+    assert!(loc.unwrap().as_str().starts_with(REDIRECT));
+    t.h.stop().await;
+}
