@@ -2662,7 +2662,11 @@ async fn message_history_pages_are_contiguous_and_the_last_has_no_more() {
     let (_, default) = t
         .json(t.get(&format!("/chats/{fan}/messages?markAsRead=false")))
         .await;
-    assert_eq!(default["data"].as_array().unwrap().len(), 15, "default size");
+    assert_eq!(
+        default["data"].as_array().unwrap().len(),
+        15,
+        "default size"
+    );
     assert_eq!(default["pagination"]["page"], 1);
     t.h.stop().await;
 }
