@@ -43,6 +43,22 @@ fn vm_hwm_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time (user + system, all threads) this process has used, in seconds, from
+/// /proc/self/stat. The kernel reports it in USER_HZ ticks, which Linux fixes at 100.
+fn process_cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14 and 15.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 struct Load {
     requests: u64,
     errors: u64,
@@ -50,6 +66,8 @@ struct Load {
     p50_ms: f64,
     p99_ms: f64,
     bytes_per_response: u64,
+    /// CPU seconds the whole process (simulator and in-process client) spent in the run.
+    cpu_secs: f64,
 }
 
 /// Reads a whole response body chunk by chunk and returns its length. Every byte crosses
@@ -101,6 +119,7 @@ where
         let _ = w.await;
     }
     let started = Instant::now();
+    let cpu_start = process_cpu_secs();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (make, stop, count, errors, bytes, lat, client) = (
@@ -141,6 +160,7 @@ where
         let _ = t.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_secs = process_cpu_secs() - cpu_start;
     let mut l = lat.lock().clone();
     l.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| {
@@ -158,6 +178,7 @@ where
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         bytes_per_response: bytes.load(Ordering::Relaxed) / n.max(1),
+        cpu_secs,
     }
 }
 
@@ -314,13 +335,27 @@ async fn main() -> anyhow::Result<()> {
         format!("{peak:.0}")
     );
     println!();
+    // CPU per request is far less sensitive to other load on the machine than req/s; the
+    // capacity column divides the cores' time by it (client work included, so it is a
+    // lower bound for the simulator alone).
+    let cpu_ms = |l: &Load| l.cpu_secs * 1000.0 / (l.requests.max(1) as f64);
+    let capacity = |l: &Load| cores as f64 * 1000.0 / cpu_ms(l).max(1e-9);
     println!(
-        "  {:<40} {:>5} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6}",
-        "endpoint", "conc", "req/s", "/target", "p50 ms", "p99 ms", "KiB/resp", "errors"
+        "  {:<40} {:>5} {:>9} {:>8} {:>8} {:>8} {:>9} {:>6} {:>9} {:>10}",
+        "endpoint",
+        "conc",
+        "req/s",
+        "/target",
+        "p50 ms",
+        "p99 ms",
+        "KiB/resp",
+        "errors",
+        "CPU ms/r",
+        "cores/CPU"
     );
     for (name, c, l) in &runs {
         println!(
-            "  {:<40} {:>5} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>6}",
+            "  {:<40} {:>5} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>6} {:>9.3} {:>10.0}",
             name,
             c,
             rps(l),
@@ -328,9 +363,18 @@ async fn main() -> anyhow::Result<()> {
             l.p50_ms,
             l.p99_ms,
             l.bytes_per_response as f64 / 1024.0,
-            l.errors
+            l.errors,
+            cpu_ms(l),
+            capacity(l)
         );
     }
+    let load_avg = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    println!(
+        "  load average at the end: {load_avg} (above {cores} means other work shared the cores)"
+    );
     println!(
         "  {:<40} {:>5} {:>9.0}",
         "batch body render only, no HTTP (bodies/s)", 1, render_per_sec
@@ -353,11 +397,13 @@ async fn main() -> anyhow::Result<()> {
         "peakMiB": peak,
         "batchRenderOnlyPerSecOneThread": render_per_sec,
         "seconds": secs,
+        "loadAverageAtEnd": load_avg,
         "targetRps": TARGET_RPS,
         "runs": runs.iter().map(|(name, c, l)| json!({
             "endpoint": name, "concurrency": c, "rps": rps(l), "ratioToTarget": rps(l) / TARGET_RPS,
             "p50Ms": l.p50_ms, "p99Ms": l.p99_ms, "bytesPerResponse": l.bytes_per_response,
-            "errors": l.errors, "requests": l.requests,
+            "errors": l.errors, "requests": l.requests, "cpuSeconds": l.cpu_secs,
+            "cpuMsPerRequest": cpu_ms(l), "capacityRpsFromCpu": capacity(l),
         })).collect::<Vec<_>>(),
     });
     std::fs::create_dir_all("target/bench")?;
