@@ -2764,3 +2764,62 @@ async fn configured_redirect_uris_must_match_exactly() {
     assert!(loc.unwrap().as_str().starts_with(REDIRECT));
     t.h.stop().await;
 }
+
+#[tokio::test]
+async fn rate_limit_window_is_configurable() {
+    let mut cfg = small();
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.limit = 2;
+    cfg.rate_limit.window_ms = 1_000;
+    let t = spawn_with(cfg).await;
+    t.h.freeze_clock(true);
+    for want in [200, 200, 429] {
+        assert_eq!(t.get("/users/me").send().await.unwrap().status(), want);
+    }
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(
+        r.headers()["retry-after"],
+        "1",
+        "a 1 s window waits at most 1 s"
+    );
+    t.h.advance_clock(Duration::from_millis(999));
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 429);
+    t.h.advance_clock(Duration::from_millis(1));
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 200, "the window ended: full bucket again");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "1");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_webhook_endpoint_is_retried_then_given_up() {
+    let mut cfg = small();
+    cfg.webhooks.max_attempts = 3;
+    cfg.webhooks.initial_backoff_ms = 10;
+    cfg.webhooks.timeout_ms = 500;
+    let t = spawn_with(cfg).await;
+    // Nothing listens on port 1 of the loopback interface: every attempt fails to connect.
+    t.h.register_webhook("http://127.0.0.1:1/hooks", &[EventKind::MessageRead]);
+    let ctl = t.h.control_url().unwrap();
+    t.http
+        .post(format!("{ctl}/webhooks/test"))
+        .json(&json!({"event": "message.read"}))
+        .send()
+        .await
+        .unwrap();
+    wait_for(|| t.h.deliveries().len() >= 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = t.h.deliveries();
+    let rows: Vec<(u32, &str)> = log.iter().map(|d| (d.attempt, d.outcome)).collect();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "transport_error"),
+            (2, "transport_error"),
+            (3, "transport_error")
+        ]
+    );
+    assert!(log.iter().all(|d| d.status.is_none() && d.error.is_some()));
+    assert!(log.windows(2).all(|w| w[0].event_id == w[1].event_id));
+    t.h.stop().await;
+}
