@@ -629,6 +629,41 @@ mod tests {
     }
 
     #[test]
+    fn settled_history_is_read_except_near_the_newest_messages() {
+        let cfg = ScenarioConfig {
+            creators: 3,
+            fans_per_creator: 30,
+            tip_share: 0.2,
+            ..small()
+        };
+        let w = generate(&cfg, 5, 1_767_225_600_000);
+        assert!(w.tips.len() > 50, "plenty of tips: {}", w.tips.len());
+        let mut unread_chats = 0;
+        for c in &w.chats {
+            let n = c.messages.len();
+            let unread: Vec<usize> = c
+                .messages
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    let m = &w.messages[**m as usize];
+                    !m.from_creator && !m.is_read
+                })
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(unread.len() as u32, c.unread);
+            // Only the newest few messages (plus the tips landing among them) are unread.
+            assert!(unread.iter().all(|i| i + 8 >= n), "{unread:?} of {n}");
+            unread_chats += usize::from(!unread.is_empty());
+        }
+        assert!(
+            unread_chats * 10 < w.chats.len() * 6,
+            "{unread_chats} of {} chats unread",
+            w.chats.len()
+        );
+    }
+
+    #[test]
     fn live_team_reply_emits_no_webhook_but_fan_message_does() {
         let cfg = small();
         let mut w = generate(&cfg, 9, 1_767_225_600_000);
