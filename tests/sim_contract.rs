@@ -1869,6 +1869,17 @@ async fn per_endpoint_limit_override_has_its_own_bucket_and_header() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ratelimit-limit"], "10");
     assert_eq!(r.headers()["x-ratelimit-remaining"], "9");
+    // The forced-429 fault reports each endpoint's own limit.
+    t.h.patch_faults(FaultsPatch {
+        force_429: Some(true),
+        ..Default::default()
+    });
+    for (path, limit) in [("/chats/unread", "2"), ("/users/me", "10")] {
+        let r = t.get(path).send().await.unwrap();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["x-ratelimit-limit"], limit, "{path}");
+        assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    }
     t.h.stop().await;
 }
 

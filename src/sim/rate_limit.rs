@@ -78,8 +78,8 @@ impl RateLimiter {
         }
     }
 
-    /// A 429 decision without touching any bucket (forced-429 fault).
-    pub fn forced(&self, key: &str, now_ms: i64) -> Decision {
+    /// A 429 decision for a bucket of size `limit` without touching it (forced-429 fault).
+    pub fn forced(&self, key: &str, now_ms: i64, limit: u32) -> Decision {
         let map = self.buckets.lock();
         let reset_ms = map
             .get(key)
@@ -87,7 +87,7 @@ impl RateLimiter {
             .unwrap_or(now_ms + self.window_ms);
         Decision {
             allowed: false,
-            limit: self.limit,
+            limit,
             remaining: 0,
             reset_unix: (reset_ms + 999).div_euclid(1000),
             reset_ms,

@@ -199,14 +199,16 @@ where
     };
     let faults = sim.faults.read().clone();
     if sim.config.rate_limit.enabled || faults.force_429 {
-        let d = match sim.config.rate_limit.overrides.get(spec.name) {
-            _ if faults.force_429 => sim.limiter.forced(&key, now),
-            Some(limit) => {
-                // Endpoints with their own limit draw from their own bucket.
-                let k = format!("{key}#{}", spec.name);
-                sim.limiter.take_with_limit(&k, now, *limit)
-            }
-            None => sim.limiter.take(&key, now),
+        // Endpoints with their own limit draw from their own bucket, and report that limit
+        // even when the forced-429 fault answers for them.
+        let (bucket_key, limit) = match sim.config.rate_limit.overrides.get(spec.name) {
+            Some(limit) => (format!("{key}#{}", spec.name), *limit),
+            None => (key.clone(), sim.limiter.limit()),
+        };
+        let d = if faults.force_429 {
+            sim.limiter.forced(&bucket_key, now, limit)
+        } else {
+            sim.limiter.take_with_limit(&bucket_key, now, limit)
         };
         *decision = Some(d);
         if !d.allowed {
