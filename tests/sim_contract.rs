@@ -2110,6 +2110,24 @@ async fn batch_cursor_excludes_same_timestamp_messages_in_the_same_chat() {
         .batch(json!({"chatUuids": [fan], "sinceMessageUuid": twin}))
         .await;
     assert_eq!(b2, b);
+    // A cursor that was deleted is no longer a message in your chats (documented choice).
+    let r = t
+        .http
+        .delete(t.url(&format!("/chats/{fan}/messages/{later}")))
+        .header("X-Fanvue-API-Version", VERSION)
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (s, b3) = t
+        .batch(json!({"chatUuids": [fan], "sinceMessageUuid": later}))
+        .await;
+    assert_eq!(s, 400);
+    assert_errors_body(
+        &b3,
+        &["sinceMessageUuid does not match a message in your chats"],
+    );
     t.h.stop().await;
 }
 
