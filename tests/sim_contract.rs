@@ -339,26 +339,41 @@ async fn patch_chat_mutes_sets_nickname_and_validates_length() {
 async fn messages_are_newest_first_and_mark_as_read_defaults_to_true() {
     let t = spawn().await;
     let (_, b) = t.json(t.get("/chats?filter=unread&size=1")).await;
-    let fan = b["data"][0]["user"]["uuid"].as_str().unwrap().to_string();
-    let (s, m) = t
-        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=false&size=50")))
-        .await;
-    assert_eq!(s, 200);
-    let times: Vec<&str> = m["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["sentAt"].as_str().unwrap())
-        .collect();
-    let mut sorted = times.clone();
-    sorted.sort_by(|a, b| b.cmp(a));
-    assert_eq!(times, sorted);
-    let unread_after_peek = t.json(t.get("/chats/unread")).await.1["unreadChatsCount"].clone();
-    assert_eq!(
-        unread_after_peek,
-        t.json(t.get("/chats/unread")).await.1["unreadChatsCount"]
-    );
+    let row = b["data"][0].clone();
+    let fan = row["user"]["uuid"].as_str().unwrap().to_string();
+    let handle = row["user"]["handle"].as_str().unwrap().to_string();
+    let unread_in_chat = row["unreadMessagesCount"].as_u64().unwrap();
+    assert!(unread_in_chat > 0, "{row}");
+    let unread_fan_msgs = |m: &Value| {
+        m["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["sender"]["uuid"] == fan.as_str() && x["isRead"] == false)
+            .count() as u64
+    };
     let (_, before) = t.json(t.get("/chats/unread")).await;
+
+    // markAsRead=false is a pure read: nothing changes, however often it is repeated.
+    for _ in 0..2 {
+        let (s, m) = t
+            .json(t.get(&format!("/chats/{fan}/messages?markAsRead=false&size=50")))
+            .await;
+        assert_eq!(s, 200);
+        let times: Vec<&str> = m["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["sentAt"].as_str().unwrap())
+            .collect();
+        let mut sorted = times.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(times, sorted, "newest first");
+        assert_eq!(unread_fan_msgs(&m), unread_in_chat);
+    }
+    assert_eq!(t.json(t.get("/chats/unread")).await.1, before);
+
+    // No markAsRead: the default (true) marks the chat read.
     let (s, _) = t.json(t.get(&format!("/chats/{fan}/messages"))).await;
     assert_eq!(s, 200);
     let (_, after) = t.json(t.get("/chats/unread")).await;
@@ -366,16 +381,37 @@ async fn messages_are_newest_first_and_mark_as_read_defaults_to_true() {
         after["unreadChatsCount"].as_u64().unwrap() + 1,
         before["unreadChatsCount"].as_u64().unwrap()
     );
+    assert_eq!(
+        after["unreadMessagesCount"].as_u64().unwrap() + unread_in_chat,
+        before["unreadMessagesCount"].as_u64().unwrap()
+    );
     let (_, m) = t
         .json(t.get(&format!("/chats/{fan}/messages?size=50&markAsRead=false")))
         .await;
-    let fan_msgs_unread = m["data"]
+    assert_eq!(unread_fan_msgs(&m), 0);
+    let (_, rows) = t
+        .json(t.get(&format!("/chats?size=50&search={handle}")))
+        .await;
+    let row = rows["data"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|x| x["sender"]["uuid"] == fan.as_str() && x["isRead"] == false)
-        .count();
-    assert_eq!(fan_msgs_unread, 0);
+        .find(|r| r["user"]["uuid"] == fan.as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(row["isRead"], true);
+    assert_eq!(row["unreadMessagesCount"], 0);
+
+    // Explicit markAsRead=true behaves like the default; anything else is a 400.
+    let (s, _) = t
+        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=true")))
+        .await;
+    assert_eq!(s, 200);
+    let (s, b) = t
+        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=maybe")))
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(b, json!({"errors": ["markAsRead must be a boolean"]}));
     t.h.stop().await;
 }
 
@@ -1342,7 +1378,8 @@ async fn webhook_retries_with_backoff_until_2xx_and_logs_attempts() {
         .send()
         .await
         .unwrap();
-    wait_for(|| got.lock().len() >= 3).await;
+    // The log row is written after the receiver has answered, so wait on the log itself.
+    wait_for(|| t.h.deliveries().len() >= 3).await;
     let log = t.h.deliveries();
     let outcomes: Vec<(u32, &str)> = log.iter().map(|d| (d.attempt, d.outcome)).collect();
     assert_eq!(
@@ -1832,6 +1869,17 @@ async fn per_endpoint_limit_override_has_its_own_bucket_and_header() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ratelimit-limit"], "10");
     assert_eq!(r.headers()["x-ratelimit-remaining"], "9");
+    // The forced-429 fault reports each endpoint's own limit.
+    t.h.patch_faults(FaultsPatch {
+        force_429: Some(true),
+        ..Default::default()
+    });
+    for (path, limit) in [("/chats/unread", "2"), ("/users/me", "10")] {
+        let r = t.get(path).send().await.unwrap();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["x-ratelimit-limit"], limit, "{path}");
+        assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+    }
     t.h.stop().await;
 }
 
@@ -1917,7 +1965,7 @@ async fn control_test_delivery_and_endpoint_registration() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    wait_for(|| !got.lock().is_empty()).await;
+    wait_for(|| !t.h.deliveries().is_empty()).await;
     let v: Value = serde_json::from_str(&got.lock()[0].1).unwrap();
     assert_eq!(v["readMessagesCount"], 1);
     let log: Value = t
@@ -1932,5 +1980,875 @@ async fn control_test_delivery_and_endpoint_registration() {
     assert_eq!(log[0]["outcome"], "delivered");
     assert_eq!(log[0]["event"], "message.read");
     rh.stop(true).await;
+    t.h.stop().await;
+}
+
+// ---------------------------------------------------------------- audit additions
+
+/// The body of every batch validation failure is exactly `{"errors":[strings]}`.
+fn assert_errors_body(b: &Value, want: &[&str]) {
+    let obj = b.as_object().expect("JSON object");
+    assert_eq!(
+        obj.keys().collect::<Vec<_>>(),
+        vec!["errors"],
+        "only `errors`: {b}"
+    );
+    let got: Vec<&str> = b["errors"]
+        .as_array()
+        .expect("errors is an array")
+        .iter()
+        .map(|e| e.as_str().expect("string errors"))
+        .collect();
+    assert_eq!(got, want, "{b}");
+}
+
+#[tokio::test]
+async fn batch_validation_failures_are_400_with_the_errors_body() {
+    let t = spawn().await;
+    let fans = t.fans();
+    let ids = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| Uuid::from_u128(i as u128 + 1).to_string())
+            .collect()
+    };
+    let between = "chatUuids must contain between 1 and 50 items";
+    let limit = "limit must be an integer between 1 and 50";
+    for (body, want) in [
+        (json!({"chatUuids": []}), vec![between]),
+        (json!({"chatUuids": ids(51)}), vec![between]),
+        (json!({}), vec!["chatUuids is required"]),
+        (json!({"chatUuids": null}), vec!["chatUuids is required"]),
+        (
+            json!({"chatUuids": "x"}),
+            vec!["chatUuids must be an array of UUIDs"],
+        ),
+        (
+            json!({"chatUuids": [fans[0], "nope"]}),
+            vec!["chatUuids[1] must be a UUID"],
+        ),
+        (json!({"chatUuids": [fans[0]], "limit": 0}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": 51}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": -1}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": 2.5}), vec![limit]),
+        (json!({"chatUuids": [fans[0]], "limit": "20"}), vec![limit]),
+        (
+            json!({"chatUuids": [fans[0]], "sinceMessageUuid": "abc"}),
+            vec!["sinceMessageUuid must be a UUID"],
+        ),
+        (
+            json!({"chatUuids": [fans[0]], "sinceMessageUuid": Uuid::new_v4()}),
+            vec!["sinceMessageUuid does not match a message in your chats"],
+        ),
+        // Every problem is reported at once.
+        (json!({"chatUuids": [], "limit": 0}), vec![between, limit]),
+        (json!([1, 2]), vec!["Request body must be a JSON object"]),
+    ] {
+        let (s, b) = t.batch(body.clone()).await;
+        assert_eq!(s, 400, "{body}");
+        assert_errors_body(&b, &want);
+    }
+    let (s, b) = t
+        .json(
+            t.http
+                .post(t.url("/chats/messages/batch"))
+                .header("X-Fanvue-API-Version", VERSION)
+                .bearer_auth(&t.token)
+                .header("Content-Type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_errors_body(&b, &["Request body must be valid JSON"]);
+    // The valid edges: exactly 1 and exactly 50 keys, limit 1 and 50.
+    for (n, lim) in [(1, 1), (50, 50)] {
+        let (s, b) = t
+            .batch(json!({"chatUuids": &fans[..n], "limit": lim}))
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let by = b["byChat"].as_object().unwrap();
+        assert_eq!(by.len(), n);
+        for v in by.values() {
+            let got = v["messages"].as_array().unwrap().len();
+            // `lim` messages, or the whole (shorter) chat with nothing older left.
+            assert!(
+                got == lim || (got < lim && v["hasMore"] == false),
+                "{got} of {lim}"
+            );
+        }
+    }
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn batch_cursor_excludes_same_timestamp_messages_in_the_same_chat() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    t.h.freeze_clock(true);
+    let cursor = t.send_text(&fan, "cursor").await;
+    let twin = t.send_text(&fan, "same millisecond, same chat").await;
+    t.h.advance_clock(Duration::from_millis(1));
+    let later = t.send_text(&fan, "one millisecond later").await;
+    let (s, b) = t
+        .batch(json!({"chatUuids": [fan], "sinceMessageUuid": cursor}))
+        .await;
+    assert_eq!(s, 200);
+    let e = &b["byChat"][fan.to_string()];
+    assert_eq!(
+        e["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["uuid"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>(),
+        vec![later.to_string()],
+        "publish time strictly after the cursor's: the twin ({twin}) is excluded"
+    );
+    assert_eq!(e["hasMore"], false);
+    assert_eq!(e["oldestMessageUuid"], later.to_string());
+    // The twin as cursor gives the same answer: the cut-off is a time, not a position.
+    let (_, b2) = t
+        .batch(json!({"chatUuids": [fan], "sinceMessageUuid": twin}))
+        .await;
+    assert_eq!(b2, b);
+    // A cursor that was deleted is no longer a message in your chats (documented choice).
+    let r = t
+        .http
+        .delete(t.url(&format!("/chats/{fan}/messages/{later}")))
+        .header("X-Fanvue-API-Version", VERSION)
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (s, b3) = t
+        .batch(json!({"chatUuids": [fan], "sinceMessageUuid": later}))
+        .await;
+    assert_eq!(s, 400);
+    assert_errors_body(
+        &b3,
+        &["sinceMessageUuid does not match a message in your chats"],
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn pkce_and_client_auth_edge_failures() {
+    let t = spawn().await;
+    t.h.set_auto_approve(Some(&t.creator.to_string())).unwrap();
+    let short = "a".repeat(42);
+    for (extra, want) in [
+        (vec![("code_challenge_method", "")], "invalid_request"),
+        (vec![("code_challenge_method", "s256")], "invalid_request"),
+        (vec![("code_challenge", short.as_str())], "invalid_request"),
+        (vec![("scope", "")], "invalid_scope"),
+    ] {
+        let (s, loc) = t.authorize(&extra).await;
+        assert_eq!(s, 302, "{extra:?}");
+        let q: std::collections::HashMap<_, _> = loc.unwrap().query_pairs().into_owned().collect();
+        assert_eq!(q["error"], want, "{extra:?}");
+        assert_eq!(q["state"], "st4te", "{extra:?}");
+        assert!(!q.contains_key("code"));
+    }
+    // A verifier that is too short (RFC 7636: 43–128 chars) or hashes to another challenge.
+    for verifier in [short.clone(), format!("{VERIFIER}x")] {
+        let code = t.code().await;
+        let (s, b) = t
+            .token_basic(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ])
+            .await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(b["error"], "invalid_grant");
+        assert!(b["error_description"].is_string());
+    }
+    // No client authentication at all, and a Basic header with the wrong secret.
+    let code = t.code().await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (s, b) = t.json(t.http.post(t.h.token_url()).form(&form)).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let bad = STANDARD.encode(format!("{}:wrong", t.h.client_id()));
+    let r = t
+        .http
+        .post(t.h.token_url())
+        .header("Authorization", format!("Basic {bad}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"], "invalid_client");
+    // The code survived the unauthenticated attempts and still works once.
+    let (s, b) = t.token_basic(&form).await;
+    assert_eq!(s, 200, "{b}");
+    t.h.stop().await;
+}
+
+#[test]
+fn webhook_signature_matches_a_fixed_reference_vector() {
+    // Reference value computed outside Rust: HMAC-SHA256(key, "1700000000.{body}").
+    let body = br#"{"messageUuid":"m-1"}"#;
+    let want = "11b1469eb742619ec35ee8ef3190bf3c0e0389ed453ab42e0df0071c89970b30";
+    assert_eq!(
+        sim::sign_webhook("whsec_reference", 1_700_000_000, body),
+        want
+    );
+    assert_eq!(
+        sim::signature_header("whsec_reference", 1_700_000_000, body),
+        format!("t=1700000000,v0={want}")
+    );
+}
+
+fn keys(v: &Value) -> std::collections::BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn set(k: &[&str]) -> std::collections::BTreeSet<String> {
+    k.iter().map(|s| s.to_string()).collect()
+}
+
+/// Asserts one webhook body has exactly the fields api-notes §4.4 lists for its topic.
+fn assert_documented_payload(topic: &str, v: &Value) {
+    let person = set(&["uuid", "handle", "displayName", "avatarUrl"]);
+    let want = match topic {
+        "message.received" => {
+            assert_eq!(
+                keys(&v["message"]),
+                set(&[
+                    "uuid",
+                    "text",
+                    "hasMedia",
+                    "mediaUuids",
+                    "price",
+                    "createdAt"
+                ])
+            );
+            assert_eq!(v["messageUuid"], v["message"]["uuid"]);
+            set(&[
+                "messageUuid",
+                "message",
+                "sender",
+                "recipientUuid",
+                "isMuted",
+                "timestamp",
+            ])
+        }
+        "message.read" => {
+            assert!(v["readMessagesCount"].as_u64().unwrap() >= 1);
+            set(&[
+                "counterpartUuid",
+                "readMessagesCount",
+                "recipientUuid",
+                "timestamp",
+            ])
+        }
+        "purchase.new" => {
+            assert!(v["price"].as_u64().unwrap() >= 300);
+            set(&["routeUuid", "price", "recipientUuid", "sender", "timestamp"])
+        }
+        "tip.new" => {
+            assert_eq!(v["senderUuid"], v["sender"]["uuid"]);
+            match v["context"].as_str().unwrap() {
+                "message" => set(&[
+                    "context",
+                    "recipientUuid",
+                    "senderUuid",
+                    "price",
+                    "sender",
+                    "timestamp",
+                    "messageUuid",
+                ]),
+                _ => set(&[
+                    "context",
+                    "recipientUuid",
+                    "senderUuid",
+                    "price",
+                    "sender",
+                    "timestamp",
+                    "postUuid",
+                ]),
+            }
+        }
+        "follow.new" => set(&["recipientUuid", "sender", "timestamp"]),
+        "subscription.new" => {
+            assert!(v["price"].is_u64());
+            set(&["price", "recipientUuid", "sender", "timestamp"])
+        }
+        other => panic!("unexpected topic {other}"),
+    };
+    assert_eq!(keys(v), want, "{topic}: {v}");
+    if v.get("sender").is_some() {
+        assert_eq!(keys(&v["sender"]), person, "{topic}");
+    }
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).is_ok(),
+        "{topic}"
+    );
+}
+
+#[tokio::test]
+async fn every_webhook_payload_has_exactly_the_documented_fields() {
+    let mut cfg = small();
+    cfg.webhooks.topic_header = Some("X-Fanvue-Topic".into());
+    cfg.live.new_fan_share = 0.2;
+    cfg.scenario.purchase_probability = 1.0;
+    let t = spawn_with(cfg).await;
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    // A PPV bought later gives a purchase; live steps give the rest.
+    let fan = t.fans()[0];
+    let (s, _) = t
+        .json(t.post(
+            &format!("/chats/{fan}/message"),
+            json!({"text": "ppv", "mediaUuids": [Uuid::new_v4()], "price": 500}),
+        ))
+        .await;
+    assert_eq!(s, 201);
+    t.h.advance_clock(Duration::from_secs(3600));
+    t.h.generate_activity(400);
+    let topics = [
+        "message.received",
+        "message.read",
+        "purchase.new",
+        "tip.new",
+        "follow.new",
+        "subscription.new",
+    ];
+    let seen = |got: &Received| {
+        let g = got.lock();
+        topics
+            .iter()
+            .all(|tp| g.iter().any(|(h, _)| h["x-fanvue-topic"] == *tp))
+    };
+    wait_for(|| seen(&got)).await;
+    assert!(seen(&got), "every event kind was delivered");
+    for (h, body) in got.lock().iter() {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_documented_payload(h["x-fanvue-topic"].as_str(), &v);
+    }
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn generated_message_types_and_media_types_come_from_the_documented_lists() {
+    let mut cfg = small();
+    cfg.scenario.creators = 4;
+    cfg.scenario.messages_per_chat = 80;
+    cfg.scenario.automated_share = 0.2;
+    let t = spawn_with(cfg).await;
+    let documented = set(&[
+        "SINGLE_RECIPIENT",
+        "CHAT_TEXT_REPLY",
+        "CHAT_TEXT_GENERATION",
+        "CHAT_TEXT_REWRITE",
+        "BROADCAST",
+        "TIP",
+        "VOICE_CALL",
+        "LOCKED_MESSAGE_UNLOCKED",
+        "GHOST_PROMOTION",
+        "MARKETING_KYC",
+        "AUTOMATED_FIRST_MESSAGE_REPLY",
+        "AUTOMATED_NEW_SUBSCRIBER",
+        "AUTOMATED_NEW_FOLLOWER",
+        "AUTOMATED_NEW_PURCHASE",
+        "AUTOMATED_RE_SUBSCRIBED",
+        "AUTOMATED_RENEWED",
+        "AUTOMATED_CANCELED",
+        "AUTOMATED_CHAT_MESSAGE_REPLY",
+    ]);
+    // The message-object guide's list: every value should occur in a world this size.
+    let guide = set(&[
+        "SINGLE_RECIPIENT",
+        "CHAT_TEXT_REPLY",
+        "CHAT_TEXT_GENERATION",
+        "CHAT_TEXT_REWRITE",
+        "TIP",
+        "VOICE_CALL",
+        "AUTOMATED_FIRST_MESSAGE_REPLY",
+        "AUTOMATED_NEW_SUBSCRIBER",
+        "AUTOMATED_NEW_FOLLOWER",
+        "AUTOMATED_NEW_PURCHASE",
+        "AUTOMATED_RE_SUBSCRIBED",
+        "AUTOMATED_RENEWED",
+        "AUTOMATED_CANCELED",
+        "AUTOMATED_CHAT_MESSAGE_REPLY",
+    ]);
+    let msgs = message_index(&t.h.truth());
+    let types: std::collections::BTreeSet<String> = msgs
+        .values()
+        .map(|m| m["type"].as_str().unwrap().to_string())
+        .collect();
+    assert!(types.is_subset(&documented), "{types:?}");
+    assert!(
+        guide.is_subset(&types),
+        "missing: {:?}",
+        guide.difference(&types)
+    );
+    let media: std::collections::BTreeSet<String> = msgs
+        .values()
+        .filter_map(|m| m["mediaType"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(media, set(&["image", "video", "audio", "document"]));
+    for m in msgs.values() {
+        assert_eq!(
+            m["hasMedia"],
+            !m["mediaUuids"].as_array().unwrap().is_empty()
+        );
+        assert_eq!(
+            m["mediaType"].is_null(),
+            m["mediaUuids"].as_array().unwrap().is_empty()
+        );
+        if let Some(p) = m["pricing"].as_object() {
+            assert!(p["USD"]["price"].as_u64().unwrap() >= 300);
+        } else {
+            assert_eq!(m["purchasedAt"], Value::Null);
+        }
+    }
+    // Media-only messages exist and carry a null text.
+    assert!(
+        msgs.values()
+            .any(|m| m["text"].is_null() && m["hasMedia"] == true)
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn same_seed_gives_the_same_live_activity() {
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("now");
+        v
+    };
+    let a = spawn().await;
+    let b = spawn().await;
+    // Both clocks run from the same epoch but started a few ms apart: line them up.
+    a.h.freeze_clock(true);
+    b.h.freeze_clock(true);
+    let (na, nb) = (a.h.now(), b.h.now());
+    let lag = (na - nb).num_milliseconds();
+    let behind = if lag > 0 { &b } else { &a };
+    behind
+        .h
+        .advance_clock(Duration::from_millis(lag.unsigned_abs()));
+    assert_eq!(a.h.now(), b.h.now());
+    for t in [&a, &b] {
+        t.h.generate_activity(150);
+    }
+    assert_eq!(strip(a.h.truth()), strip(b.h.truth()));
+    for t in [a, b] {
+        t.h.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn chats_search_and_sort_by() {
+    let t = spawn().await;
+    let (_, rows) = t.json(t.get("/chats?size=5")).await;
+    let target = rows["data"][3]["user"].clone();
+    let handle = target["handle"].as_str().unwrap();
+    let (s, b) = t
+        .json(t.get(&format!("/chats?search={}", handle.to_uppercase())))
+        .await;
+    assert_eq!(s, 200);
+    let found = b["data"].as_array().unwrap();
+    assert!(found.iter().any(|r| r["user"]["uuid"] == target["uuid"]));
+    assert!(found.iter().all(|r| {
+        let u = &r["user"];
+        [&u["handle"], &u["displayName"], &r["user"]["nickname"]]
+            .iter()
+            .any(|f| {
+                f.as_str()
+                    .is_some_and(|s| s.to_lowercase().contains(&handle.to_lowercase()))
+            })
+    }));
+    let (s, b) = t
+        .json(t.get("/chats?sortBy=most_unanswered_chats&size=50"))
+        .await;
+    assert_eq!(s, 200);
+    let counts: Vec<u64> = b["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["unreadMessagesCount"].as_u64().unwrap())
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(counts, sorted);
+    let (s, b) = t.json(t.get("/chats?sortBy=alphabetical")).await;
+    assert_eq!(s, 400);
+    assert!(
+        b["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("sortBy must be one of")
+    );
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_headers_ride_on_errors_after_authentication_too() {
+    let mut cfg = small();
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.limit = 3;
+    let t = spawn_with(cfg).await;
+    let no_chat =
+        t.h.issue_token(&t.creator.to_string(), &["read:self"])
+            .unwrap()
+            .access_token;
+    // 403 (scope) and 404 (no conversation) are charged to the bucket and carry headers.
+    let r = t.get_as("/chats", &no_chat).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "2");
+    let r = t
+        .get(&format!("/chats/{}/messages", Uuid::new_v4()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-ratelimit-limit"], "3");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "1");
+    let ok = t.get("/users/me").send().await.unwrap();
+    assert_eq!(ok.headers()["x-ratelimit-remaining"], "0");
+    let reset: i64 = ok.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let h = r.headers();
+    assert_eq!(h["x-ratelimit-limit"], "3");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert_eq!(h["x-ratelimit-reset"].to_str().unwrap(), reset.to_string());
+    let retry: i64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    // Reset is wall-clock unix seconds (the simulated clock sits at a fixed epoch), within
+    // one window of now, and Retry-After waits until about then.
+    let now = chrono::Utc::now().timestamp();
+    assert!(reset >= now && reset <= now + 61, "reset={reset} now={now}");
+    assert!(
+        retry >= 1 && retry <= reset - now + 1,
+        "retry={retry} reset={reset} now={now}"
+    );
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(keys(&b), set(&["error"]));
+    // Still empty: a second 429, not a refill.
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 429);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn control_test_samples_have_documented_shapes_and_reorder_swaps_pairs() {
+    let mut cfg = small();
+    cfg.webhooks.topic_header = Some("X-Fanvue-Topic".into());
+    let t = spawn_with(cfg).await;
+    let ctl = t.h.control_url().unwrap();
+    let (url, got, rh) = receiver(vec![]).await;
+    t.h.register_webhook(&url, &[]);
+    let topics = [
+        "message.received",
+        "message.read",
+        "purchase.new",
+        "tip.new",
+        "follow.new",
+        "subscription.new",
+    ];
+    for tp in topics {
+        let r = t
+            .http
+            .post(format!("{ctl}/webhooks/test"))
+            .json(&json!({ "event": tp }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{tp}");
+        // One at a time, so arrival order is the sending order.
+        wait_for(|| got.lock().iter().any(|(h, _)| h["x-fanvue-topic"] == tp)).await;
+    }
+    let items = got.lock().clone();
+    assert_eq!(items.len(), topics.len());
+    for (h, body) in &items {
+        assert_documented_payload(
+            h["x-fanvue-topic"].as_str(),
+            &serde_json::from_str(body).unwrap(),
+        );
+    }
+    // Reorder: each delivery is held back and goes out after the next one.
+    got.lock().clear();
+    t.h.patch_faults(FaultsPatch {
+        webhook_reorder: Some(true),
+        ..Default::default()
+    });
+    for tp in ["follow.new", "subscription.new"] {
+        t.http
+            .post(format!("{ctl}/webhooks/test"))
+            .json(&json!({ "event": tp }))
+            .send()
+            .await
+            .unwrap();
+    }
+    wait_for(|| got.lock().len() >= 2).await;
+    let order: Vec<String> = got
+        .lock()
+        .iter()
+        .map(|(h, _)| h["x-fanvue-topic"].clone())
+        .collect();
+    assert_eq!(order, vec!["subscription.new", "follow.new"]);
+    rh.stop(true).await;
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn send_with_template_uses_its_text_media_and_price() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let (_, tpls) = t.json(t.get("/chats/templates?size=50")).await;
+    let tpl = tpls["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["price"].is_u64())
+        .or_else(|| tpls["data"].as_array().unwrap().first())
+        .cloned()
+        .unwrap();
+    let (s, b) = t
+        .json(t.post(
+            &format!("/chats/{fan}/message"),
+            json!({"templateUuid": tpl["uuid"]}),
+        ))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, m) = t
+        .json(t.get(&format!("/chats/{fan}/messages?size=1&markAsRead=false")))
+        .await;
+    let msg = &m["data"][0];
+    assert_eq!(msg["uuid"], b["messageUuid"]);
+    assert_eq!(msg["text"], tpl["text"]);
+    assert_eq!(msg["mediaUuids"], tpl["mediaUuids"]);
+    match tpl["price"].as_u64() {
+        Some(p) => assert_eq!(msg["pricing"], json!({"USD": {"price": p}})),
+        None => assert_eq!(msg["pricing"], Value::Null),
+    }
+    let (s, b) = t
+        .json(t.post(
+            &format!("/chats/{fan}/message"),
+            json!({"templateUuid": Uuid::new_v4()}),
+        ))
+        .await;
+    assert_eq!(s, 400);
+    assert_errors_body(&b, &["templateUuid does not match a template"]);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn message_history_pages_are_contiguous_and_the_last_has_no_more() {
+    let t = spawn().await;
+    let fan = t.fans()[0];
+    let page = |p: usize, size: usize| {
+        t.json(t.get(&format!(
+            "/chats/{fan}/messages?markAsRead=false&page={p}&size={size}"
+        )))
+    };
+    let ids = |v: &Value| -> Vec<Value> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["uuid"].clone())
+            .collect()
+    };
+    let (_, ten) = page(1, 10).await;
+    let (_, p1) = page(1, 5).await;
+    let (_, p2) = page(2, 5).await;
+    assert_eq!([ids(&p1), ids(&p2)].concat(), ids(&ten));
+    assert_eq!(
+        p1["pagination"],
+        json!({"page": 1, "size": 5, "hasMore": true})
+    );
+    let (_, all) = page(1, 50).await;
+    let n = all["data"].as_array().unwrap().len();
+    assert!(n < 50, "small chat fits one page");
+    assert_eq!(all["pagination"]["hasMore"], false);
+    let (_, past) = page(2, 50).await;
+    assert_eq!(past["data"], json!([]));
+    assert_eq!(past["pagination"]["hasMore"], false);
+    let (s, b) = page(0, 5).await;
+    assert_eq!(s, 400);
+    assert!(b["errors"].is_array());
+    let (_, default) = t
+        .json(t.get(&format!("/chats/{fan}/messages?markAsRead=false")))
+        .await;
+    assert_eq!(
+        default["data"].as_array().unwrap().len(),
+        15,
+        "default size"
+    );
+    assert_eq!(default["pagination"]["page"], 1);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn control_api_switches_faults_moves_the_clock_and_manages_tokens_over_http() {
+    let t = spawn().await;
+    let ctl = t.h.control_url().unwrap();
+    let post = |path: &str, body: Value| t.http.post(format!("{ctl}{path}")).json(&body).send();
+    let r = post("/faults", json!({"force_429": true})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["force_429"], true);
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 429);
+    let r = t
+        .http
+        .put(format!("{ctl}/faults"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(t.h.faults(), sim::Faults::default());
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 200);
+    let stats: Value = t
+        .http
+        .get(format!("{ctl}/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["byEndpoint"]["GET /users/me"], 2);
+    assert_eq!(stats["rateLimited"], 1);
+    // Tokens over HTTP, then expiry by clock advance, then revocation.
+    let tok: Value = post(
+        "/oauth/tokens",
+        json!({"user": t.creator.to_string(), "scopes": ["read:self"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let at = tok["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        t.get_as("/users/me", &at).send().await.unwrap().status(),
+        200
+    );
+    let r = post("/oauth/revoke", json!({"user": t.creator.to_string()}))
+        .await
+        .unwrap();
+    assert!(
+        r.json::<Value>().await.unwrap()["revokedGrants"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(
+        t.get_as("/users/me", &at).send().await.unwrap().status(),
+        401
+    );
+    let before = t.h.now();
+    let clock: Value = post("/clock/advance", json!({"seconds": 3601}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let after = chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap();
+    assert!((after.timestamp() - before.timestamp()) >= 3601);
+    let r = post("/oauth/tokens", json!({"user": "nobody", "scopes": []}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn configured_redirect_uris_must_match_exactly() {
+    let mut cfg = small();
+    cfg.oauth.redirect_uris = vec![REDIRECT.to_string()];
+    let t = spawn_with(cfg).await;
+    t.h.set_auto_approve(Some(&t.creator.to_string())).unwrap();
+    for other in [
+        format!("{REDIRECT}/"),
+        format!("{REDIRECT}?x=1"),
+        REDIRECT.replace("127.0.0.1", "localhost"),
+    ] {
+        let (s, loc) = t.authorize(&[("redirect_uri", other.as_str())]).await;
+        assert_eq!((s, loc), (StatusCode::BAD_REQUEST, None), "{other}");
+    }
+    let (s, loc) = t.authorize(&[]).await;
+    assert_eq!(s, 302);
+    assert!(loc.unwrap().as_str().starts_with(REDIRECT));
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_window_is_configurable() {
+    let mut cfg = small();
+    cfg.rate_limit.enabled = true;
+    cfg.rate_limit.limit = 2;
+    cfg.rate_limit.window_ms = 1_000;
+    let t = spawn_with(cfg).await;
+    t.h.freeze_clock(true);
+    for want in [200, 200, 429] {
+        assert_eq!(t.get("/users/me").send().await.unwrap().status(), want);
+    }
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(
+        r.headers()["retry-after"],
+        "1",
+        "a 1 s window waits at most 1 s"
+    );
+    t.h.advance_clock(Duration::from_millis(999));
+    assert_eq!(t.get("/users/me").send().await.unwrap().status(), 429);
+    t.h.advance_clock(Duration::from_millis(1));
+    let r = t.get("/users/me").send().await.unwrap();
+    assert_eq!(r.status(), 200, "the window ended: full bucket again");
+    assert_eq!(r.headers()["x-ratelimit-remaining"], "1");
+    t.h.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_webhook_endpoint_is_retried_then_given_up() {
+    let mut cfg = small();
+    cfg.webhooks.max_attempts = 3;
+    cfg.webhooks.initial_backoff_ms = 10;
+    cfg.webhooks.timeout_ms = 500;
+    let t = spawn_with(cfg).await;
+    // Nothing listens on port 1 of the loopback interface: every attempt fails to connect.
+    t.h.register_webhook("http://127.0.0.1:1/hooks", &[EventKind::MessageRead]);
+    let ctl = t.h.control_url().unwrap();
+    t.http
+        .post(format!("{ctl}/webhooks/test"))
+        .json(&json!({"event": "message.read"}))
+        .send()
+        .await
+        .unwrap();
+    wait_for(|| t.h.deliveries().len() >= 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let log = t.h.deliveries();
+    let rows: Vec<(u32, &str)> = log.iter().map(|d| (d.attempt, d.outcome)).collect();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "transport_error"),
+            (2, "transport_error"),
+            (3, "transport_error")
+        ]
+    );
+    assert!(log.iter().all(|d| d.status.is_none() && d.error.is_some()));
+    assert!(log.windows(2).all(|w| w[0].event_id == w[1].event_id));
     t.h.stop().await;
 }

@@ -223,20 +223,70 @@ async fn webhook_test(sim: web::Data<Sim>, body: web::Json<TestEvent>) -> HttpRe
         };
         let chat = w.messages[chat_msg as usize].chat;
         let (creator, fan) = (w.chats[chat as usize].creator, w.chats[chat as usize].fan);
-        match kind {
-            EventKind::MessageReceived => w.message_received_event(chat_msg),
-            EventKind::MessageRead => w.message_read_event(chat, 1, sim.clock.now_ms()),
-            _ => Event::new(
-                kind,
-                creator,
-                serde_json::json!({
-                    "recipientUuid": w.user(creator).uuid,
-                    "sender": w.sender_json(fan),
+        let now = sim.clock.now_ms();
+        // Samples carry the same documented fields as real events of their kind, so a
+        // receiver tested with them sees nothing new when real traffic starts.
+        let creator_uuid = w.user(creator).uuid;
+        let fan_uuid = w.user(fan).uuid;
+        let ppv = w.chats[chat as usize]
+            .messages
+            .iter()
+            .map(|m| &w.messages[*m as usize])
+            .find(|m| m.price.is_some());
+        let tipped = w.chats[chat as usize]
+            .messages
+            .iter()
+            .map(|m| &w.messages[*m as usize])
+            .find(|m| m.from_creator);
+        let body = match kind {
+            EventKind::MessageReceived => {
+                let mut e = w.message_received_event(chat_msg);
+                e.body["timestamp"] = serde_json::json!(render::iso(now));
+                e.body
+            }
+            EventKind::MessageRead => w.message_read_event(chat, 1, now).body,
+            EventKind::Purchase => serde_json::json!({
+                "routeUuid": ppv.map(|m| m.uuid).unwrap_or_else(uuid::Uuid::new_v4),
+                "price": ppv.and_then(|m| m.price).unwrap_or(500),
+                "recipientUuid": creator_uuid,
+                "sender": w.sender_json(fan),
+                "timestamp": render::iso(now),
+            }),
+            EventKind::Tip => {
+                let mut b = serde_json::json!({
+                    "recipientUuid": creator_uuid,
+                    "senderUuid": fan_uuid,
                     "price": 500,
-                    "timestamp": render::iso(sim.clock.now_ms()),
-                }),
-            ),
-        }
+                    "sender": w.sender_json(fan),
+                    "timestamp": render::iso(now),
+                });
+                if let Some(obj) = b.as_object_mut() {
+                    match tipped {
+                        Some(m) => {
+                            obj.insert("context".into(), "message".into());
+                            obj.insert("messageUuid".into(), serde_json::json!(m.uuid));
+                        }
+                        None => {
+                            obj.insert("context".into(), "post".into());
+                            obj.insert("postUuid".into(), serde_json::json!(uuid::Uuid::new_v4()));
+                        }
+                    }
+                }
+                b
+            }
+            EventKind::NewFollower => serde_json::json!({
+                "recipientUuid": creator_uuid,
+                "sender": w.sender_json(fan),
+                "timestamp": render::iso(now),
+            }),
+            EventKind::NewSubscriber => serde_json::json!({
+                "price": 999,
+                "recipientUuid": creator_uuid,
+                "sender": w.sender_json(fan),
+                "timestamp": render::iso(now),
+            }),
+        };
+        Event::new(kind, creator, body)
     };
     sim.dispatch(&[event]);
     HttpResponse::Accepted().finish()

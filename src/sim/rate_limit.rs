@@ -17,8 +17,10 @@ pub struct Decision {
     pub allowed: bool,
     pub limit: u32,
     pub remaining: u32,
-    /// Unix seconds when the bucket refills.
+    /// Unix seconds when the bucket refills, on the simulator clock.
     pub reset_unix: i64,
+    /// The same instant in milliseconds, on the simulator clock.
+    pub reset_ms: i64,
     /// Seconds to wait (only meaningful when not allowed).
     pub retry_after: i64,
 }
@@ -71,12 +73,13 @@ impl RateLimiter {
             limit,
             remaining: b.remaining,
             reset_unix: (b.reset_ms + 999).div_euclid(1000),
+            reset_ms: b.reset_ms,
             retry_after: ((wait_ms + 999) / 1000).max(1),
         }
     }
 
-    /// A 429 decision without touching any bucket (forced-429 fault).
-    pub fn forced(&self, key: &str, now_ms: i64) -> Decision {
+    /// A 429 decision for a bucket of size `limit` without touching it (forced-429 fault).
+    pub fn forced(&self, key: &str, now_ms: i64, limit: u32) -> Decision {
         let map = self.buckets.lock();
         let reset_ms = map
             .get(key)
@@ -84,9 +87,10 @@ impl RateLimiter {
             .unwrap_or(now_ms + self.window_ms);
         Decision {
             allowed: false,
-            limit: self.limit,
+            limit,
             remaining: 0,
             reset_unix: (reset_ms + 999).div_euclid(1000),
+            reset_ms,
             retry_after: (((reset_ms - now_ms).max(0) + 999) / 1000).max(1),
         }
     }

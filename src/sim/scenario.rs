@@ -109,10 +109,11 @@ fn pick_price(rng: &mut ChaCha8Rng, prices: &[u32]) -> u32 {
 
 fn media(rng: &mut ChaCha8Rng, n: usize) -> (Vec<Uuid>, Option<MediaType>) {
     let list = (0..n).map(|_| next_uuid(rng)).collect();
-    let t = match rng.random_range(0..10) {
-        0..=5 => MediaType::Image,
-        6..=8 => MediaType::Video,
-        _ => MediaType::Audio,
+    let t = match rng.random_range(0..20) {
+        0..=11 => MediaType::Image,
+        12..=17 => MediaType::Video,
+        18 => MediaType::Audio,
+        _ => MediaType::Document,
     };
     (list, Some(t))
 }
@@ -229,6 +230,38 @@ pub fn generate(cfg: &ScenarioConfig, seed: u64, epoch_ms: i64) -> World {
     w
 }
 
+/// Automated (platform-sent) message types, all documented values.
+const AUTOMATED_KINDS: [MsgType; 8] = [
+    MsgType::AutomatedFirstMessageReply,
+    MsgType::AutomatedNewSubscriber,
+    MsgType::AutomatedNewFollower,
+    MsgType::AutomatedNewPurchase,
+    MsgType::AutomatedReSubscribed,
+    MsgType::AutomatedRenewed,
+    MsgType::AutomatedCanceled,
+    MsgType::AutomatedChatMessageReply,
+];
+
+/// Type of an ordinary creator-side message. Mostly plain sends and replies, with the rarer
+/// documented kinds mixed in so clients meet every value the docs list.
+fn creator_kind(rng: &mut ChaCha8Rng) -> MsgType {
+    match rng.random_range(0..100) {
+        0..=59 => MsgType::SingleRecipient,
+        60..=84 => MsgType::ChatTextReply,
+        85..=89 => MsgType::ChatTextGeneration,
+        90..=93 => MsgType::ChatTextRewrite,
+        94..=97 => MsgType::Broadcast,
+        _ => MsgType::VoiceCall,
+    }
+}
+
+fn mark_last_tip_read(w: &mut World) {
+    if let Some(t) = w.tips.last() {
+        let id = t.history_message as usize;
+        w.messages[id].is_read = true;
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn fill_history(
     w: &mut World,
@@ -271,20 +304,12 @@ fn fill_history(
                 m.kind = if i == 0 {
                     MsgType::AutomatedNewSubscriber
                 } else {
-                    *[
-                        MsgType::AutomatedChatMessageReply,
-                        MsgType::AutomatedFirstMessageReply,
-                        MsgType::AutomatedNewFollower,
-                    ]
-                    .choose(rng)
-                    .unwrap_or(&MsgType::AutomatedChatMessageReply)
+                    *AUTOMATED_KINDS
+                        .choose(rng)
+                        .unwrap_or(&MsgType::AutomatedChatMessageReply)
                 };
             } else {
-                m.kind = if rng.random_bool(0.3) {
-                    MsgType::ChatTextReply
-                } else {
-                    MsgType::SingleRecipient
-                };
+                m.kind = creator_kind(rng);
                 if !members.is_empty() && rng.random_bool(cfg.team_member_share.clamp(0.0, 1.0)) {
                     m.sent_by = members.choose(rng).copied();
                 }
@@ -321,6 +346,11 @@ fn fill_history(
             let amount = pick_price(rng, &cfg.tip_amounts);
             let hist = next_uuid(rng);
             let _ = w.tip(chat, amount, at, Some(id), None, hist);
+            // Like the messages around it, a tip in settled history has been seen; left
+            // unread, nearly every chat would count as unread.
+            if !(tail && unread_tail) {
+                mark_last_tip_read(w);
+            }
         }
     }
     if rng.random_bool(cfg.tip_share.clamp(0.0, 1.0)) {
@@ -330,6 +360,7 @@ fn fill_history(
         let post = next_uuid(rng);
         let hist = next_uuid(rng);
         let _ = w.tip(chat, amount, at, None, Some(post), hist);
+        mark_last_tip_read(w);
     }
     // History reads are settled: recompute the unread counter from flags.
     let unread = w.chats[chat as usize]
@@ -595,6 +626,41 @@ mod tests {
         assert_eq!(non_tip, 10 * 40);
         assert!(w.messages.iter().any(|m| m.sent_by.is_some()));
         assert!(w.messages.iter().any(|m| m.text.is_none()));
+    }
+
+    #[test]
+    fn settled_history_is_read_except_near_the_newest_messages() {
+        let cfg = ScenarioConfig {
+            creators: 3,
+            fans_per_creator: 30,
+            tip_share: 0.2,
+            ..small()
+        };
+        let w = generate(&cfg, 5, 1_767_225_600_000);
+        assert!(w.tips.len() > 50, "plenty of tips: {}", w.tips.len());
+        let mut unread_chats = 0;
+        for c in &w.chats {
+            let n = c.messages.len();
+            let unread: Vec<usize> = c
+                .messages
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    let m = &w.messages[**m as usize];
+                    !m.from_creator && !m.is_read
+                })
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(unread.len() as u32, c.unread);
+            // Only the newest few messages (plus the tips landing among them) are unread.
+            assert!(unread.iter().all(|i| i + 8 >= n), "{unread:?} of {n}");
+            unread_chats += usize::from(!unread.is_empty());
+        }
+        assert!(
+            unread_chats * 10 < w.chats.len() * 6,
+            "{unread_chats} of {} chats unread",
+            w.chats.len()
+        );
     }
 
     #[test]

@@ -213,18 +213,20 @@ async fn worker(sim: Arc<Sim>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
             } else if faults.webhook_reorder {
                 match slot.take() {
                     Some((prev, _)) => {
-                        launch(&sim, o);
-                        launch(&sim, prev);
+                        launch(&sim, o, Duration::ZERO);
+                        // Both go out concurrently; the held one starts a little later so
+                        // the swap reliably shows at the receiver, not just in spawn order.
+                        launch(&sim, prev, REORDER_GAP);
                     }
                     None => slot = Some((o, Instant::now())),
                 }
             } else {
-                launch(&sim, o);
+                launch(&sim, o, Duration::ZERO);
             }
         }
         if !faults.webhook_paused {
             while let Some(o) = held.pop_front() {
-                launch(&sim, o);
+                launch(&sim, o, Duration::ZERO);
             }
         }
         // A held-back delivery goes out alone if nothing overtakes it within a second.
@@ -232,20 +234,26 @@ async fn worker(sim: Arc<Sim>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
             && (since.elapsed() > Duration::from_secs(1) || !faults.webhook_reorder)
             && let Some((o, _)) = slot.take()
         {
-            launch(&sim, o);
+            launch(&sim, o, Duration::ZERO);
         }
     }
 }
 
-fn launch(sim: &Arc<Sim>, o: Outgoing) {
+/// How much later the held-back delivery of a reordered pair starts.
+const REORDER_GAP: Duration = Duration::from_millis(100);
+
+fn launch(sim: &Arc<Sim>, o: Outgoing, extra_delay: Duration) {
     let dup = sim.faults.roll(sim.faults.read().webhook_duplicate_rate);
     if dup {
-        tokio::spawn(deliver(sim.clone(), o.clone()));
+        tokio::spawn(deliver(sim.clone(), o.clone(), extra_delay));
     }
-    tokio::spawn(deliver(sim.clone(), o));
+    tokio::spawn(deliver(sim.clone(), o, extra_delay));
 }
 
-async fn deliver(sim: Arc<Sim>, o: Outgoing) {
+async fn deliver(sim: Arc<Sim>, o: Outgoing, extra_delay: Duration) {
+    if !extra_delay.is_zero() {
+        tokio::time::sleep(extra_delay).await;
+    }
     let delay = sim.faults.read().webhook_delay_ms;
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;

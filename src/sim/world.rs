@@ -60,34 +60,74 @@ pub struct User {
     pub creator_access: Vec<(UserId, AccessRole)>,
 }
 
-/// Message `type` values from the docs; unknown values are injected at render time.
+/// Message `type` values: the full documented list (the message-object guide plus the
+/// API reference's enum). Unknown values are injected at render time by a fault, because
+/// Fanvue adds types without notice and clients must treat the field as an open string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsgType {
     SingleRecipient,
     ChatTextReply,
-    Tip,
-    LockedMessageUnlocked,
-    AutomatedNewFollower,
-    AutomatedNewSubscriber,
-    AutomatedFirstMessageReply,
-    AutomatedNewPurchase,
-    AutomatedChatMessageReply,
+    ChatTextGeneration,
+    ChatTextRewrite,
     Broadcast,
+    Tip,
+    VoiceCall,
+    LockedMessageUnlocked,
+    GhostPromotion,
+    MarketingKyc,
+    AutomatedFirstMessageReply,
+    AutomatedNewSubscriber,
+    AutomatedNewFollower,
+    AutomatedNewPurchase,
+    AutomatedReSubscribed,
+    AutomatedRenewed,
+    AutomatedCanceled,
+    AutomatedChatMessageReply,
 }
 
 impl MsgType {
+    /// Every documented value, in the order the docs list them.
+    pub const ALL: [MsgType; 18] = [
+        MsgType::SingleRecipient,
+        MsgType::ChatTextReply,
+        MsgType::ChatTextGeneration,
+        MsgType::ChatTextRewrite,
+        MsgType::Broadcast,
+        MsgType::Tip,
+        MsgType::VoiceCall,
+        MsgType::LockedMessageUnlocked,
+        MsgType::GhostPromotion,
+        MsgType::MarketingKyc,
+        MsgType::AutomatedFirstMessageReply,
+        MsgType::AutomatedNewSubscriber,
+        MsgType::AutomatedNewFollower,
+        MsgType::AutomatedNewPurchase,
+        MsgType::AutomatedReSubscribed,
+        MsgType::AutomatedRenewed,
+        MsgType::AutomatedCanceled,
+        MsgType::AutomatedChatMessageReply,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MsgType::SingleRecipient => "SINGLE_RECIPIENT",
             MsgType::ChatTextReply => "CHAT_TEXT_REPLY",
-            MsgType::Tip => "TIP",
-            MsgType::LockedMessageUnlocked => "LOCKED_MESSAGE_UNLOCKED",
-            MsgType::AutomatedNewFollower => "AUTOMATED_NEW_FOLLOWER",
-            MsgType::AutomatedNewSubscriber => "AUTOMATED_NEW_SUBSCRIBER",
-            MsgType::AutomatedFirstMessageReply => "AUTOMATED_FIRST_MESSAGE_REPLY",
-            MsgType::AutomatedNewPurchase => "AUTOMATED_NEW_PURCHASE",
-            MsgType::AutomatedChatMessageReply => "AUTOMATED_CHAT_MESSAGE_REPLY",
+            MsgType::ChatTextGeneration => "CHAT_TEXT_GENERATION",
+            MsgType::ChatTextRewrite => "CHAT_TEXT_REWRITE",
             MsgType::Broadcast => "BROADCAST",
+            MsgType::Tip => "TIP",
+            MsgType::VoiceCall => "VOICE_CALL",
+            MsgType::LockedMessageUnlocked => "LOCKED_MESSAGE_UNLOCKED",
+            MsgType::GhostPromotion => "GHOST_PROMOTION",
+            MsgType::MarketingKyc => "MARKETING_KYC",
+            MsgType::AutomatedFirstMessageReply => "AUTOMATED_FIRST_MESSAGE_REPLY",
+            MsgType::AutomatedNewSubscriber => "AUTOMATED_NEW_SUBSCRIBER",
+            MsgType::AutomatedNewFollower => "AUTOMATED_NEW_FOLLOWER",
+            MsgType::AutomatedNewPurchase => "AUTOMATED_NEW_PURCHASE",
+            MsgType::AutomatedReSubscribed => "AUTOMATED_RE_SUBSCRIBED",
+            MsgType::AutomatedRenewed => "AUTOMATED_RENEWED",
+            MsgType::AutomatedCanceled => "AUTOMATED_CANCELED",
+            MsgType::AutomatedChatMessageReply => "AUTOMATED_CHAT_MESSAGE_REPLY",
         }
     }
 }
@@ -97,6 +137,7 @@ pub enum MediaType {
     Image,
     Video,
     Audio,
+    Document,
 }
 
 impl MediaType {
@@ -105,6 +146,7 @@ impl MediaType {
             MediaType::Image => "image",
             MediaType::Video => "video",
             MediaType::Audio => "audio",
+            MediaType::Document => "document",
         }
     }
 }

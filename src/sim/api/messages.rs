@@ -89,7 +89,14 @@ fn list_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx) -> ApiResult {
         w.user_id(&fan).and_then(|f| w.chat_of(creator, f))
     }
     .ok_or_else(|| ApiError::NotFound(NO_CONVERSATION.into()))?;
-    if mark {
+    // Most reads find nothing unread; checking under the read lock first keeps those from
+    // taking the world's write lock, which would stall concurrent readers.
+    let needs_mark = mark && {
+        let w = sim.world.read();
+        let c = &w.chats[chat as usize];
+        c.unread > 0 || c.marked_unread
+    };
+    if needs_mark {
         let now = sim.clock.now_ms();
         let event = {
             let mut w = sim.world.write();

@@ -144,12 +144,19 @@ where
         };
         put(h, "x-ratelimit-limit", d.limit.to_string());
         put(h, "x-ratelimit-remaining", d.remaining.to_string());
-        // Fanvue's clock is the wall clock; the simulated clock may run at
-        // another epoch (fixed history, `advance_clock`), so the reset is
-        // shifted onto wall time, rounded up so a client is never early.
-        let skew_ms = chrono::Utc::now().timestamp_millis() - sim.clock.now_ms();
-        let reset_wall = (d.reset_unix * 1000 + skew_ms + 999).div_euclid(1000);
-        put(h, "x-ratelimit-reset", reset_wall.to_string());
+        // The simulated clock usually runs far from real time (fixed epoch, advances), but
+        // clients compare the reset with their own clock, as they would against Fanvue: send
+        // the refill instant on the wall clock, keeping its distance from "now".
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_millis() as i64)
+            .unwrap_or(0);
+        let reset_wall_ms = d.reset_ms - sim.clock.now_ms() + wall_ms;
+        put(
+            h,
+            "x-ratelimit-reset",
+            (reset_wall_ms + 999).div_euclid(1000).to_string(),
+        );
         if !d.allowed {
             put(h, "retry-after", d.retry_after.to_string());
         }
@@ -192,14 +199,16 @@ where
     };
     let faults = sim.faults.read().clone();
     if sim.config.rate_limit.enabled || faults.force_429 {
-        let d = match sim.config.rate_limit.overrides.get(spec.name) {
-            _ if faults.force_429 => sim.limiter.forced(&key, now),
-            Some(limit) => {
-                // Endpoints with their own limit draw from their own bucket.
-                let k = format!("{key}#{}", spec.name);
-                sim.limiter.take_with_limit(&k, now, *limit)
-            }
-            None => sim.limiter.take(&key, now),
+        // Endpoints with their own limit draw from their own bucket, and report that limit
+        // even when the forced-429 fault answers for them.
+        let (bucket_key, limit) = match sim.config.rate_limit.overrides.get(spec.name) {
+            Some(limit) => (format!("{key}#{}", spec.name), *limit),
+            None => (key.clone(), sim.limiter.limit()),
+        };
+        let d = if faults.force_429 {
+            sim.limiter.forced(&bucket_key, now, limit)
+        } else {
+            sim.limiter.take_with_limit(&bucket_key, now, limit)
         };
         *decision = Some(d);
         if !d.allowed {
