@@ -468,61 +468,51 @@ async fn reconcile_after_awkward_activity_converges_to_the_truth() {
 #[tokio::test]
 async fn a_deleted_cursor_message_falls_back_to_an_older_one() {
     let (app, _, creator, id) = spawn(6, 10).await;
-    let e = engine(&app);
+    // No overlap: the cursor is exactly the newest stored message.
+    let e = engine_with(&app, |s| s.overlap_secs = 0);
     drain(&e, id).await;
     let (client, auth) = creator_api(&app, creator);
     let fans = app.sim().fan_uuids(&creator);
-    // With no overlap, the cursor is the newest stored message: delete it
-    // on Fanvue, then add activity.
-    let mut settings = app.settings.clone();
-    settings.sync.overlap_secs = 0;
-    let newest: (Uuid, Uuid) = sqlx::query_as(
-        "SELECT m.uuid, c.fan_uuid FROM messages m JOIN chats c ON c.id = m.chat_id
-         WHERE m.creator_id = $1 AND m.direction = 'out' AND m.price_cents IS NULL ORDER BY m.sent_at DESC LIMIT 1",
-    )
-    .bind(id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    // Make it the newest overall by bumping the clock and sending nothing
-    // newer; delete it upstream.
-    client
-        .delete_message(&auth, newest.1, newest.0)
+    let say = |t: &str| SendMessage {
+        text: Some(t.into()),
+        media_uuids: vec![],
+        price: None,
+        template_uuid: None,
+    };
+    // The newest message, mirrored, then deleted on Fanvue.
+    app.sim().advance_clock(Duration::from_secs(60));
+    let doomed = client
+        .send_message(&auth, fans[0], &say("soon deleted"))
         .await
-        .unwrap();
-    app.sim().advance_clock(Duration::from_secs(600));
+        .unwrap()
+        .message_uuid;
+    make_due(&app, id).await;
+    drain(&e, id).await;
+    client.delete_message(&auth, fans[0], doomed).await.unwrap();
+    app.sim().advance_clock(Duration::from_secs(60));
     for f in &fans {
         client
-            .send_message(
-                &auth,
-                *f,
-                &SendMessage {
-                    text: Some("after delete".into()),
-                    media_uuids: vec![],
-                    price: None,
-                    template_uuid: None,
-                },
-            )
+            .send_message(&auth, *f, &say("after delete"))
             .await
             .unwrap();
     }
-    let e2 = {
-        use std::sync::Arc;
-        let s = Arc::new(settings);
-        let conns = switchboard::connections::Connections::new(
-            app.pool.clone(),
-            s.clone(),
-            Arc::new(FanvueClient::new(&s.fanvue).unwrap()),
-        );
-        SyncEngine::new(app.pool.clone(), conns, s.sync.clone())
-    };
-    let _ = e;
     make_due(&app, id).await;
-    drain(&e2, id).await;
+    drain(&e, id).await;
     assert_same(
         "after cursor fallback",
         &mirror(&app, id).await,
         &truth(&app, creator),
+    );
+    let deleted: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT deleted_at FROM messages WHERE creator_id = $1 AND uuid = $2")
+            .bind(id)
+            .bind(doomed)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        deleted.is_some(),
+        "the vanished cursor message is marked deleted"
     );
     let after: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM messages WHERE creator_id = $1 AND text = 'after delete'",
@@ -532,6 +522,13 @@ async fn a_deleted_cursor_message_falls_back_to_an_older_one() {
     .await
     .unwrap();
     assert_eq!(after, fans.len() as i64);
+    let (_, _, _, skipped) = run_kind(&app, id, "reconcile").await;
+    assert!(
+        skipped
+            .to_string()
+            .contains("cursor message no longer exists"),
+        "{skipped}"
+    );
 }
 
 #[tokio::test]
