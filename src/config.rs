@@ -28,6 +28,9 @@ const PLAIN_ENV: &[(&str, &str)] = &[
     ("FANVUE_SCOPES", "fanvue.scopes"),
     ("FANVUE_TOKEN_AUTH", "fanvue.token_auth"),
     ("FANVUE_API_VERSION", "fanvue.api_version"),
+    ("FANVUE_WEBHOOK_SECRET", "webhooks.secret"),
+    ("FANVUE_WEBHOOK_PREVIOUS_SECRET", "webhooks.previous_secret"),
+    ("FANVUE_WEBHOOK_PREVIOUS_UNTIL", "webhooks.previous_until"),
 ];
 
 /// Scopes requested when connecting a creator (Fanvue's starter always adds
@@ -113,6 +116,35 @@ struct Raw {
     auth: AuthSettings,
     fanvue: RawFanvue,
     sync: SyncSettings,
+    webhooks: RawWebhooks,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawWebhooks {
+    secret: Option<SecretString>,
+    previous_secret: Option<SecretString>,
+    previous_until: Option<String>,
+    tolerance_secs: i64,
+    max_attempts: i32,
+    workers: usize,
+    enabled: bool,
+}
+
+/// Webhook intake and processing.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The signing secret Fanvue shows for the endpoint. Without it every
+    /// delivery is refused (nothing unsigned is ever accepted).
+    pub secret: Option<SecretString>,
+    /// The secret before a rotation, accepted until `previous_until`.
+    pub previous_secret: Option<(SecretString, chrono::DateTime<chrono::Utc>)>,
+    /// Maximum |now − t| of a signature.
+    pub tolerance_secs: i64,
+    /// Attempts before an event is dead-lettered.
+    pub max_attempts: i32,
+    pub workers: usize,
+    /// Process events in this instance.
+    pub enabled: bool,
 }
 
 /// Mirror sync: scheduling and depth (DESIGN §5).
@@ -241,6 +273,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub fanvue: FanvueSettings,
     pub sync: SyncSettings,
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
@@ -274,7 +307,11 @@ impl Settings {
             .set_default("sync.history_depth", 1000)?
             .set_default("sync.purchase_horizon_hours", 72)?
             .set_default("sync.lease_secs", 60)?
-            .set_default("sync.poll_interval_ms", 1000)?;
+            .set_default("sync.poll_interval_ms", 1000)?
+            .set_default("webhooks.tolerance_secs", 300)?
+            .set_default("webhooks.max_attempts", 8)?
+            .set_default("webhooks.workers", 1)?
+            .set_default("webhooks.enabled", true)?;
         let file: Option<PathBuf> = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from));
@@ -341,8 +378,10 @@ impl Settings {
                 "lease_secs must be ≥ 5 and workers ≥ 1".into(),
             ));
         }
+        let webhooks = Self::webhooks_from_raw(raw.webhooks)?;
         Ok(Self {
             fanvue,
+            webhooks,
             sync: raw.sync,
             database_url,
             secret_key,
@@ -417,6 +456,45 @@ impl Settings {
         })
     }
 
+    fn webhooks_from_raw(raw: RawWebhooks) -> Result<WebhookSettings, ConfigError> {
+        let nonempty = |s: Option<SecretString>| s.filter(|s| !s.expose_secret().trim().is_empty());
+        let previous = match (
+            nonempty(raw.previous_secret),
+            raw.previous_until.filter(|s| !s.trim().is_empty()),
+        ) {
+            (Some(secret), Some(until)) => {
+                let until = chrono::DateTime::parse_from_rfc3339(until.trim()).map_err(|e| {
+                    ConfigError::Malformed(
+                        "FANVUE_WEBHOOK_PREVIOUS_UNTIL",
+                        format!("not an RFC 3339 time: {e}"),
+                    )
+                })?;
+                Some((secret, until.with_timezone(&chrono::Utc)))
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Missing(
+                    "FANVUE_WEBHOOK_PREVIOUS_UNTIL",
+                    "Say until when the previous webhook secret stays valid (RFC 3339).",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing(
+                    "FANVUE_WEBHOOK_PREVIOUS_SECRET",
+                    "It is required with FANVUE_WEBHOOK_PREVIOUS_UNTIL.",
+                ));
+            }
+        };
+        Ok(WebhookSettings {
+            secret: nonempty(raw.secret),
+            previous_secret: previous,
+            tolerance_secs: raw.tolerance_secs.max(1),
+            max_attempts: raw.max_attempts.max(1),
+            workers: raw.workers.max(1),
+            enabled: raw.enabled,
+        })
+    }
+
     /// The OAuth redirect URI registered with Fanvue.
     pub fn oauth_redirect_uri(&self) -> String {
         self.public_link("/connect/fanvue/callback")
@@ -478,6 +556,15 @@ mod tests {
                 token_auth: TokenAuth::Basic,
                 interactive_reserve_percent: 20,
                 request_timeout_secs: 20,
+            },
+            webhooks: RawWebhooks {
+                secret: None,
+                previous_secret: None,
+                previous_until: None,
+                tolerance_secs: 300,
+                max_attempts: 8,
+                workers: 1,
+                enabled: true,
             },
             sync: SyncSettings {
                 enabled: true,

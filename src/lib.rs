@@ -14,3 +14,4 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;

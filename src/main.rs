@@ -104,18 +104,25 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(settings.clone()).await?;
             tracing::info!(port = app.port(), public_url = %settings.public_url, "switchboard listening");
-            let (stop_workers, shutdown) = tokio::sync::watch::channel(false);
-            let workers = if settings.sync.enabled {
+            let (stop_workers, shutdown_rx) = tokio::sync::watch::channel(false);
+            let mut workers = if settings.sync.enabled {
                 let instance = format!("{}-{}", hostname(), std::process::id());
                 switchboard::sync::spawn_workers(
                     app.sync_engine(),
                     settings.sync.workers,
                     &instance,
-                    shutdown,
+                    shutdown_rx.clone(),
                 )
             } else {
                 Vec::new()
             };
+            if settings.webhooks.enabled {
+                workers.extend(switchboard::webhooks::process::spawn_workers(
+                    app.pool().clone(),
+                    settings.webhooks.clone(),
+                    shutdown_rx.clone(),
+                ));
+            }
             let maintenance = spawn_maintenance(app.pool().clone(), Arc::new(settings));
             // Serves until SIGINT/SIGTERM; then workers finish their current
             // creator and release its lease.

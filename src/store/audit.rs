@@ -30,6 +30,7 @@ pub enum AuditAction {
     CreatorAssigned,
     CreatorUnassigned,
     ReconcileRequested,
+    WebhookRetried,
 }
 
 impl AuditAction {
@@ -56,6 +57,7 @@ impl AuditAction {
             AuditAction::CreatorAssigned => "creator.assigned",
             AuditAction::CreatorUnassigned => "creator.unassigned",
             AuditAction::ReconcileRequested => "sync.reconcile_requested",
+            AuditAction::WebhookRetried => "webhook.retried",
         }
     }
 }

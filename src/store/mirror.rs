@@ -260,8 +260,10 @@ pub async fn upsert_messages(
          WHERE c.id = m.chat_id AND (c.last_message_at IS NULL OR m.sent_at > c.last_message_at)",
     )
     .bind(&touched)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // Purchases reported before their message arrived join it now.
+    join_parked_purchases(conn, creator).await?;
     Ok(r.rows_affected())
 }
 
@@ -392,4 +394,224 @@ pub async fn stats(
     .bind(creator)
     .fetch_one(conn)
     .await?)
+}
+
+/// A fan as webhook payloads describe them.
+#[derive(Debug, Clone, Default)]
+pub struct FanProfile {
+    pub uuid: Uuid,
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// The chat of `fan`, created (or its profile refreshed) from a webhook.
+async fn chat_for_fan(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    fan: &FanProfile,
+) -> Result<Uuid, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid, fan_handle, fan_display_name, fan_avatar_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (creator_id, fan_uuid) DO UPDATE SET
+            fan_handle = COALESCE(EXCLUDED.fan_handle, chats.fan_handle),
+            fan_display_name = COALESCE(EXCLUDED.fan_display_name, chats.fan_display_name),
+            fan_avatar_url = COALESCE(EXCLUDED.fan_avatar_url, chats.fan_avatar_url)
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(agency)
+    .bind(creator)
+    .bind(fan.uuid)
+    .bind(&fan.handle)
+    .bind(&fan.display_name)
+    .bind(&fan.avatar_url)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A fan's message from the `message.received` webhook. Never overwrites a
+/// row the API already gave us (the API is authoritative for content); the
+/// chat's unread count goes up only when the message is new.
+pub async fn insert_received(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    fan: &FanProfile,
+    m: &MessageUpsert,
+) -> Result<bool, StoreError> {
+    let chat = chat_for_fan(&mut *conn, agency, creator, fan).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, sender_uuid, recipient_uuid, direction, text,
+            sent_at, kind, has_media, media_uuids, price_cents, source)
+         VALUES ($1, $2, $3, $4, $5, $6, 'in', $7, $8, $9, $10, $11, $12, 'webhook')
+         ON CONFLICT (creator_id, uuid) DO NOTHING",
+    )
+    .bind(creator)
+    .bind(m.uuid)
+    .bind(agency)
+    .bind(chat)
+    .bind(m.sender_uuid)
+    .bind(m.recipient_uuid)
+    .bind(&m.text)
+    .bind(m.sent_at)
+    .bind(&m.kind)
+    .bind(m.has_media)
+    .bind(&m.media_uuids)
+    .bind(m.price_cents)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        sqlx::query(
+            "UPDATE chats SET unread_count = unread_count + 1, is_read = false,
+                last_message_uuid = CASE WHEN last_message_at IS NULL OR $2 >= last_message_at THEN $3 ELSE last_message_uuid END,
+                last_message_at = GREATEST(last_message_at, $2), updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(chat)
+        .bind(m.sent_at)
+        .bind(m.uuid)
+        .execute(&mut *conn)
+        .await?;
+        join_parked_purchases(conn, creator).await?;
+    }
+    Ok(inserted)
+}
+
+/// `message.read`: the creator side read `count` of the fan's messages.
+pub async fn apply_read(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    fan: Uuid,
+    count: i64,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE chats SET unread_count = GREATEST(unread_count - $3, 0),
+            is_read = (GREATEST(unread_count - $3, 0) = 0), updated_at = now()
+         WHERE creator_id = $1 AND fan_uuid = $2",
+    )
+    .bind(creator)
+    .bind(fan)
+    .bind(count.clamp(0, i64::from(i32::MAX)) as i32)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE messages m SET is_read = true, updated_at = now() FROM chats c
+         WHERE c.id = m.chat_id AND c.creator_id = $1 AND c.fan_uuid = $2 AND m.direction = 'in'
+           AND NOT m.is_read AND (m.sent_at IS NULL OR m.sent_at <= $3)",
+    )
+    .bind(creator)
+    .bind(fan)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub struct Purchase<'a> {
+    pub message_uuid: Uuid,
+    pub fan_uuid: Option<Uuid>,
+    pub price_cents: Option<i64>,
+    pub purchased_at: DateTime<Utc>,
+    pub dedupe_key: &'a str,
+}
+
+/// `purchase.new` for a message: recorded, and joined to the message now or
+/// as soon as it is mirrored. Returns whether it joined now.
+pub async fn record_purchase(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    p: Purchase<'_>,
+) -> Result<bool, StoreError> {
+    sqlx::query(
+        "INSERT INTO purchase_events (agency_id, creator_id, message_uuid, fan_uuid, price_cents, purchased_at, dedupe_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(p.message_uuid)
+    .bind(p.fan_uuid)
+    .bind(p.price_cents)
+    .bind(p.purchased_at)
+    .bind(p.dedupe_key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(join_parked_purchases(conn, creator).await? > 0)
+}
+
+/// Applies parked purchases whose message is now in the mirror.
+pub async fn join_parked_purchases(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+) -> Result<u64, StoreError> {
+    let r = sqlx::query(
+        "WITH joined AS (
+            UPDATE purchase_events p SET joined_at = now()
+            FROM messages m
+            WHERE p.creator_id = $1 AND p.joined_at IS NULL AND m.creator_id = $1 AND m.uuid = p.message_uuid
+            RETURNING p.message_uuid, p.purchased_at)
+         UPDATE messages m SET purchased_at = COALESCE(m.purchased_at, j.purchased_at), updated_at = now()
+         FROM joined j WHERE m.creator_id = $1 AND m.uuid = j.message_uuid",
+    )
+    .bind(creator)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+pub struct Tip<'a> {
+    pub fan_uuid: Option<Uuid>,
+    pub amount_cents: i64,
+    pub tipped_at: DateTime<Utc>,
+    pub context: &'a str,
+    pub tipped_message_uuid: Option<Uuid>,
+    pub dedupe_key: &'a str,
+}
+
+pub async fn record_tip(
+    db: impl sqlx::PgExecutor<'_>,
+    agency: AgencyId,
+    creator: CreatorId,
+    t: Tip<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tips (agency_id, creator_id, fan_uuid, amount_cents, tipped_at, context, tipped_message_uuid, dedupe_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(t.fan_uuid)
+    .bind(t.amount_cents)
+    .bind(t.tipped_at)
+    .bind(t.context)
+    .bind(t.tipped_message_uuid)
+    .bind(t.dedupe_key)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// New follower / subscriber: the fan's status on their chat.
+pub async fn fan_event(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    fan: &FanProfile,
+    subscribed: bool,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let chat = chat_for_fan(&mut *conn, agency, creator, fan).await?;
+    let sql = if subscribed {
+        "UPDATE chats SET subscribed_at = GREATEST(subscribed_at, $2) WHERE id = $1"
+    } else {
+        "UPDATE chats SET followed_at = GREATEST(followed_at, $2) WHERE id = $1"
+    };
+    sqlx::query(sql).bind(chat).bind(at).execute(conn).await?;
+    Ok(())
 }

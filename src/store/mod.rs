@@ -12,6 +12,7 @@ pub mod oauth_flows;
 pub mod sessions;
 pub mod staff;
 pub mod sync;
+pub mod webhooks;
 
 use std::time::Duration;
 

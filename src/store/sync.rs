@@ -284,3 +284,45 @@ pub async fn recent_runs(
     .fetch_all(db)
     .await?)
 }
+
+/// Per creator: when the last webhook arrived, when reconcile last ran and
+/// what it found — a reconcile that keeps finding messages while webhooks
+/// stay silent means the webhook endpoint is probably misconfigured.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Freshness {
+    pub creator_id: CreatorId,
+    pub handle: String,
+    pub last_webhook_at: Option<DateTime<Utc>>,
+    pub last_reconcile_at: Option<DateTime<Utc>>,
+    pub last_reconcile_found: Option<i32>,
+}
+
+impl Freshness {
+    /// Webhooks silent since before the last reconcile, which found new
+    /// messages anyway.
+    pub fn gap(&self) -> bool {
+        let found = self.last_reconcile_found.unwrap_or(0) > 0;
+        let silent = match (self.last_webhook_at, self.last_reconcile_at) {
+            (None, Some(_)) => true,
+            (Some(w), Some(r)) => w < r - chrono::Duration::minutes(15),
+            _ => false,
+        };
+        found && silent
+    }
+}
+
+pub async fn freshness(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+) -> Result<Vec<Freshness>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT c.id AS creator_id, c.handle, s.last_webhook_at, s.last_reconcile_at,
+            (SELECT r.messages_upserted FROM sync_runs r WHERE r.creator_id = c.id AND r.kind = 'reconcile'
+             ORDER BY r.id DESC LIMIT 1) AS last_reconcile_found
+         FROM creators c JOIN sync_state s ON s.creator_id = c.id
+         WHERE c.agency_id = $1 ORDER BY lower(c.handle)",
+    )
+    .bind(agency)
+    .fetch_all(db)
+    .await?)
+}

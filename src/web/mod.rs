@@ -38,9 +38,21 @@ pub struct AppState {
     pub csp: String,
 }
 
+/// Webhook bodies larger than this get 413 before anything else happens.
+pub const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
+
 /// Every route of the web face. Id-taking routes are listed in the tenancy
 /// test's route table; add new ones there too.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/webhooks")
+            .app_data(web::PayloadConfig::new(WEBHOOK_BODY_LIMIT))
+            .route("/fanvue", web::post().to(crate::webhooks::receive::shared))
+            .route(
+                "/fanvue/{event}",
+                web::post().to(crate::webhooks::receive::per_event),
+            ),
+    );
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/{file}", web::get().to(static_files::serve))
@@ -95,6 +107,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/audit", web::get().to(admin::audit::list))
         .route("/admin/status", web::get().to(admin::status::show))
+        .route("/admin/webhooks", web::get().to(admin::webhooks::show))
+        .route(
+            "/admin/webhooks/events/{id}/retry",
+            web::post().to(admin::webhooks::retry),
+        )
         .route("/admin/creators", web::get().to(admin::creators::list))
         .route("/admin/creators/connect", web::post().to(connect::start))
         .route("/connect/fanvue/callback", web::get().to(connect::callback))

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use switchboard::config::{
     AuthSettings, DEFAULT_SCOPES, FanvueApp, FanvueSettings, LogFormat, SecretKey, Settings,
-    SyncSettings, TokenAuth,
+    SyncSettings, TokenAuth, WebhookSettings,
 };
 use switchboard::domain::{AgencyId, CreatorId, Role, StaffId};
 use switchboard::sim::{SimConfig, SimHandle};
@@ -66,6 +66,15 @@ pub fn test_settings(database: &str) -> Settings {
             token_auth: TokenAuth::Basic,
             interactive_reserve_percent: 20,
             request_timeout: std::time::Duration::from_secs(10),
+        },
+        webhooks: WebhookSettings {
+            secret: Some(SecretString::from("test-webhook-secret")),
+            previous_secret: None,
+            tolerance_secs: 300,
+            max_attempts: 3,
+            workers: 1,
+            // Tests drive processing themselves.
+            enabled: false,
         },
         // Tests drive sync steps themselves (no background workers).
         sync: SyncSettings {
@@ -159,6 +168,7 @@ impl TestApp {
         });
         settings.fanvue.api_url = url::Url::parse(&sim.api_base_url()).expect("sim api url");
         settings.fanvue.auth_url = url::Url::parse(sim.auth_base_url()).expect("sim auth url");
+        settings.webhooks.secret = Some(SecretString::from(sim.webhook_secret().to_owned()));
         tweak(&mut settings);
         let opts: PgConnectOptions = settings.connect_options().expect("db url");
         let pool = store::connect_and_migrate(opts, 10)

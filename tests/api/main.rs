@@ -12,3 +12,4 @@ mod invites;
 mod staff_admin;
 mod sync;
 mod tenancy;
+mod webhooks;

@@ -13,6 +13,7 @@ enum IdKind {
     Creator,
     /// A creator id and (as `{staff_id}`) a staff id.
     CreatorStaff,
+    WebhookEvent,
 }
 
 /// Form fields a POST sends (chosen so that success would change data).
@@ -69,10 +70,16 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
         IdKind::CreatorStaff,
         &[],
     ),
+    (
+        "POST",
+        "/admin/webhooks/events/{id}/retry",
+        IdKind::WebhookEvent,
+        &[],
+    ),
 ];
 
 /// Routes with a path parameter that is not a tenant id.
-const NOT_TENANT_IDS: &[&str] = &["/static/{file}", "/invite/{token}"];
+const NOT_TENANT_IDS: &[&str] = &["/static/{file}", "/invite/{token}", "/fanvue/{event}"];
 
 #[test]
 fn routes_table_is_complete() {
@@ -124,6 +131,16 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    // A dead-lettered webhook event of Acme's.
+    let acme_event: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_events (event_type, dedupe_key, agency_id, creator_id, payload, status)
+         VALUES ('message.read', 'tenancy-test', $1, $2, '{}', 'dead') RETURNING id",
+    )
+    .bind(acme.id)
+    .bind(acme_creator)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     // One deactivated Acme member, so "reactivate" would change something.
     sqlx::query("UPDATE staff SET active = false WHERE id = $1")
         .bind(acme.manager)
@@ -165,7 +182,14 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
                 .fetch_all(&app.pool)
                 .await
                 .unwrap();
-        (staff, invites, creators, assignments, requested)
+        let dead: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, status FROM webhook_events WHERE agency_id = $1 ORDER BY id",
+        )
+        .bind(acme.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        (staff, invites, creators, assignments, requested, dead)
     };
     let before = snapshot().await;
 
@@ -181,6 +205,7 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
                 .collect(),
             IdKind::Invite => vec![acme_invite.to_string()],
             IdKind::Creator | IdKind::CreatorStaff => vec![acme_creator.to_string()],
+            IdKind::WebhookEvent => vec![acme_event.to_string()],
         };
         let with_staff = |p: String| p.replace("{staff_id}", &chatter_id);
         let mut fields: Vec<(&str, &str)> = fields.to_vec();
@@ -189,7 +214,11 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         }
         let fields = fields.as_slice();
         // A foreign id must look exactly like an id that does not exist.
-        let missing = with_staff(template.replace("{id}", &nonexistent.to_string()));
+        let missing_id = match kind {
+            IdKind::WebhookEvent => "987654321".to_owned(),
+            _ => nonexistent.to_string(),
+        };
+        let missing = with_staff(template.replace("{id}", &missing_id));
         let missing_status = match *method {
             "GET" => intruder.get(&missing).await.status(),
             _ => intruder.post_form(&missing, fields).await.status(),

@@ -8,3 +8,4 @@ pub mod invites;
 pub mod staff;
 pub mod status;
 pub mod sync;
+pub mod webhooks;

@@ -1,0 +1,239 @@
+//! Webhook events: intake (insert, deduplicated), claiming for processing
+//! with `SKIP LOCKED`, completion, retry with backoff, dead letters, and
+//! what the admin page shows.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{AgencyId, CreatorId};
+
+pub struct NewEvent<'a> {
+    pub event_type: &'a str,
+    pub dedupe_key: &'a str,
+    pub event_id: Option<&'a str>,
+    pub creator_fanvue_uuid: Option<Uuid>,
+    pub agency_id: Option<AgencyId>,
+    pub creator_id: Option<CreatorId>,
+    pub payload: &'a serde_json::Value,
+    /// `pending`, or `unmatched` for a creator nobody connected.
+    pub status: &'a str,
+}
+
+/// Stores a delivery; false when its dedupe key was seen before.
+pub async fn insert(db: impl PgExecutor<'_>, e: NewEvent<'_>) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO webhook_events (event_type, dedupe_key, event_id, creator_fanvue_uuid, agency_id, creator_id, payload, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(e.event_type)
+    .bind(e.dedupe_key)
+    .bind(e.event_id)
+    .bind(e.creator_fanvue_uuid)
+    .bind(e.agency_id)
+    .bind(e.creator_id)
+    .bind(e.payload)
+    .bind(e.status)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn reject(
+    db: impl PgExecutor<'_>,
+    event_type: Option<&str>,
+    reason: &str,
+    client_ip: Option<&str>,
+    body_excerpt: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO webhook_rejections (event_type, reason, client_ip, body_excerpt) VALUES ($1, $2, $3, $4)")
+        .bind(event_type)
+        .bind(reason)
+        .bind(client_ip)
+        .bind(body_excerpt)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub event_type: String,
+    pub agency_id: Option<AgencyId>,
+    pub creator_id: Option<CreatorId>,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+}
+
+/// Claims due events (pending, or processing whose claim lapsed: a worker
+/// crashed between claim and apply).
+pub async fn claim(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    lock_secs: f64,
+) -> Result<Vec<Claimed>, StoreError> {
+    Ok(sqlx::query_as(
+        "UPDATE webhook_events e SET status = 'processing', attempts = e.attempts + 1,
+            locked_until = now() + make_interval(secs => $2)
+         WHERE e.id IN (
+            SELECT id FROM webhook_events
+            WHERE (status = 'pending' AND next_attempt_at <= now())
+               OR (status = 'processing' AND locked_until < now())
+            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING e.id, e.event_type, e.agency_id, e.creator_id, e.payload, e.attempts",
+    )
+    .bind(limit)
+    .bind(lock_secs)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Marks an event applied, in the transaction that applied it.
+pub async fn mark_processed(conn: &mut PgConnection, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL, locked_until = NULL WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Schedules a retry, or dead-letters after `max_attempts`.
+pub async fn mark_failed(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    error: &str,
+    max_attempts: i32,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE webhook_events SET
+            status = CASE WHEN attempts >= $3 THEN 'dead' ELSE 'pending' END,
+            next_attempt_at = now() + make_interval(secs => LEAST(power(2, attempts)::float8, 3600)),
+            locked_until = NULL, error = $2
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(max_attempts)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// An admin's "retry" on a dead letter (scoped by agency).
+pub async fn retry_dead(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    id: i64,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = now(), error = NULL
+         WHERE agency_id = $1 AND id = $2 AND status = 'dead'",
+    )
+    .bind(agency)
+    .bind(id)
+    .execute(db)
+    .await?;
+    if r.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn touch_creator(db: impl PgExecutor<'_>, creator: CreatorId) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sync_state SET last_webhook_at = now() WHERE creator_id = $1")
+        .bind(creator)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TypeSummary {
+    pub event_type: String,
+    pub total: i64,
+    pub last_received_at: Option<DateTime<Utc>>,
+}
+
+pub async fn summary(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+) -> Result<Vec<TypeSummary>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT event_type, count(*) AS total, max(received_at) AS last_received_at
+         FROM webhook_events WHERE agency_id = $1 GROUP BY event_type ORDER BY event_type",
+    )
+    .bind(agency)
+    .fetch_all(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub event_type: String,
+    pub received_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub error: Option<String>,
+}
+
+pub async fn dead_letters(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, event_type, received_at, attempts, error FROM webhook_events
+         WHERE agency_id = $1 AND status = 'dead' ORDER BY id DESC LIMIT 100",
+    )
+    .bind(agency)
+    .fetch_all(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Rejection {
+    pub received_at: DateTime<Utc>,
+    pub event_type: Option<String>,
+    pub reason: String,
+}
+
+/// Installation-wide (a forged delivery belongs to no agency); no bodies.
+pub async fn recent_rejections(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<Rejection>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT received_at, event_type, reason FROM webhook_rejections ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// The connected (or once connected) creator a delivery is for.
+pub async fn creator_for(
+    db: impl PgExecutor<'_>,
+    fanvue_uuid: Uuid,
+) -> Result<Option<(CreatorId, AgencyId)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, agency_id FROM creators WHERE fanvue_uuid = $1")
+            .bind(fanvue_uuid)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+pub async fn purge_rejections(
+    db: impl PgExecutor<'_>,
+    older_than_days: i64,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_rejections WHERE received_at < now() - make_interval(days => $1::int)",
+    )
+    .bind(older_than_days as i32)
+    .execute(db)
+    .await?
+    .rows_affected())
+}

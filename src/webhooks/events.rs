@@ -1,0 +1,315 @@
+//! The six platform events: their payloads (flat, no type or id — api-notes
+//! §4.3/§4.4), how a type is recognised on the shared URL, and the natural
+//! dedupe key of each.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    MessageReceived,
+    MessageRead,
+    Purchase,
+    Tip,
+    NewFollower,
+    NewSubscriber,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 6] = [
+        EventType::MessageReceived,
+        EventType::MessageRead,
+        EventType::Purchase,
+        EventType::Tip,
+        EventType::NewFollower,
+        EventType::NewSubscriber,
+    ];
+
+    /// The path segment of its own URL (`/webhooks/fanvue/{slug}`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            EventType::MessageReceived => "message-received",
+            EventType::MessageRead => "message-read",
+            EventType::Purchase => "purchase",
+            EventType::Tip => "tip",
+            EventType::NewFollower => "new-follower",
+            EventType::NewSubscriber => "new-subscriber",
+        }
+    }
+
+    /// Fanvue's topic name (also what we store).
+    pub fn topic(self) -> &'static str {
+        match self {
+            EventType::MessageReceived => "message.received",
+            EventType::MessageRead => "message.read",
+            EventType::Purchase => "purchase.new",
+            EventType::Tip => "tip.new",
+            EventType::NewFollower => "follow.new",
+            EventType::NewSubscriber => "subscription.new",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EventType::MessageReceived => "Message received",
+            EventType::MessageRead => "Message read",
+            EventType::Purchase => "Purchase received",
+            EventType::Tip => "Tip received",
+            EventType::NewFollower => "New follower",
+            EventType::NewSubscriber => "New subscriber",
+        }
+    }
+
+    pub fn from_slug(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.slug() == s)
+    }
+
+    pub fn from_topic(s: &str) -> Option<Self> {
+        let s = s.trim();
+        Self::ALL.into_iter().find(|e| e.topic() == s)
+    }
+
+    /// Recognises an event by its fields (the shared URL without a topic
+    /// header).
+    pub fn infer(body: &serde_json::Value) -> Option<Self> {
+        let has = |k: &str| body.get(k).is_some_and(|v| !v.is_null());
+        if has("message") && has("messageUuid") {
+            Some(EventType::MessageReceived)
+        } else if has("counterpartUuid") && has("readMessagesCount") {
+            Some(EventType::MessageRead)
+        } else if has("context") && (has("senderUuid") || has("sender")) {
+            Some(EventType::Tip)
+        } else if has("routeUuid") || has("postUuid") {
+            Some(EventType::Purchase)
+        } else if has("price") && has("sender") {
+            Some(EventType::NewSubscriber)
+        } else if has("sender") && has("recipientUuid") {
+            Some(EventType::NewFollower)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    pub uuid: Uuid,
+    #[serde(default)]
+    pub handle: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedMessage {
+    pub uuid: Uuid,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub has_media: Option<bool>,
+    #[serde(default)]
+    pub media_uuids: Vec<Uuid>,
+    #[serde(default)]
+    pub price: Option<i64>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageReceived {
+    pub message_uuid: Uuid,
+    pub message: ReceivedMessage,
+    pub sender: Person,
+    pub recipient_uuid: Uuid,
+    #[serde(default)]
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRead {
+    pub counterpart_uuid: Uuid,
+    pub read_messages_count: i64,
+    pub recipient_uuid: Uuid,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Purchase {
+    #[serde(default)]
+    pub post_uuid: Option<Uuid>,
+    #[serde(default)]
+    pub route_uuid: Option<Uuid>,
+    #[serde(default)]
+    pub price: Option<i64>,
+    pub recipient_uuid: Uuid,
+    #[serde(default)]
+    pub sender: Option<Person>,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tip {
+    pub context: String,
+    pub recipient_uuid: Uuid,
+    #[serde(default)]
+    pub sender_uuid: Option<Uuid>,
+    pub price: i64,
+    #[serde(default)]
+    pub sender: Option<Person>,
+    #[serde(default)]
+    pub post_uuid: Option<Uuid>,
+    #[serde(default)]
+    pub message_uuid: Option<Uuid>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// New follower and new subscriber (subscriber adds `price`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanEvent {
+    pub recipient_uuid: Uuid,
+    pub sender: Person,
+    #[serde(default)]
+    pub price: Option<i64>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A parsed delivery: its type, creator, natural dedupe key.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub event_type: EventType,
+    pub recipient: Uuid,
+    pub natural_key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseFailure(pub String);
+
+fn from<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, ParseFailure> {
+    serde_json::from_value(v.clone()).map_err(|e| ParseFailure(e.to_string()))
+}
+
+fn opt(u: Option<Uuid>) -> String {
+    u.map(|u| u.to_string()).unwrap_or_default()
+}
+
+/// Checks the body has the event's shape and derives its dedupe key.
+pub fn parse(event_type: EventType, body: &serde_json::Value) -> Result<Parsed, ParseFailure> {
+    let (recipient, key) = match event_type {
+        EventType::MessageReceived => {
+            let e: MessageReceived = from(body)?;
+            (e.recipient_uuid, format!("msg:{}", e.message_uuid))
+        }
+        EventType::MessageRead => {
+            let e: MessageRead = from(body)?;
+            (
+                e.recipient_uuid,
+                format!(
+                    "read:{}:{}:{}:{}",
+                    e.recipient_uuid,
+                    e.counterpart_uuid,
+                    e.timestamp.timestamp_millis(),
+                    e.read_messages_count
+                ),
+            )
+        }
+        EventType::Purchase => {
+            let e: Purchase = from(body)?;
+            let buyer = e.sender.as_ref().map(|s| s.uuid);
+            (
+                e.recipient_uuid,
+                format!(
+                    "purchase:{}:{}:{}{}:{}:{}",
+                    e.recipient_uuid,
+                    opt(buyer),
+                    opt(e.route_uuid),
+                    opt(e.post_uuid),
+                    e.timestamp.timestamp_millis(),
+                    e.price.unwrap_or(0)
+                ),
+            )
+        }
+        EventType::Tip => {
+            let e: Tip = from(body)?;
+            let tipper = e.sender_uuid.or(e.sender.as_ref().map(|s| s.uuid));
+            (
+                e.recipient_uuid,
+                format!(
+                    "tip:{}:{}:{}{}:{}:{}",
+                    e.recipient_uuid,
+                    opt(tipper),
+                    opt(e.message_uuid),
+                    opt(e.post_uuid),
+                    e.timestamp.timestamp_millis(),
+                    e.price
+                ),
+            )
+        }
+        EventType::NewFollower | EventType::NewSubscriber => {
+            let e: FanEvent = from(body)?;
+            let kind = if event_type == EventType::NewSubscriber {
+                "sub"
+            } else {
+                "follow"
+            };
+            (
+                e.recipient_uuid,
+                format!(
+                    "{kind}:{}:{}:{}:{}",
+                    e.recipient_uuid,
+                    e.sender.uuid,
+                    e.timestamp.timestamp_millis(),
+                    e.price.unwrap_or(0)
+                ),
+            )
+        }
+    };
+    Ok(Parsed {
+        event_type,
+        recipient,
+        natural_key: key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_are_recognised() {
+        let m = serde_json::json!({"messageUuid": Uuid::new_v4(), "message": {"uuid": Uuid::new_v4()}, "sender": {"uuid": Uuid::new_v4()}, "recipientUuid": Uuid::new_v4()});
+        assert_eq!(EventType::infer(&m), Some(EventType::MessageReceived));
+        let r = serde_json::json!({"counterpartUuid": Uuid::new_v4(), "readMessagesCount": 2, "recipientUuid": Uuid::new_v4(), "timestamp": "2026-01-01T00:00:00Z"});
+        assert_eq!(EventType::infer(&r), Some(EventType::MessageRead));
+        let p = serde_json::json!({"routeUuid": Uuid::new_v4(), "price": 500, "recipientUuid": Uuid::new_v4(), "sender": {"uuid": Uuid::new_v4()}, "timestamp": "2026-01-01T00:00:00Z"});
+        assert_eq!(EventType::infer(&p), Some(EventType::Purchase));
+        let t = serde_json::json!({"context": "message", "senderUuid": Uuid::new_v4(), "price": 500, "recipientUuid": Uuid::new_v4(), "timestamp": "2026-01-01T00:00:00Z"});
+        assert_eq!(EventType::infer(&t), Some(EventType::Tip));
+        let s = serde_json::json!({"price": 999, "recipientUuid": Uuid::new_v4(), "sender": {"uuid": Uuid::new_v4()}, "timestamp": "2026-01-01T00:00:00Z"});
+        assert_eq!(EventType::infer(&s), Some(EventType::NewSubscriber));
+        let f = serde_json::json!({"recipientUuid": Uuid::new_v4(), "sender": {"uuid": Uuid::new_v4()}, "timestamp": "2026-01-01T00:00:00Z"});
+        assert_eq!(EventType::infer(&f), Some(EventType::NewFollower));
+        assert_eq!(EventType::infer(&serde_json::json!({"hello": 1})), None);
+        for e in EventType::ALL {
+            assert_eq!(EventType::from_slug(e.slug()), Some(e));
+            assert_eq!(EventType::from_topic(e.topic()), Some(e));
+        }
+    }
+
+    #[test]
+    fn wrong_shape_for_the_url_is_a_parse_failure() {
+        let f = serde_json::json!({"recipientUuid": Uuid::new_v4(), "sender": {"uuid": Uuid::new_v4()}, "timestamp": "2026-01-01T00:00:00Z"});
+        assert!(parse(EventType::MessageReceived, &f).is_err());
+        assert!(parse(EventType::NewFollower, &f).is_ok());
+    }
+}

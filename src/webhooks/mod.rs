@@ -1,0 +1,9 @@
+//! Fanvue webhooks (DESIGN §5.1, invariant 3): `receive` verifies, dedupes
+//! and commits each delivery before answering 2xx — no API call and no
+//! mirror write in the request; `process` applies stored events to the
+//! mirror afterwards, idempotently, with retries and dead letters.
+
+pub mod events;
+pub mod process;
+pub mod receive;
+pub mod signature;

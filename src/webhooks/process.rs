@@ -1,0 +1,230 @@
+//! Applies stored webhook events to the mirror. Workers claim due events
+//! with `SKIP LOCKED`; each event is applied and marked processed in one
+//! transaction, so a crash between claim and commit leaves it to be claimed
+//! again (its claim lapses) and it is applied exactly once. Failures retry
+//! with exponential backoff and are dead-lettered after `max_attempts`.
+//! Every application is idempotent and order-independent.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use super::events::{self, EventType};
+use crate::config::WebhookSettings;
+use crate::domain::{AgencyId, CreatorId};
+use crate::store::mirror::{FanProfile, MessageUpsert};
+use crate::store::{self, StoreError};
+
+/// Events claimed per round.
+const BATCH: i64 = 100;
+/// A claim lapses after this (a crashed worker's events are retried).
+const CLAIM_SECS: f64 = 30.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("payload no longer parses: {0}")]
+    Payload(String),
+    #[error("event has no creator")]
+    NoCreator,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn profile(p: &events::Person) -> FanProfile {
+    FanProfile {
+        uuid: p.uuid,
+        handle: p.handle.clone(),
+        display_name: p.display_name.clone(),
+        avatar_url: p.avatar_url.clone(),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, ProcessError> {
+    serde_json::from_value(v.clone()).map_err(|e| ProcessError::Payload(e.to_string()))
+}
+
+/// Applies one event inside `tx`.
+async fn apply(
+    tx: &mut sqlx::PgConnection,
+    event_type: EventType,
+    agency: AgencyId,
+    creator: CreatorId,
+    payload: &serde_json::Value,
+    dedupe_hint: i64,
+) -> Result<(), ProcessError> {
+    match event_type {
+        EventType::MessageReceived => {
+            let e: events::MessageReceived = decode(payload)?;
+            let m = MessageUpsert {
+                uuid: e.message_uuid,
+                fan_uuid: e.sender.uuid,
+                sender_uuid: Some(e.sender.uuid),
+                recipient_uuid: Some(e.recipient_uuid),
+                outbound: false,
+                text: e.message.text.clone(),
+                sent_at: e.message.created_at.or(e.timestamp),
+                // The webhook carries no type; reconcile replaces it with
+                // Fanvue's own when it reads the message.
+                kind: "SINGLE_RECIPIENT".into(),
+                has_media: e.message.has_media,
+                media_type: None,
+                media_uuids: e.message.media_uuids.clone(),
+                price_cents: e.message.price,
+                purchased_at: None,
+                sent_by_user_uuid: None,
+                is_read: false,
+            };
+            store::mirror::insert_received(tx, agency, creator, &profile(&e.sender), &m).await?;
+        }
+        EventType::MessageRead => {
+            let e: events::MessageRead = decode(payload)?;
+            store::mirror::apply_read(
+                tx,
+                creator,
+                e.counterpart_uuid,
+                e.read_messages_count,
+                e.timestamp,
+            )
+            .await?;
+        }
+        EventType::Purchase => {
+            let e: events::Purchase = decode(payload)?;
+            // A post purchase has no message to join; it is kept as an event.
+            if let Some(route) = e.route_uuid {
+                let key = format!("event:{dedupe_hint}");
+                store::mirror::record_purchase(
+                    tx,
+                    agency,
+                    creator,
+                    store::mirror::Purchase {
+                        message_uuid: route,
+                        fan_uuid: e.sender.as_ref().map(|s| s.uuid),
+                        price_cents: e.price,
+                        purchased_at: e.timestamp,
+                        dedupe_key: &key,
+                    },
+                )
+                .await?;
+            }
+        }
+        EventType::Tip => {
+            let e: events::Tip = decode(payload)?;
+            let key = format!("event:{dedupe_hint}");
+            store::mirror::record_tip(
+                &mut *tx,
+                agency,
+                creator,
+                store::mirror::Tip {
+                    fan_uuid: e.sender_uuid.or(e.sender.as_ref().map(|s| s.uuid)),
+                    amount_cents: e.price,
+                    tipped_at: e.timestamp,
+                    context: &e.context,
+                    tipped_message_uuid: if e.context == "message" {
+                        e.message_uuid
+                    } else {
+                        None
+                    },
+                    dedupe_key: &key,
+                },
+            )
+            .await?;
+        }
+        EventType::NewFollower | EventType::NewSubscriber => {
+            let e: events::FanEvent = decode(payload)?;
+            store::mirror::fan_event(
+                tx,
+                agency,
+                creator,
+                &profile(&e.sender),
+                event_type == EventType::NewSubscriber,
+                e.timestamp,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Claims and applies one round of due events; returns how many were applied.
+pub async fn process_batch(
+    pool: &PgPool,
+    settings: &WebhookSettings,
+) -> Result<usize, ProcessError> {
+    let claimed = store::webhooks::claim(pool, BATCH, CLAIM_SECS).await?;
+    let mut applied = 0;
+    for ev in claimed {
+        let result: Result<(), ProcessError> = async {
+            let event_type = EventType::from_topic(&ev.event_type)
+                .ok_or_else(|| ProcessError::Payload(format!("unknown type {}", ev.event_type)))?;
+            let (Some(agency), Some(creator)) = (ev.agency_id, ev.creator_id) else {
+                return Err(ProcessError::NoCreator);
+            };
+            let mut tx = pool.begin().await?;
+            apply(&mut tx, event_type, agency, creator, &ev.payload, ev.id).await?;
+            store::webhooks::mark_processed(&mut tx, ev.id).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => applied += 1,
+            Err(e) => {
+                tracing::warn!(event_id = ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");
+                store::webhooks::mark_failed(pool, ev.id, &e.to_string(), settings.max_attempts)
+                    .await?;
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Processes until nothing is due (tests, the demo's catch-up).
+pub async fn drain(pool: &PgPool, settings: &WebhookSettings) -> Result<usize, ProcessError> {
+    let mut total = 0;
+    loop {
+        let n = process_batch(pool, settings).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+    }
+}
+
+/// Background processors; they stop when `shutdown` turns true.
+pub fn spawn_workers(
+    pool: PgPool,
+    settings: WebhookSettings,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..settings.workers)
+        .map(|_| {
+            let pool = pool.clone();
+            let settings = settings.clone();
+            let mut shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                    let idle = match process_batch(&pool, &settings).await {
+                        Ok(0) => true,
+                        Ok(_) => false,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "webhook processing round failed");
+                            true
+                        }
+                    };
+                    if idle {
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
