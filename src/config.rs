@@ -279,6 +279,15 @@ pub struct Settings {
 impl Settings {
     /// Loads settings from defaults, the optional file and the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_defaults(file, &[])
+    }
+
+    /// Like `load`, with extra defaults that the file and the environment
+    /// still override (the demo's throwaway database and key).
+    pub fn load_with_defaults(
+        file: Option<&Path>,
+        defaults: &[(&str, &str)],
+    ) -> Result<Self, ConfigError> {
         let mut b = config::Config::builder()
             .set_default("public_url", "http://127.0.0.1:8080")?
             .set_default("host", "127.0.0.1")?
@@ -312,6 +321,9 @@ impl Settings {
             .set_default("webhooks.max_attempts", 8)?
             .set_default("webhooks.workers", 1)?
             .set_default("webhooks.enabled", true)?;
+        for (k, v) in defaults {
+            b = b.set_default(*k, *v)?;
+        }
         let file: Option<PathBuf> = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from));

@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod demo;
 pub mod domain;
 pub mod fanvue;
 pub mod sim;

@@ -53,6 +53,9 @@ enum Command {
     },
     /// Run the Fanvue simulator (for demos and tests; needs no database).
     Sim(switchboard::sim::SimArgs),
+    /// Run a complete demo: the simulator, a demo agency with its staff,
+    /// connected creators, live activity. Needs only Postgres.
+    Demo(switchboard::demo::DemoArgs),
 }
 
 fn read_password() -> anyhow::Result<SecretString> {
@@ -95,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init(switchboard::config::LogFormat::Text, "info");
             return switchboard::sim::run_cli(args).await;
         }
+        Command::Demo(args) => return switchboard::demo::run(args, cli.config.as_deref()).await,
         other => other,
     };
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
@@ -134,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
             }
             result?;
         }
-        Command::Sim(_) => {}
+        Command::Sim(_) | Command::Demo(_) => {}
         Command::Migrate => {
             store::connect_and_migrate(settings.connect_options()?, 2).await?;
             println!("migrations applied");

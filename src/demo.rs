@@ -1,0 +1,348 @@
+//! `switchboard demo` (DESIGN §9): the simulator in-process with live
+//! activity, a demo agency (owner, manager, three chatters mapped to the
+//! simulator's team members), the demo creators connected through the real
+//! OAuth flow, webhooks registered, backfilled — then it prints the URL and
+//! logins. Needs nothing but Postgres.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::config::{EXAMPLE_SECRET_KEY, FanvueApp, Settings};
+use crate::domain::{FanvueUserUuid, Role, StaffId};
+use crate::sim::{EventKind, SimConfig, SimHandle, SimMode};
+use crate::startup::Application;
+use crate::{bootstrap, store};
+
+pub const DEMO_PASSWORD: &str = "switchboard-demo";
+pub const OWNER_EMAIL: &str = "owner@demo.switchboard.test";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Port of the Switchboard web server.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// World seed of the simulator.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Simulated creators to connect.
+    #[arg(long, default_value_t = 3)]
+    pub creators: usize,
+    /// Fans (chats) per creator.
+    #[arg(long, default_value_t = 40)]
+    pub fans: usize,
+    /// Messages per chat of history.
+    #[arg(long, default_value_t = 40)]
+    pub messages: usize,
+    /// Live activity in the simulator, events per second.
+    #[arg(long, default_value_t = 0.5)]
+    pub live_rate: f64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            port: 8080,
+            seed: 7,
+            creators: 3,
+            fans: 40,
+            messages: 40,
+            live_rate: 0.5,
+        }
+    }
+}
+
+/// A running demo.
+pub struct Demo {
+    pub url: String,
+    pub pool: PgPool,
+    pub sim: SimHandle,
+    pub logins: Vec<(String, &'static str)>,
+    pub started_in: Duration,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Demo {
+    /// Stops workers and the simulator (the web server stops with the process).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        self.server.abort();
+        self.sim.stop().await;
+    }
+}
+
+const DEMO_PEOPLE: [(&str, &str, Role); 5] = [
+    (OWNER_EMAIL, "Olivia Owner", Role::Owner),
+    (
+        "manager@demo.switchboard.test",
+        "Max Manager",
+        Role::Manager,
+    ),
+    (
+        "chatter1@demo.switchboard.test",
+        "Chloe Chatter",
+        Role::Chatter,
+    ),
+    (
+        "chatter2@demo.switchboard.test",
+        "Carlos Chatter",
+        Role::Chatter,
+    ),
+    (
+        "chatter3@demo.switchboard.test",
+        "Cora Chatter",
+        Role::Chatter,
+    ),
+];
+
+/// Starts everything; `settings` decides the database (and may override
+/// the rest); Fanvue URLs, credentials and the webhook secret are the
+/// simulator's.
+pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<Demo> {
+    let started = Instant::now();
+    let mut cfg = SimConfig {
+        mode: SimMode::Demo,
+        seed: args.seed,
+        epoch: chrono::Utc::now(),
+        ..SimConfig::default()
+    };
+    cfg.scenario.creators = args.creators.max(1);
+    cfg.scenario.fans_per_creator = args.fans.max(1);
+    cfg.scenario.messages_per_chat = args.messages.max(1);
+    cfg.scenario.team_members_per_agency = cfg.scenario.team_members_per_agency.max(3);
+    cfg.live.events_per_sec = args.live_rate.max(0.0);
+    let sim = crate::sim::start(cfg)
+        .await
+        .context("starting the simulator")?;
+
+    let listener = TcpListener::bind((settings.host.as_str(), args.port))
+        .with_context(|| format!("port {} is taken; pass --port", args.port))?;
+    let port = listener.local_addr()?.port();
+    settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}"))?;
+    settings.fanvue.app = Some(FanvueApp {
+        client_id: sim.client_id().to_owned(),
+        client_secret: SecretString::from(sim.client_secret().to_owned()),
+    });
+    settings.fanvue.api_url = url::Url::parse(&sim.api_base_url())?;
+    settings.fanvue.auth_url = url::Url::parse(sim.auth_base_url())?;
+    settings.webhooks.secret = Some(SecretString::from(sim.webhook_secret().to_owned()));
+    // A livelier cadence than production: the demo is watched.
+    settings.sync.reconcile_interval_secs = settings.sync.reconcile_interval_secs.min(60);
+
+    let pool = store::connect_and_migrate(settings.connect_options()?, 10).await?;
+    let staff = ensure_agency(&pool).await?;
+    // The chatters are the simulator's team members, so Fanvue's
+    // `sentByUserId` attributes to them.
+    let members = sim.team_member_uuids();
+    let chatters = DEMO_PEOPLE
+        .iter()
+        .zip(&staff)
+        .filter(|((_, _, r), _)| *r == Role::Chatter)
+        .map(|(_, id)| *id);
+    for (id, member) in chatters.zip(members.iter()) {
+        let agency = store::staff::for_session(&pool, id)
+            .await?
+            .context("demo staff")?
+            .agency_id;
+        store::staff::set_fanvue_user_uuid(
+            &pool,
+            agency,
+            id,
+            Some(FanvueUserUuid::parse(&member.to_string())?),
+        )
+        .await?;
+    }
+
+    let app = Application::build_with_listener(settings.clone(), pool.clone(), listener)?;
+    let engine = app.sync_engine();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = tokio::spawn(app.run_until_stopped());
+    let (stop, shutdown) = watch::channel(false);
+    let mut tasks = crate::sync::spawn_workers(
+        engine,
+        settings.sync.workers.max(2),
+        "demo",
+        shutdown.clone(),
+    );
+    tasks.extend(crate::webhooks::process::spawn_workers(
+        pool.clone(),
+        settings.webhooks.clone(),
+        shutdown,
+    ));
+
+    connect_creators(&url, &sim)
+        .await
+        .context("connecting the demo creators")?;
+    for kind in [
+        EventKind::MessageReceived,
+        EventKind::MessageRead,
+        EventKind::Purchase,
+        EventKind::Tip,
+        EventKind::NewFollower,
+        EventKind::NewSubscriber,
+    ] {
+        let slug = crate::webhooks::events::EventType::from_topic(kind.topic())
+            .map_or("message-received", |t| t.slug());
+        sim.register_webhook(&format!("{url}/webhooks/fanvue/{slug}"), &[kind]);
+    }
+    wait_for_backfill(&pool, Duration::from_secs(55)).await?;
+
+    Ok(Demo {
+        url,
+        pool,
+        sim,
+        logins: DEMO_PEOPLE
+            .iter()
+            .map(|(e, _, r)| (e.to_string(), r.label()))
+            .collect(),
+        started_in: started.elapsed(),
+        stop,
+        tasks,
+        server,
+    })
+}
+
+/// The demo agency and its people (created once; reused on restart).
+async fn ensure_agency(pool: &PgPool) -> anyhow::Result<Vec<StaffId>> {
+    let owner = crate::domain::Email::parse(OWNER_EMAIL)?;
+    if let Some(c) = store::staff::credentials_by_email(pool, &owner).await? {
+        let all = store::staff::list(pool, c.agency_id).await?;
+        return Ok(DEMO_PEOPLE
+            .iter()
+            .filter_map(|(e, _, _)| all.iter().find(|s| s.email == *e).map(|s| s.id))
+            .collect());
+    }
+    let people: Vec<(&str, &str, Role, SecretString)> = DEMO_PEOPLE
+        .iter()
+        .map(|(e, n, r)| (*e, *n, *r, SecretString::from(DEMO_PASSWORD)))
+        .collect();
+    let (_, ids) = bootstrap::create_agency_with_staff(pool, "Demo Agency", &people).await?;
+    Ok(ids)
+}
+
+fn csrf_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// Signs in as the owner and runs Switchboard's own connect flow for every
+/// simulated creator, with the simulator approving as that creator.
+async fn connect_creators(url: &str, sim: &SimHandle) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let login = http
+        .get(format!("{url}/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let token = csrf_in(&login).context("login page has a CSRF token")?;
+    let r = http
+        .post(format!("{url}/login"))
+        .form(&[
+            ("email", OWNER_EMAIL),
+            ("password", DEMO_PASSWORD),
+            ("csrf_token", &token),
+            ("next", "/"),
+        ])
+        .send()
+        .await?;
+    if r.status() != reqwest::StatusCode::SEE_OTHER {
+        bail!("demo owner could not sign in ({})", r.status());
+    }
+    for creator in sim.creator_uuids() {
+        sim.set_auto_approve(Some(&creator.to_string()))?;
+        let page = http
+            .get(format!("{url}/admin/creators"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let token = csrf_in(&page).context("creators page has a CSRF token")?;
+        let start = http
+            .post(format!("{url}/admin/creators/connect"))
+            .form(&[("csrf_token", &token)])
+            .send()
+            .await?;
+        let authorize = location(&start).context("connect redirects to Fanvue")?;
+        let consent = http.get(&authorize).send().await?;
+        let callback = location(&consent).context("Fanvue redirects back")?;
+        let done = http.get(&callback).send().await?;
+        if done.status() != reqwest::StatusCode::SEE_OTHER {
+            bail!("connecting {creator} failed ({})", done.status());
+        }
+    }
+    sim.set_auto_approve(None)?;
+    Ok(())
+}
+
+fn location(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get(reqwest::header::LOCATION)?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
+}
+
+async fn wait_for_backfill(pool: &PgPool, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sync_state WHERE backfill_done_at IS NULL")
+                .fetch_one(pool)
+                .await?;
+        if pending == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("backfill did not finish in time ({pending} creators pending)");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `switchboard demo`: start, print, run until Ctrl-C.
+pub async fn run(args: DemoArgs, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let settings = Settings::load_with_defaults(
+        file,
+        &[
+            (
+                "database_url",
+                "postgres://postgres@127.0.0.1:5432/switchboard_demo",
+            ),
+            ("secret_key", EXAMPLE_SECRET_KEY),
+        ],
+    )?;
+    crate::telemetry::init(settings.log_format, "warn,switchboard=info");
+    let demo = start(&args, settings).await?;
+    println!();
+    println!(
+        "  Switchboard demo is running at {}   (ready in {:.1} s)",
+        demo.url,
+        demo.started_in.as_secs_f64()
+    );
+    println!("  Simulated Fanvue: {}", demo.sim.base_url());
+    println!();
+    println!("  Sign in with any of these (password: {DEMO_PASSWORD}):");
+    for (email, role) in &demo.logins {
+        println!("    {role:<8} {email}");
+    }
+    println!();
+    println!("  Live activity flows in through webhooks; press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    demo.shutdown().await;
+    Ok(())
+}

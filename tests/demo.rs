@@ -1,0 +1,99 @@
+//! `switchboard demo` end to end: it starts from an empty database in well
+//! under a minute, its logins work, and a message the simulator generates
+//! reaches the mirror (through a signed webhook) within 5 seconds.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::time::{Duration, Instant};
+
+use helpers::{TestClient, test_settings};
+use switchboard::demo::{DEMO_PASSWORD, DemoArgs};
+
+#[tokio::test]
+async fn demo_starts_logins_work_and_live_messages_arrive_within_5_seconds() {
+    let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
+    let args = DemoArgs {
+        port: 0,
+        creators: 2,
+        fans: 15,
+        messages: 20,
+        live_rate: 0.0,
+        ..DemoArgs::default()
+    };
+    let demo = switchboard::demo::start(&args, test_settings(&db))
+        .await
+        .expect("demo starts");
+    assert!(
+        demo.started_in < Duration::from_secs(60),
+        "took {:?}",
+        demo.started_in
+    );
+
+    // Every printed login works; the owner sees the connected creators.
+    assert_eq!(demo.logins.len(), 5);
+    for (email, role) in &demo.logins {
+        let c = TestClient::new(&demo.url);
+        let r = c.login(email, DEMO_PASSWORD).await;
+        assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "{role} {email}");
+        let (status, home) = c.get_html("/").await;
+        assert_eq!(status, reqwest::StatusCode::OK);
+        if *role == "Owner" {
+            assert!(
+                home.contains("Connected"),
+                "creators listed on the overview"
+            );
+        }
+    }
+    let backfilled: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+        .fetch_one(&demo.pool)
+        .await
+        .unwrap();
+    assert!(backfilled > 0, "the mirror was backfilled");
+    let mapped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM staff WHERE role = 'chatter' AND fanvue_user_uuid IS NOT NULL",
+    )
+    .fetch_one(&demo.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        mapped, 3,
+        "chatters are mapped to the simulator's team members"
+    );
+
+    // Generate activity until a fan message is delivered, then time its arrival.
+    let seen = demo.sim.deliveries().len();
+    let mut message: Option<(String, Instant)> = None;
+    for _ in 0..200 {
+        let t0 = Instant::now();
+        demo.sim.generate_activity(1);
+        if let Some(d) = demo.sim.deliveries()[seen..]
+            .iter()
+            .find(|d| d.event == "message.received")
+        {
+            let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            message = Some((body["messageUuid"].as_str().unwrap().to_owned(), t0));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (uuid, t0) = message.expect("the simulator produced a fan message");
+    let uuid: uuid::Uuid = uuid.parse().unwrap();
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE uuid = $1")
+            .bind(uuid)
+            .fetch_one(&demo.pool)
+            .await
+            .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "message {uuid} not mirrored within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    demo.shutdown().await;
+}
