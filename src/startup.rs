@@ -185,6 +185,9 @@ pub fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> tokio::task::
             if let Err(e) = store::oauth_flows::purge_expired(&pool).await {
                 tracing::warn!(error = %e, "connect-flow purge failed");
             }
+            if let Err(e) = store::webhooks::purge_rejections(&pool, 7).await {
+                tracing::warn!(error = %e, "webhook-rejection purge failed");
+            }
         }
     })
 }

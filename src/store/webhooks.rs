@@ -13,31 +13,45 @@ pub struct NewEvent<'a> {
     pub event_type: &'a str,
     pub dedupe_key: &'a str,
     pub event_id: Option<&'a str>,
-    pub creator_fanvue_uuid: Option<Uuid>,
-    pub agency_id: Option<AgencyId>,
-    pub creator_id: Option<CreatorId>,
+    /// The creator the event is for (`recipientUuid`).
+    pub creator_fanvue_uuid: Uuid,
     pub payload: &'a serde_json::Value,
-    /// `pending`, or `unmatched` for a creator nobody connected.
-    pub status: &'a str,
 }
 
-/// Stores a delivery; false when its dedupe key was seen before.
-pub async fn insert(db: impl PgExecutor<'_>, e: NewEvent<'_>) -> Result<bool, StoreError> {
-    let r = sqlx::query(
-        "INSERT INTO webhook_events (event_type, dedupe_key, event_id, creator_fanvue_uuid, agency_id, creator_id, payload, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",
+/// How a stored delivery was filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// For a connected creator; will be applied.
+    Pending,
+    /// No creator with this uuid: kept, never applied.
+    Unmatched,
+    /// Seen before (same dedupe key); nothing stored.
+    Duplicate,
+}
+
+/// Stores a delivery in one round trip: the creator lookup, the insert and
+/// the dedupe happen in a single statement (this is the hot path of intake).
+pub async fn insert(db: impl PgExecutor<'_>, e: NewEvent<'_>) -> Result<Intake, StoreError> {
+    let status: Option<String> = sqlx::query_scalar(
+        "WITH c AS (SELECT id, agency_id FROM creators WHERE fanvue_uuid = $4)
+         INSERT INTO webhook_events (event_type, dedupe_key, event_id, creator_fanvue_uuid, agency_id, creator_id, payload, status)
+         SELECT $1, $2, $3, $4, (SELECT agency_id FROM c), (SELECT id FROM c), $5,
+                CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'pending' ELSE 'unmatched' END
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING status",
     )
     .bind(e.event_type)
     .bind(e.dedupe_key)
     .bind(e.event_id)
     .bind(e.creator_fanvue_uuid)
-    .bind(e.agency_id)
-    .bind(e.creator_id)
     .bind(e.payload)
-    .bind(e.status)
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(match status.as_deref() {
+        Some("pending") => Intake::Pending,
+        Some(_) => Intake::Unmatched,
+        None => Intake::Duplicate,
+    })
 }
 
 pub async fn reject(
@@ -142,8 +156,9 @@ pub async fn retry_dead(
     }
 }
 
+/// Freshness: a webhook for this creator was just applied.
 pub async fn touch_creator(db: impl PgExecutor<'_>, creator: CreatorId) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sync_state SET last_webhook_at = now() WHERE creator_id = $1")
+    sqlx::query("UPDATE sync_state SET last_webhook_at = now() WHERE creator_id = $1 AND (last_webhook_at IS NULL OR last_webhook_at < now() - interval '1 second')")
         .bind(creator)
         .execute(db)
         .await?;
@@ -212,19 +227,7 @@ pub async fn recent_rejections(
     .await?)
 }
 
-/// The connected (or once connected) creator a delivery is for.
-pub async fn creator_for(
-    db: impl PgExecutor<'_>,
-    fanvue_uuid: Uuid,
-) -> Result<Option<(CreatorId, AgencyId)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT id, agency_id FROM creators WHERE fanvue_uuid = $1")
-            .bind(fanvue_uuid)
-            .fetch_optional(db)
-            .await?,
-    )
-}
-
+/// Rejections are kept a week for diagnosis.
 pub async fn purge_rejections(
     db: impl PgExecutor<'_>,
     older_than_days: i64,

@@ -165,6 +165,7 @@ pub async fn process_batch(
             let mut tx = pool.begin().await?;
             apply(&mut tx, event_type, agency, creator, &ev.payload, ev.id).await?;
             store::webhooks::mark_processed(&mut tx, ev.id).await?;
+            store::webhooks::touch_creator(&mut *tx, creator).await?;
             tx.commit().await?;
             Ok(())
         }

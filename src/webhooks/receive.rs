@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::events::{self, EventType};
 use super::signature;
+use crate::store::webhooks::Intake;
 use crate::store::{self};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;
@@ -144,44 +145,23 @@ async fn intake(
         Some(id) => format!("id:{id}"),
         None => parsed.natural_key.clone(),
     };
-    let creator = match store::webhooks::creator_for(&state.pool, parsed.recipient).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "webhook intake: database unavailable");
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "error": "try again" }),
-            );
-        }
-    };
     let stored = store::webhooks::insert(
         &state.pool,
         store::webhooks::NewEvent {
             event_type: event_type.topic(),
             dedupe_key: &dedupe,
             event_id,
-            creator_fanvue_uuid: Some(parsed.recipient),
-            agency_id: creator.map(|c| c.1),
-            creator_id: creator.map(|c| c.0),
+            creator_fanvue_uuid: parsed.recipient,
             payload: &value,
-            status: if creator.is_some() {
-                "pending"
-            } else {
-                "unmatched"
-            },
         },
     )
     .await;
+    // Answered only after the commit: from here on Fanvue may consider the
+    // event delivered.
     match stored {
-        // Committed: now (and only now) Fanvue may consider it delivered.
-        Ok(true) if creator.is_some() => {
-            if let Some((cid, _)) = creator {
-                let _ = store::webhooks::touch_creator(&state.pool, cid).await;
-            }
-            answer(StatusCode::OK, json!({ "status": "accepted" }))
-        }
-        Ok(true) => answer(StatusCode::ACCEPTED, json!({ "status": "unmatched" })),
-        Ok(false) => answer(StatusCode::OK, json!({ "status": "duplicate" })),
+        Ok(Intake::Pending) => answer(StatusCode::OK, json!({ "status": "accepted" })),
+        Ok(Intake::Unmatched) => answer(StatusCode::ACCEPTED, json!({ "status": "unmatched" })),
+        Ok(Intake::Duplicate) => answer(StatusCode::OK, json!({ "status": "duplicate" })),
         Err(e) => {
             tracing::error!(error = %e, "webhook intake: could not store the event");
             answer(
