@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use helpers::TestApp;
 use secrecy::ExposeSecret;
-use switchboard::connections::{Connections, access_context, refresh_context};
+use switchboard::connections::{access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
-use switchboard::fanvue::FanvueClient;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -74,12 +73,7 @@ async fn logs_of_a_connect_flow_and_refresh_contain_no_token() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let settings = Arc::new(app.settings.clone());
-    let conns = Connections::new(
-        app.pool.clone(),
-        settings.clone(),
-        Arc::new(FanvueClient::new(&settings.fanvue).unwrap()),
-    );
+    let conns = app.connections();
     let client = conns.client();
     conns
         .call(

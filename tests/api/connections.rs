@@ -2,7 +2,6 @@
 //! OAuth connect flow and every way it must refuse, encrypted token storage,
 //! the refresh lifecycle, and who may manage connections.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -10,7 +9,7 @@ use secrecy::ExposeSecret;
 use switchboard::connections::{ConnectionError, Connections, access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
 use switchboard::domain::CreatorId;
-use switchboard::fanvue::{FanvueClient, Priority};
+use switchboard::fanvue::Priority;
 use switchboard::sim::oauth::REFRESH_REUSE_DETECTED;
 
 use crate::helpers::*;
@@ -30,11 +29,8 @@ fn refreshes(app: &TestApp) -> u64 {
     stat(app, "POST /oauth2/token refresh_token")
 }
 
-/// A second "instance" of the token machinery on the same database.
 fn connections(app: &TestApp) -> Connections {
-    let settings = Arc::new(app.settings.clone());
-    let client = FanvueClient::new(&settings.fanvue).unwrap();
-    Connections::new(app.pool.clone(), settings, Arc::new(client))
+    app.connections()
 }
 
 async fn stored_tokens(app: &TestApp, id: CreatorId) -> (Vec<u8>, Vec<u8>) {

@@ -186,6 +186,31 @@ impl TestApp {
         }
     }
 
+    /// A second "instance" of the token machinery on this app's database.
+    pub fn connections(&self) -> switchboard::connections::Connections {
+        let settings = std::sync::Arc::new(self.settings.clone());
+        let client = switchboard::fanvue::FanvueClient::new(&settings.fanvue).expect("client");
+        switchboard::connections::Connections::new(
+            self.pool.clone(),
+            settings,
+            std::sync::Arc::new(client),
+        )
+    }
+
+    /// A sync engine (its own tokens and budget) with tweaked sync settings.
+    pub fn sync_engine_with(
+        &self,
+        tweak: impl FnOnce(&mut switchboard::config::SyncSettings),
+    ) -> switchboard::sync::SyncEngine {
+        let mut sync = self.settings.sync.clone();
+        tweak(&mut sync);
+        switchboard::sync::SyncEngine::new(self.pool.clone(), self.connections(), sync)
+    }
+
+    pub fn sync_engine(&self) -> switchboard::sync::SyncEngine {
+        self.sync_engine_with(|_| {})
+    }
+
     pub fn sim(&self) -> &SimHandle {
         self.sim.as_ref().expect("this test app has no simulator")
     }

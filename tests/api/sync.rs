@@ -162,24 +162,14 @@ fn assert_same_but_kind(
 }
 
 fn engine(app: &TestApp) -> SyncEngine {
-    engine_with(app, |_| {})
+    app.sync_engine()
 }
 
 fn engine_with(
     app: &TestApp,
     tweak: impl FnOnce(&mut switchboard::config::SyncSettings),
 ) -> SyncEngine {
-    use std::sync::Arc;
-    let mut settings = app.settings.clone();
-    tweak(&mut settings.sync);
-    let settings = Arc::new(settings);
-    let client = FanvueClient::new(&settings.fanvue).unwrap();
-    let conns = switchboard::connections::Connections::new(
-        app.pool.clone(),
-        settings.clone(),
-        Arc::new(client),
-    );
-    SyncEngine::new(app.pool.clone(), conns, settings.sync.clone())
+    app.sync_engine_with(tweak)
 }
 
 /// Runs one creator's due work until nothing is due; returns kinds run.

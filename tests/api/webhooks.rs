@@ -553,16 +553,7 @@ async fn simulator_deliveries_land_in_the_mirror_and_an_outage_is_closed_by_reco
         app.sim()
             .register_webhook(&format!("{}/webhooks/fanvue/{slug}", app.address), &[kind]);
     }
-    let engine = {
-        use std::sync::Arc;
-        let s = Arc::new(app.settings.clone());
-        let conns = switchboard::connections::Connections::new(
-            app.pool.clone(),
-            s.clone(),
-            Arc::new(switchboard::fanvue::FanvueClient::new(&s.fanvue).unwrap()),
-        );
-        switchboard::sync::SyncEngine::new(app.pool.clone(), conns, s.sync.clone())
-    };
+    let engine = app.sync_engine();
     while engine.run_once("w", Some(id)).await.unwrap() != switchboard::sync::Outcome::Idle {}
 
     // Live: a fan message reaches the mirror through the webhook alone.
