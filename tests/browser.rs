@@ -256,5 +256,27 @@ async fn admin_connects_a_creator_through_fanvue_consent_and_assigns_a_chatter()
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         std::fs::write(format!("{dir}/creator.png"), c.screenshot().await.unwrap()).unwrap();
     }
+
+    // The sync page, and asking for a reconcile.
+    click(&c, "a[href$='/sync']").await;
+    expect_heading(&c, "Sync").await;
+    click(&c, "form[action$='/sync/reconcile'] button").await;
+    let flash = wait_for(&c, ".flash").await.text().await.unwrap();
+    assert!(flash.contains("Reconcile queued"), "{flash}");
+
+    // The webhook page lists the URLs to register.
+    click(&c, "a[href='/admin/webhooks']").await;
+    expect_heading(&c, "Webhooks").await;
+    let table = c
+        .find(Locator::Css("table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains(&format!("{base}/webhooks/fanvue/message-received")),
+        "{table}"
+    );
     c.close().await.unwrap();
 }
