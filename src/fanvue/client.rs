@@ -597,6 +597,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn deprecation_notices_are_kept_once_each() {
+        let settings = crate::config::FanvueSettings {
+            app: None,
+            api_url: url::Url::parse("http://127.0.0.1:9").unwrap(),
+            auth_url: url::Url::parse("http://127.0.0.1:9").unwrap(),
+            api_version: "2025-06-26".into(),
+            scopes: vec!["read:self".into()],
+            token_auth: crate::config::TokenAuth::Basic,
+            interactive_reserve_percent: 20,
+            request_timeout: Duration::from_secs(1),
+        };
+        let client = FanvueClient::new(&settings).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("sunset", "Wed, 01 Jul 2026 00:00:00 GMT".parse().unwrap());
+        client.note_deprecations(&h, "/chats");
+        client.note_deprecations(&h, "/chats/unread");
+        h.insert("deprecation", "true".parse().unwrap());
+        client.note_deprecations(&h, "/users/me");
+        let notices = client.notices();
+        assert_eq!(notices.len(), 2);
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.header == "sunset" && n.path == "/chats")
+        );
+    }
+
+    #[test]
     fn error_bodies_map_to_actionable_variants() {
         assert_eq!(
             map_error(

@@ -635,3 +635,41 @@ async fn simulator_deliveries_land_in_the_mirror_and_an_outage_is_closed_by_reco
         .unwrap();
     assert_eq!(dead, 0);
 }
+
+#[tokio::test]
+async fn silent_webhooks_while_reconcile_finds_messages_raise_a_gap_alert() {
+    let (app, _, id) = setup().await;
+    let admin = app.signed_in("admin@acme.test").await;
+    let (_, page) = admin.get_html("/admin/webhooks").await;
+    assert!(
+        !page.contains(&format!("id=\"gap-{id}\"")),
+        "no alert before any reconcile"
+    );
+    // A reconcile that found messages, and no webhook at all.
+    let agency: Uuid = sqlx::query_scalar("SELECT agency_id FROM creators WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sync_state SET last_reconcile_at = now() WHERE creator_id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sync_runs (agency_id, creator_id, kind, worker, started_at, messages_upserted) VALUES ($1, $2, 'reconcile', 'w', now(), 7)")
+        .bind(agency)
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, page) = admin.get_html("/admin/webhooks").await;
+    assert!(page.contains(&format!("id=\"gap-{id}\"")), "{page}");
+    // A recent webhook clears it.
+    sqlx::query("UPDATE sync_state SET last_webhook_at = now() WHERE creator_id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (_, page) = admin.get_html("/admin/webhooks").await;
+    assert!(!page.contains(&format!("id=\"gap-{id}\"")));
+}
