@@ -39,7 +39,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use switchboard::config::{
     AuthSettings, DEFAULT_SCOPES, FanvueApp, FanvueSettings, LogFormat, SecretKey, Settings,
-    SyncSettings, TokenAuth,
+    SyncSettings, TokenAuth, WebhookSettings,
 };
 use switchboard::connections::{Connections, access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
@@ -131,6 +131,15 @@ fn settings_for(database: &str, sim: &SimHandle) -> anyhow::Result<Settings> {
             token_auth: TokenAuth::Basic,
             interactive_reserve_percent: 20,
             request_timeout: Duration::from_secs(30),
+        },
+        // No webhooks in this benchmark: sync alone keeps the mirror current.
+        webhooks: WebhookSettings {
+            secret: None,
+            previous_secret: None,
+            tolerance_secs: 300,
+            max_attempts: 3,
+            workers: 1,
+            enabled: false,
         },
         // The benchmark drives the workers itself; these are the shipped defaults.
         sync: SyncSettings {
