@@ -29,6 +29,8 @@ pub async fn ensure(
 /// What a worker claimed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claim {
+    /// A reconcile is due (scheduled time passed, or requested).
+    pub reconcile_due: bool,
     pub creator_id: CreatorId,
     pub agency_id: AgencyId,
     pub backfill_done_at: Option<DateTime<Utc>>,
@@ -57,7 +59,8 @@ pub async fn claim(
             ORDER BY st.backfill_done_at NULLS FIRST, st.next_reconcile_at
             LIMIT 1
             FOR UPDATE OF st SKIP LOCKED)
-         RETURNING s.creator_id, s.agency_id, s.backfill_done_at, s.history_done_at, s.high_water_at, s.last_reconcile_at",
+         RETURNING s.creator_id, s.agency_id, s.backfill_done_at, s.history_done_at, s.high_water_at, s.last_reconcile_at,
+            (s.next_reconcile_at <= now() OR s.reconcile_requested_at IS NOT NULL) AS reconcile_due",
     )
     .bind(worker)
     .bind(lease_secs)
@@ -102,15 +105,17 @@ pub async fn holds_lease(
     Ok(held == Some(true))
 }
 
-/// Gives the lease back and schedules the next reconcile.
+/// Gives the lease back; `next_reconcile_at` (when this run reconciled or
+/// backfilled) schedules the next reconcile, else the schedule stays.
 pub async fn release(
     db: impl PgExecutor<'_>,
     creator: CreatorId,
     worker: &str,
-    next_reconcile_at: DateTime<Utc>,
+    next_reconcile_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE sync_state SET lease_owner = NULL, lease_expires_at = NULL, next_reconcile_at = $3
+        "UPDATE sync_state SET lease_owner = NULL, lease_expires_at = NULL,
+            next_reconcile_at = COALESCE($3, next_reconcile_at)
          WHERE creator_id = $1 AND lease_owner = $2",
     )
     .bind(creator)

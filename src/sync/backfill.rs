@@ -8,7 +8,12 @@ use crate::store;
 impl SyncEngine {
     pub async fn backfill(&self, lease: &Lease, stats: &mut RunStats) -> Result<(), SyncError> {
         let creator = self.creator_uuid(lease.creator_id).await?;
-        let fans = self.walk_chats(lease, stats, None).await?;
+        let fans: Vec<_> = self
+            .walk_chats(lease, stats, None)
+            .await?
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
         self.default_batches(lease, stats, creator, &fans, true, "backfill")
             .await?;
         let mut tx = lease.begin(&self.pool).await?;

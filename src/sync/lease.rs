@@ -19,6 +19,7 @@ pub struct Lease {
     pub backfill_done_at: Option<DateTime<Utc>>,
     pub history_done_at: Option<DateTime<Utc>>,
     pub high_water_at: Option<DateTime<Utc>>,
+    pub reconcile_due: bool,
 }
 
 impl Lease {
@@ -39,6 +40,7 @@ impl Lease {
                 backfill_done_at: c.backfill_done_at,
                 history_done_at: c.history_done_at,
                 high_water_at: c.high_water_at,
+                reconcile_due: c.reconcile_due,
             }))
     }
 
@@ -60,7 +62,11 @@ impl Lease {
         }
     }
 
-    pub async fn release(&self, pool: &PgPool, next_at: DateTime<Utc>) -> Result<(), SyncError> {
+    pub async fn release(
+        &self,
+        pool: &PgPool,
+        next_at: Option<DateTime<Utc>>,
+    ) -> Result<(), SyncError> {
         store::sync::release(pool, self.creator_id, &self.worker, next_at).await?;
         Ok(())
     }

@@ -137,14 +137,15 @@ impl SyncEngine {
     }
 
     /// Pages `GET /chats` (most recent first), writing every row, and
-    /// returns the fans whose last message is at or after `since` — all of
-    /// them when `since` is None. Stops at the first older row.
+    /// returns the fans (with their last message's uuid) whose last message
+    /// is at or after `since` — all of them when `since` is None. Stops at
+    /// the first older row.
     async fn walk_chats(
         &self,
         lease: &Lease,
         stats: &mut RunStats,
         since: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Vec<Uuid>, SyncError> {
+    ) -> Result<Vec<(Uuid, Option<Uuid>)>, SyncError> {
         let client = self.connections.client();
         let mut fans = Vec::new();
         let mut page = 1;
@@ -181,7 +182,10 @@ impl SyncEngine {
             // Older rows on this page are refreshed too (their metadata is
             // current), but only changed chats are fetched.
             self.write_chats(lease, stats, &resp.items).await?;
-            fans.extend(keep.iter().map(|c| c.user.uuid));
+            fans.extend(
+                keep.iter()
+                    .map(|c| (c.user.uuid, c.last_message.as_ref().map(|m| m.uuid))),
+            );
             lease.renew(&self.pool).await?;
             if reached_older || !resp.has_more {
                 return Ok(fans);

@@ -6,7 +6,7 @@
 //! the cursor; a cursor Fanvue no longer knows (deleted) is replaced by the
 //! next older stored message.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -23,13 +23,15 @@ impl SyncEngine {
     pub async fn reconcile(&self, lease: &Lease, stats: &mut RunStats) -> Result<(), SyncError> {
         let creator = self.creator_uuid(lease.creator_id).await?;
         let overlap = chrono::Duration::seconds(self.settings.overlap_secs as i64);
-        let known_fans: HashSet<Uuid> =
-            sqlx::query_scalar::<_, Uuid>("SELECT fan_uuid FROM chats WHERE creator_id = $1")
-                .bind(lease.creator_id)
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .collect();
+        // The mirror's last message per chat, before the walk refreshes it.
+        let known: HashMap<Uuid, Option<Uuid>> = sqlx::query_as::<_, (Uuid, Option<Uuid>)>(
+            "SELECT fan_uuid, last_message_uuid FROM chats WHERE creator_id = $1",
+        )
+        .bind(lease.creator_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .collect();
         let high_water = match lease.high_water_at {
             Some(h) => Some(h),
             None => {
@@ -39,8 +41,13 @@ impl SyncEngine {
         };
         let cutoff = high_water.map(|h| h - overlap);
         let changed = self.walk_chats(lease, stats, cutoff).await?;
-        let (new_chats, known): (Vec<Uuid>, Vec<Uuid>) =
-            changed.into_iter().partition(|f| !known_fans.contains(f));
+        // Chats the mirror did not know get the default mode. (Skipping
+        // chats whose last message looks unchanged would save a request per
+        // creator, but could leave a message skipped earlier unfetched.)
+        let (new_chats, known): (Vec<Uuid>, Vec<Uuid>) = changed
+            .into_iter()
+            .map(|(fan, _)| fan)
+            .partition(|f| !known.contains_key(f));
 
         // New chats: their whole recent history, like a backfill.
         self.default_batches(lease, stats, creator, &new_chats, true, "reconcile")

@@ -37,14 +37,13 @@ impl SyncEngine {
         };
         let mut kinds = Vec::new();
         let result = self.run_claimed(&lease, &mut kinds).await;
-        // Soon again while history is still being fetched; otherwise at
-        // the reconcile interval.
-        let history_pending = matches!(result, Ok(false));
-        let next = if history_pending {
-            Utc::now() + chrono::Duration::seconds(1)
-        } else {
+        // A backfill or reconcile schedules the next reconcile; a history
+        // step alone leaves the schedule (a creator stays claimable while
+        // its history is pending).
+        let reconciled = kinds.iter().any(|k| *k == "backfill" || *k == "reconcile");
+        let next = reconciled.then(|| {
             Utc::now() + chrono::Duration::seconds(self.settings.reconcile_interval_secs as i64)
-        };
+        });
         if !matches!(result, Err(SyncError::LeaseLost)) {
             lease.release(&self.pool, next).await?;
         }
@@ -62,7 +61,7 @@ impl SyncEngine {
     ) -> Result<bool, SyncError> {
         if lease.backfill_done_at.is_none() {
             self.step(lease, Step::Backfill, kinds).await?;
-        } else {
+        } else if lease.reconcile_due {
             self.step(lease, Step::Reconcile, kinds).await?;
             self.step(lease, Step::Purchases, kinds).await?;
         }

@@ -360,6 +360,9 @@ impl TestClient {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
+            // Below the server's keep-alive (5 s): never reuse a connection
+            // the server may be closing (a client-side race, not a bug).
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
