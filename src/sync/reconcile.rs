@@ -6,7 +6,7 @@
 //! the cursor; a cursor Fanvue no longer knows (deleted) is replaced by the
 //! next older stored message.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -23,15 +23,14 @@ impl SyncEngine {
     pub async fn reconcile(&self, lease: &Lease, stats: &mut RunStats) -> Result<(), SyncError> {
         let creator = self.creator_uuid(lease.creator_id).await?;
         let overlap = chrono::Duration::seconds(self.settings.overlap_secs as i64);
-        // The mirror's last message per chat, before the walk refreshes it.
-        let known: HashMap<Uuid, Option<Uuid>> = sqlx::query_as::<_, (Uuid, Option<Uuid>)>(
-            "SELECT fan_uuid, last_message_uuid FROM chats WHERE creator_id = $1",
-        )
-        .bind(lease.creator_id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .collect();
+        // The chats the mirror knows, before the walk adds new ones.
+        let known: HashSet<Uuid> =
+            sqlx::query_scalar::<_, Uuid>("SELECT fan_uuid FROM chats WHERE creator_id = $1")
+                .bind(lease.creator_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
         let high_water = match lease.high_water_at {
             Some(h) => Some(h),
             None => {
@@ -47,7 +46,7 @@ impl SyncEngine {
         let (new_chats, known): (Vec<Uuid>, Vec<Uuid>) = changed
             .into_iter()
             .map(|(fan, _)| fan)
-            .partition(|f| !known.contains_key(f));
+            .partition(|f| !known.contains(f));
 
         // New chats: their whole recent history, like a backfill.
         self.default_batches(lease, stats, creator, &new_chats, true, "reconcile")
