@@ -263,7 +263,7 @@ pub async fn upsert_messages(
     .execute(&mut *conn)
     .await?;
     // Purchases reported before their message arrived join it now.
-    join_parked_purchases(conn, creator).await?;
+    join_parked_purchases(conn, creator, None).await?;
     Ok(r.rows_affected())
 }
 
@@ -477,7 +477,7 @@ pub async fn insert_received(
         .bind(m.uuid)
         .execute(&mut *conn)
         .await?;
-        join_parked_purchases(conn, creator).await?;
+        join_parked_purchases(conn, creator, Some(m.uuid)).await?;
     }
     Ok(inserted)
 }
@@ -542,24 +542,29 @@ pub async fn record_purchase(
     .bind(p.dedupe_key)
     .execute(&mut *conn)
     .await?;
-    Ok(join_parked_purchases(conn, creator).await? > 0)
+    Ok(join_parked_purchases(conn, creator, Some(p.message_uuid)).await? > 0)
 }
 
-/// Applies parked purchases whose message is now in the mirror.
-pub async fn join_parked_purchases(
-    conn: &mut PgConnection,
-    creator: CreatorId,
-) -> Result<u64, StoreError> {
+/// Applies parked purchases whose message is now in the mirror. Starts
+/// from the (few) open purchase events and probes messages by primary key,
+/// so its cost does not grow with the mirror; `only` limits it to one
+/// message (the webhook path).
+pub async fn join_parked_purchases(conn: &mut PgConnection, creator: CreatorId, only: Option<Uuid>) -> Result<u64, StoreError> {
     let r = sqlx::query(
-        "WITH joined AS (
-            UPDATE purchase_events p SET joined_at = now()
-            FROM messages m
-            WHERE p.creator_id = $1 AND p.joined_at IS NULL AND m.creator_id = $1 AND m.uuid = p.message_uuid
-            RETURNING p.message_uuid, p.purchased_at)
+        "WITH open AS MATERIALIZED (
+            SELECT id, message_uuid, purchased_at FROM purchase_events
+            WHERE creator_id = $1 AND joined_at IS NULL AND ($2::uuid IS NULL OR message_uuid = $2)),
+         hit AS (
+            SELECT o.id, o.message_uuid, o.purchased_at FROM open o
+            WHERE EXISTS (SELECT 1 FROM messages m WHERE m.creator_id = $1 AND m.uuid = o.message_uuid)),
+         joined AS (
+            UPDATE purchase_events p SET joined_at = now() FROM hit WHERE p.id = hit.id
+            RETURNING hit.message_uuid, hit.purchased_at)
          UPDATE messages m SET purchased_at = COALESCE(m.purchased_at, j.purchased_at), updated_at = now()
          FROM joined j WHERE m.creator_id = $1 AND m.uuid = j.message_uuid",
     )
     .bind(creator)
+    .bind(only)
     .execute(conn)
     .await?;
     Ok(r.rows_affected())
