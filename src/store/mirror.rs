@@ -549,7 +549,11 @@ pub async fn record_purchase(
 /// from the (few) open purchase events and probes messages by primary key,
 /// so its cost does not grow with the mirror; `only` limits it to one
 /// message (the webhook path).
-pub async fn join_parked_purchases(conn: &mut PgConnection, creator: CreatorId, only: Option<Uuid>) -> Result<u64, StoreError> {
+pub async fn join_parked_purchases(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    only: Option<Uuid>,
+) -> Result<u64, StoreError> {
     let r = sqlx::query(
         "WITH open AS MATERIALIZED (
             SELECT id, message_uuid, purchased_at FROM purchase_events
