@@ -248,18 +248,25 @@ pub async fn upsert_messages(
     .bind(rows.iter().map(|m| m.is_read).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
-    // Keep each touched chat's "last message" current for the inbox order.
-    let mut touched: Vec<Uuid> = chat_col.clone();
-    touched.sort_unstable();
-    touched.dedup();
+    // Keep each touched chat's "last message" current for the inbox order,
+    // from this batch's own newest message per chat (only moves forward).
+    let mut newest: BTreeMap<Uuid, (DateTime<Utc>, Uuid)> = BTreeMap::new();
+    for (m, chat) in rows.iter().zip(&chat_col) {
+        if let Some(at) = m.sent_at {
+            let e = newest.entry(*chat).or_insert((at, m.uuid));
+            if (at, m.uuid) > *e {
+                *e = (at, m.uuid);
+            }
+        }
+    }
     sqlx::query(
-        "UPDATE chats c SET last_message_at = m.sent_at, last_message_uuid = m.uuid, updated_at = now()
-         FROM (SELECT DISTINCT ON (chat_id) chat_id, sent_at, uuid FROM messages
-               WHERE chat_id = ANY($1) AND deleted_at IS NULL AND sent_at IS NOT NULL
-               ORDER BY chat_id, sent_at DESC, uuid DESC) m
-         WHERE c.id = m.chat_id AND (c.last_message_at IS NULL OR m.sent_at > c.last_message_at)",
+        "UPDATE chats c SET last_message_at = t.at, last_message_uuid = t.uuid, updated_at = now()
+         FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[]) AS t(chat, at, uuid)
+         WHERE c.id = t.chat AND (c.last_message_at IS NULL OR t.at > c.last_message_at)",
     )
-    .bind(&touched)
+    .bind(newest.keys().copied().collect::<Vec<_>>())
+    .bind(newest.values().map(|v| v.0).collect::<Vec<_>>())
+    .bind(newest.values().map(|v| v.1).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     // Purchases reported before their message arrived join it now.
