@@ -22,8 +22,10 @@
 //! SYNC_BENCH_CHANGED_PCT (share of chats changed before the reconcile, default 10),
 //! SYNC_BENCH_LIMITED_CREATORS (creators in the rate-limited pass B, default 25; 0 skips
 //! it), SYNC_BENCH_RL_LIMIT / SYNC_BENCH_RL_WINDOW_MS (pass B limit, default 20 per 1000 ms),
-//! TEST_DATABASE_URL (Postgres server, default postgres://postgres@127.0.0.1:5432/postgres).
+//! BENCH_DATABASE_URL (Postgres server, default postgres://postgres@127.0.0.1:5432/postgres).
 //! Writes `target/bench/sync_bench.json`.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -37,10 +39,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use switchboard::config::{
-    AuthSettings, DEFAULT_SCOPES, FanvueApp, FanvueSettings, LogFormat, SecretKey, Settings,
-    SyncSettings, TokenAuth, WebhookSettings,
-};
+use switchboard::config::{FanvueApp, Settings};
 use switchboard::connections::{Connections, access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
 use switchboard::domain::{AgencyId, CreatorId};
@@ -89,70 +88,17 @@ fn load_avg() -> String {
         .unwrap_or_default()
 }
 
-fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
 fn settings_for(database: &str, sim: &SimHandle) -> anyhow::Result<Settings> {
-    let mut url = url::Url::parse(&server_url())?;
-    url.set_path(&format!("/{database}"));
-    Ok(Settings {
-        database_url: SecretString::from(url.to_string()),
-        secret_key: SecretKey::from_base64("c3dpdGNoYm9hcmQtYmVuY2gta2V5LTMyLWJ5dGVzISE=")
-            .context("bench key")?,
-        public_url: url::Url::parse("http://127.0.0.1:8080")?,
-        host: "127.0.0.1".into(),
-        port: 0,
-        log_format: LogFormat::Text,
-        log_filter: "warn".into(),
-        trust_forwarded_for: false,
-        max_form_bytes: 64 * 1024,
-        auth: AuthSettings {
-            session_idle_minutes: 60,
-            session_absolute_hours: 12,
-            throttle_window_secs: 900,
-            max_failures_per_account: 5,
-            max_failures_per_ip: 30,
-            invite_ttl_hours: 72,
-        },
-        fanvue: FanvueSettings {
-            app: Some(FanvueApp {
-                client_id: sim.client_id().to_owned(),
-                client_secret: SecretString::from(sim.client_secret().to_owned()),
-            }),
-            api_url: url::Url::parse(&sim.api_base_url())?,
-            auth_url: url::Url::parse(sim.auth_base_url())?,
-            api_version: sim.api_version().to_owned(),
-            scopes: DEFAULT_SCOPES
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            token_auth: TokenAuth::Basic,
-            interactive_reserve_percent: 20,
-            request_timeout: Duration::from_secs(30),
-        },
-        // No webhooks in this benchmark: sync alone keeps the mirror current.
-        webhooks: WebhookSettings {
-            secret: None,
-            previous_secret: None,
-            tolerance_secs: 300,
-            max_attempts: 3,
-            workers: 1,
-            enabled: false,
-        },
-        // The benchmark drives the workers itself; these are the shipped defaults.
-        sync: SyncSettings {
-            enabled: false,
-            workers: 1,
-            reconcile_interval_secs: 300,
-            overlap_secs: 120,
-            history_depth: 1000,
-            purchase_horizon_hours: 72,
-            lease_secs: 30,
-            poll_interval_ms: 200,
-        },
-    })
+    let mut s = common::bench_settings(database)?;
+    s.fanvue.app = Some(FanvueApp {
+        client_id: sim.client_id().to_owned(),
+        client_secret: SecretString::from(sim.client_secret().to_owned()),
+    });
+    s.fanvue.api_url = url::Url::parse(&sim.api_base_url())?;
+    s.fanvue.auth_url = url::Url::parse(sim.auth_base_url())?;
+    s.fanvue.api_version = sim.api_version().to_owned();
+    s.fanvue.request_timeout = Duration::from_secs(30);
+    Ok(s)
 }
 
 struct Creator {

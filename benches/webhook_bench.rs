@@ -19,6 +19,8 @@
 //! size, default 10 as `Application::build` uses), WH_BENCH_FANS (distinct senders,
 //! default 200). Writes `target/bench/webhook_bench.json`.
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,10 +32,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgPool};
-use switchboard::config::{
-    AuthSettings, DEFAULT_SCOPES, FanvueSettings, LogFormat, SecretKey, Settings, SyncSettings,
-    TokenAuth, WebhookSettings,
-};
+use switchboard::config::{DEFAULT_SCOPES, Settings};
 use switchboard::crypto::TokenCipher;
 use switchboard::domain::CreatorId;
 use switchboard::startup::Application;
@@ -91,62 +90,10 @@ async fn postgres_cpu_secs(pool: &PgPool) -> f64 {
 }
 
 fn settings(database: &str) -> anyhow::Result<Settings> {
-    let server = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut url = url::Url::parse(&server)?;
-    url.set_path(&format!("/{database}"));
-    Ok(Settings {
-        database_url: SecretString::from(url.to_string()),
-        secret_key: SecretKey::from_base64("c3dpdGNoYm9hcmQtYmVuY2gta2V5LTMyLWJ5dGVzISE=")
-            .context("bench key")?,
-        public_url: url::Url::parse("http://127.0.0.1:8080")?,
-        host: "127.0.0.1".into(),
-        port: 0,
-        log_format: LogFormat::Text,
-        log_filter: "warn".into(),
-        trust_forwarded_for: false,
-        max_form_bytes: 64 * 1024,
-        auth: AuthSettings {
-            session_idle_minutes: 60,
-            session_absolute_hours: 12,
-            throttle_window_secs: 900,
-            max_failures_per_account: 5,
-            max_failures_per_ip: 30,
-            invite_ttl_hours: 72,
-        },
-        fanvue: FanvueSettings {
-            app: None,
-            api_url: url::Url::parse("http://127.0.0.1:9")?,
-            auth_url: url::Url::parse("http://127.0.0.1:9")?,
-            api_version: "2025-06-26".into(),
-            scopes: DEFAULT_SCOPES
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            token_auth: TokenAuth::Basic,
-            interactive_reserve_percent: 20,
-            request_timeout: Duration::from_secs(10),
-        },
-        webhooks: WebhookSettings {
-            secret: Some(SecretString::from("bench-webhook-secret")),
-            previous_secret: None,
-            tolerance_secs: 300,
-            max_attempts: 3,
-            workers: 1,
-            // The benchmark drains on its own, after the intake runs.
-            enabled: false,
-        },
-        sync: SyncSettings {
-            enabled: false,
-            workers: 1,
-            reconcile_interval_secs: 300,
-            overlap_secs: 120,
-            history_depth: 1000,
-            purchase_horizon_hours: 72,
-            lease_secs: 30,
-            poll_interval_ms: 200,
-        },
-    })
+    let mut s = common::bench_settings(database)?;
+    // The benchmark drains on its own, after the intake runs.
+    s.webhooks.secret = Some(SecretString::from("bench-webhook-secret"));
+    Ok(s)
 }
 
 /// The baseline: a bare actix-web server whose handler reads the body and answers 200
