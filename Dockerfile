@@ -1,7 +1,7 @@
 # Build: a release binary with templates, static assets and migrations compiled in.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY templates ./templates
 COPY static ./static

@@ -128,6 +128,8 @@ struct RawWebhooks {
     max_attempts: i32,
     workers: usize,
     enabled: bool,
+    intake_writers: usize,
+    intake_batch: usize,
 }
 
 /// Webhook intake and processing.
@@ -145,6 +147,10 @@ pub struct WebhookSettings {
     pub workers: usize,
     /// Process events in this instance.
     pub enabled: bool,
+    /// Intake batch statements that may run at once (group commit).
+    pub intake_writers: usize,
+    /// Most deliveries stored by one intake statement.
+    pub intake_batch: usize,
 }
 
 /// Mirror sync: scheduling and depth (DESIGN §5).
@@ -320,7 +326,9 @@ impl Settings {
             .set_default("webhooks.tolerance_secs", 300)?
             .set_default("webhooks.max_attempts", 8)?
             .set_default("webhooks.workers", 1)?
-            .set_default("webhooks.enabled", true)?;
+            .set_default("webhooks.enabled", true)?
+            .set_default("webhooks.intake_writers", 2)?
+            .set_default("webhooks.intake_batch", 256)?;
         for (k, v) in defaults {
             b = b.set_default(*k, *v)?;
         }
@@ -504,6 +512,8 @@ impl Settings {
             max_attempts: raw.max_attempts.max(1),
             workers: raw.workers.max(1),
             enabled: raw.enabled,
+            intake_writers: raw.intake_writers.clamp(1, 16),
+            intake_batch: raw.intake_batch.clamp(1, 5_000),
         })
     }
 
@@ -577,6 +587,8 @@ mod tests {
                 max_attempts: 8,
                 workers: 1,
                 enabled: true,
+                intake_writers: 2,
+                intake_batch: 256,
             },
             sync: SyncSettings {
                 enabled: true,

@@ -22,6 +22,7 @@ use crate::sync::SyncEngine;
 use crate::web::error::WebError;
 use crate::web::session_store::PgSessionStore;
 use crate::web::{AppState, csrf, headers, routes};
+use crate::webhooks::group_commit::IntakeWriter;
 
 pub const SESSION_COOKIE: &str = "sb_session";
 
@@ -118,6 +119,11 @@ fn run(
         settings: settings.clone(),
         connections,
         csp,
+        intake: IntakeWriter::spawn(
+            pool.clone(),
+            settings.webhooks.intake_writers,
+            settings.webhooks.intake_batch,
+        ),
     });
     let idle = actix_web::cookie::time::Duration::seconds(settings.auth.idle().as_secs() as i64);
     let form_limit = settings.max_form_bytes;

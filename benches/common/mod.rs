@@ -56,6 +56,8 @@ pub fn bench_settings(database: &str) -> anyhow::Result<Settings> {
             max_attempts: 3,
             workers: 1,
             enabled: false,
+            intake_writers: 2,
+            intake_batch: 256,
         },
         // The benches drive sync and processing themselves; shipped defaults.
         sync: SyncSettings {

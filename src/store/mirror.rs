@@ -552,33 +552,49 @@ pub async fn record_purchase(
     Ok(join_parked_purchases(conn, creator, Some(p.message_uuid)).await? > 0)
 }
 
-/// Applies parked purchases whose message is now in the mirror. Starts
-/// from the (few) open purchase events and probes messages by primary key,
-/// so its cost does not grow with the mirror; `only` limits it to one
-/// message (the webhook path).
+/// Applies parked purchases whose message is now in the mirror. First reads
+/// the (few, usually zero) open purchase events through their partial index
+/// and stops there when there are none; only then probes messages by
+/// primary key. Two statements rather than one so that no cached plan can
+/// start from the creator's messages (a generic plan made while the mirror
+/// was small did, and cost grew with the mirror). `only` limits it to one
+/// message (the webhook path). Returns how many messages it updated.
 pub async fn join_parked_purchases(
     conn: &mut PgConnection,
     creator: CreatorId,
     only: Option<Uuid>,
 ) -> Result<u64, StoreError> {
-    let r = sqlx::query(
-        "WITH open AS MATERIALIZED (
-            SELECT id, message_uuid, purchased_at FROM purchase_events
-            WHERE creator_id = $1 AND joined_at IS NULL AND ($2::uuid IS NULL OR message_uuid = $2)),
-         hit AS (
-            SELECT o.id, o.message_uuid, o.purchased_at FROM open o
-            WHERE EXISTS (SELECT 1 FROM messages m WHERE m.creator_id = $1 AND m.uuid = o.message_uuid)),
-         joined AS (
-            UPDATE purchase_events p SET joined_at = now() FROM hit WHERE p.id = hit.id
-            RETURNING hit.message_uuid, hit.purchased_at)
-         UPDATE messages m SET purchased_at = COALESCE(m.purchased_at, j.purchased_at), updated_at = now()
-         FROM joined j WHERE m.creator_id = $1 AND m.uuid = j.message_uuid",
+    let open: Vec<(i64, Uuid, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, message_uuid, purchased_at FROM purchase_events
+         WHERE creator_id = $1 AND joined_at IS NULL AND ($2::uuid IS NULL OR message_uuid = $2)",
     )
     .bind(creator)
     .bind(only)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(r.rows_affected())
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let updated: i64 = sqlx::query_scalar(
+        "WITH o AS (
+            SELECT DISTINCT ON (uuid) uuid, at
+            FROM UNNEST($2::uuid[], $3::timestamptz[]) AS t(uuid, at) ORDER BY uuid, at),
+         hit AS (
+            UPDATE messages m SET purchased_at = COALESCE(m.purchased_at, o.at), updated_at = now()
+            FROM o WHERE m.creator_id = $1 AND m.uuid = o.uuid
+            RETURNING m.uuid),
+         joined AS (
+            UPDATE purchase_events p SET joined_at = now()
+            WHERE p.id = ANY($4) AND p.message_uuid IN (SELECT uuid FROM hit))
+         SELECT count(*) FROM hit",
+    )
+    .bind(creator)
+    .bind(open.iter().map(|o| o.1).collect::<Vec<_>>())
+    .bind(open.iter().map(|o| o.2).collect::<Vec<_>>())
+    .bind(open.iter().map(|o| o.0).collect::<Vec<_>>())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u64::try_from(updated).unwrap_or(0))
 }
 
 pub struct Tip<'a> {

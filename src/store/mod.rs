@@ -8,6 +8,7 @@ pub mod creators;
 pub mod invites;
 pub mod login_failures;
 pub mod mirror;
+pub mod nagle;
 pub mod oauth_flows;
 pub mod sessions;
 pub mod staff;
@@ -77,9 +78,19 @@ pub async fn connect_and_migrate(
     max_connections: u32,
 ) -> anyhow::Result<PgPool> {
     create_database_if_missing(&opts).await?;
+    let port = opts.get_port();
+    let over_tcp = opts.get_socket().is_none();
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |_conn, _meta| {
+            Box::pin(async move {
+                if over_tcp {
+                    nagle::disable_on_peer_port(port);
+                }
+                Ok(())
+            })
+        })
         .connect_with(opts)
         .await?;
     MIGRATOR.run(&pool).await?;

@@ -9,13 +9,16 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::{AgencyId, CreatorId};
 
-pub struct NewEvent<'a> {
-    pub event_type: &'a str,
-    pub dedupe_key: &'a str,
-    pub event_id: Option<&'a str>,
+/// A verified, parsed delivery ready to be stored.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: &'static str,
+    pub dedupe_key: String,
+    pub event_id: Option<String>,
     /// The creator the event is for (`recipientUuid`).
     pub creator_fanvue_uuid: Uuid,
-    pub payload: &'a serde_json::Value,
+    /// The raw JSON body as received; Postgres parses it into `jsonb`.
+    pub payload: String,
 }
 
 /// How a stored delivery was filed.
@@ -29,29 +32,47 @@ pub enum Intake {
     Duplicate,
 }
 
-/// Stores a delivery in one round trip: the creator lookup, the insert and
-/// the dedupe happen in a single statement (this is the hot path of intake).
-pub async fn insert(db: impl PgExecutor<'_>, e: NewEvent<'_>) -> Result<Intake, StoreError> {
-    let status: Option<String> = sqlx::query_scalar(
-        "WITH c AS (SELECT id, agency_id FROM creators WHERE fanvue_uuid = $4)
-         INSERT INTO webhook_events (event_type, dedupe_key, event_id, creator_fanvue_uuid, agency_id, creator_id, payload, status)
-         SELECT $1, $2, $3, $4, (SELECT agency_id FROM c), (SELECT id FROM c), $5,
-                CASE WHEN EXISTS (SELECT 1 FROM c) THEN 'pending' ELSE 'unmatched' END
+/// Stores deliveries in one statement: creator lookup, insert and dedupe
+/// together (the group commit of intake calls it with a batch, and with one
+/// row at a time when a batch fails). Dedupe keys must be distinct within
+/// `events`; the result is in the same order. Rows are inserted in key order so that two concurrent batches
+/// sharing keys wait on each other instead of deadlocking.
+pub async fn insert_many(
+    db: impl PgExecutor<'_>,
+    events: &[&NewEvent],
+) -> Result<Vec<Intake>, StoreError> {
+    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+    let ids: Vec<Option<&str>> = events.iter().map(|e| e.event_id.as_deref()).collect();
+    let creators: Vec<Uuid> = events.iter().map(|e| e.creator_fanvue_uuid).collect();
+    let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO webhook_events (event_type, dedupe_key, event_id, creator_fanvue_uuid, agency_id, creator_id, payload, status)
+         SELECT i.event_type, i.dedupe_key, i.event_id, i.creator_fanvue_uuid, c.agency_id, c.id, i.payload::jsonb,
+                CASE WHEN c.id IS NULL THEN 'unmatched' ELSE 'pending' END
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[])
+              AS i(event_type, dedupe_key, event_id, creator_fanvue_uuid, payload)
+         LEFT JOIN creators c ON c.fanvue_uuid = i.creator_fanvue_uuid
+         ORDER BY i.dedupe_key
          ON CONFLICT (dedupe_key) DO NOTHING
-         RETURNING status",
+         RETURNING dedupe_key, status",
     )
-    .bind(e.event_type)
-    .bind(e.dedupe_key)
-    .bind(e.event_id)
-    .bind(e.creator_fanvue_uuid)
-    .bind(e.payload)
-    .fetch_optional(db)
+    .bind(&types)
+    .bind(&keys)
+    .bind(&ids)
+    .bind(&creators)
+    .bind(&payloads)
+    .fetch_all(db)
     .await?;
-    Ok(match status.as_deref() {
-        Some("pending") => Intake::Pending,
-        Some(_) => Intake::Unmatched,
-        None => Intake::Duplicate,
-    })
+    let filed: std::collections::HashMap<String, String> = rows.into_iter().collect();
+    Ok(events
+        .iter()
+        .map(|e| match filed.get(&e.dedupe_key).map(String::as_str) {
+            Some("pending") => Intake::Pending,
+            Some(_) => Intake::Unmatched,
+            None => Intake::Duplicate,
+        })
+        .collect())
 }
 
 pub async fn reject(
@@ -104,10 +125,10 @@ pub async fn claim(
     .await?)
 }
 
-/// Marks an event applied, in the transaction that applied it.
-pub async fn mark_processed(conn: &mut PgConnection, id: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL, locked_until = NULL WHERE id = $1")
-        .bind(id)
+/// Marks a round of events applied, in the transaction that applied them.
+pub async fn mark_processed(conn: &mut PgConnection, ids: &[i64]) -> Result<(), StoreError> {
+    sqlx::query("UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL, locked_until = NULL WHERE id = ANY($1)")
+        .bind(ids)
         .execute(conn)
         .await?;
     Ok(())

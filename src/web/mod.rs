@@ -36,6 +36,8 @@ pub struct AppState {
     /// The Content-Security-Policy, fixed at start-up (it names Fanvue's
     /// authorize origin as a form target for the connect flow).
     pub csp: String,
+    /// Webhook intake's group commit (one statement per batch of deliveries).
+    pub intake: crate::webhooks::group_commit::IntakeWriter,
 }
 
 /// Webhook bodies larger than this get 413 before anything else happens.

@@ -192,19 +192,32 @@ pub struct Parsed {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ParseFailure(pub String);
+pub enum ParseFailure {
+    /// Not JSON at all (syntax error, truncated).
+    #[error("malformed JSON: {0}")]
+    Malformed(String),
+    /// JSON, but not this event's shape.
+    #[error("{0}")]
+    Shape(String),
+}
 
-fn from<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, ParseFailure> {
-    serde_json::from_value(v.clone()).map_err(|e| ParseFailure(e.to_string()))
+fn from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ParseFailure> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ParseFailure::Malformed(e.to_string())
+        } else {
+            ParseFailure::Shape(e.to_string())
+        }
+    })
 }
 
 fn opt(u: Option<Uuid>) -> String {
     u.map(|u| u.to_string()).unwrap_or_default()
 }
 
-/// Checks the body has the event's shape and derives its dedupe key.
-pub fn parse(event_type: EventType, body: &serde_json::Value) -> Result<Parsed, ParseFailure> {
+/// Checks the raw body has the event's shape and derives its dedupe key
+/// (one pass over the bytes, no intermediate JSON tree).
+pub fn parse(event_type: EventType, body: &[u8]) -> Result<Parsed, ParseFailure> {
     let (recipient, key) = match event_type {
         EventType::MessageReceived => {
             let e: MessageReceived = from(body)?;
@@ -309,7 +322,15 @@ mod tests {
     #[test]
     fn wrong_shape_for_the_url_is_a_parse_failure() {
         let f = serde_json::json!({"recipientUuid": Uuid::new_v4(), "sender": {"uuid": Uuid::new_v4()}, "timestamp": "2026-01-01T00:00:00Z"});
-        assert!(parse(EventType::MessageReceived, &f).is_err());
+        let f = serde_json::to_vec(&f).unwrap();
+        assert!(matches!(
+            parse(EventType::MessageReceived, &f),
+            Err(ParseFailure::Shape(_))
+        ));
         assert!(parse(EventType::NewFollower, &f).is_ok());
+        assert!(matches!(
+            parse(EventType::NewFollower, b"{\"recipientUuid\": "),
+            Err(ParseFailure::Malformed(_))
+        ));
     }
 }

@@ -1,10 +1,12 @@
 //! Applies stored webhook events to the mirror. Workers claim due events
-//! with `SKIP LOCKED`; each event is applied and marked processed in one
-//! transaction, so a crash between claim and commit leaves it to be claimed
-//! again (its claim lapses) and it is applied exactly once. Failures retry
-//! with exponential backoff and are dead-lettered after `max_attempts`.
+//! with `SKIP LOCKED`; a claimed round is applied and marked processed in
+//! one transaction (event by event if the round fails), so a crash between
+//! claim and commit leaves it to be claimed again (its claim lapses) and it
+//! is applied exactly once. Failures retry with exponential backoff and are
+//! dead-lettered after `max_attempts`.
 //! Every application is idempotent and order-independent.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -14,6 +16,7 @@ use super::events::{self, EventType};
 use crate::config::WebhookSettings;
 use crate::domain::{AgencyId, CreatorId};
 use crate::store::mirror::{FanProfile, MessageUpsert};
+use crate::store::webhooks::Claimed;
 use crate::store::{self, StoreError};
 
 /// Events claimed per round.
@@ -148,29 +151,65 @@ async fn apply(
     Ok(())
 }
 
+/// Checks a claimed event can be applied: known type, connected creator.
+fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), ProcessError> {
+    let event_type = EventType::from_topic(&ev.event_type)
+        .ok_or_else(|| ProcessError::Payload(format!("unknown type {}", ev.event_type)))?;
+    match (ev.agency_id, ev.creator_id) {
+        (Some(agency), Some(creator)) => Ok((event_type, agency, creator)),
+        _ => Err(ProcessError::NoCreator),
+    }
+}
+
+/// Applies every claimed event and marks them processed in one transaction
+/// (one commit per round instead of one per event).
+async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessError> {
+    let mut tx = pool.begin().await?;
+    let mut creators = BTreeSet::new();
+    for ev in claimed {
+        let (event_type, agency, creator) = target(ev)?;
+        apply(&mut tx, event_type, agency, creator, &ev.payload, ev.id).await?;
+        creators.insert(creator);
+    }
+    let ids: Vec<i64> = claimed.iter().map(|e| e.id).collect();
+    store::webhooks::mark_processed(&mut tx, &ids).await?;
+    for creator in creators {
+        store::webhooks::touch_creator(&mut *tx, creator).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Applies one event in its own transaction (the fallback when a round
+/// fails: the bad event is found and retried alone, the rest are applied).
+async fn apply_one(pool: &PgPool, ev: &Claimed) -> Result<(), ProcessError> {
+    let (event_type, agency, creator) = target(ev)?;
+    let mut tx = pool.begin().await?;
+    apply(&mut tx, event_type, agency, creator, &ev.payload, ev.id).await?;
+    store::webhooks::mark_processed(&mut tx, &[ev.id]).await?;
+    store::webhooks::touch_creator(&mut *tx, creator).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Claims and applies one round of due events; returns how many were applied.
 pub async fn process_batch(
     pool: &PgPool,
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
     let claimed = store::webhooks::claim(pool, BATCH, CLAIM_SECS).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    match apply_all(pool, &claimed).await {
+        Ok(()) => return Ok(claimed.len()),
+        Err(e) => {
+            tracing::debug!(error = %e, events = claimed.len(), "webhook round failed as a whole; applying one by one")
+        }
+    }
     let mut applied = 0;
     for ev in claimed {
-        let result: Result<(), ProcessError> = async {
-            let event_type = EventType::from_topic(&ev.event_type)
-                .ok_or_else(|| ProcessError::Payload(format!("unknown type {}", ev.event_type)))?;
-            let (Some(agency), Some(creator)) = (ev.agency_id, ev.creator_id) else {
-                return Err(ProcessError::NoCreator);
-            };
-            let mut tx = pool.begin().await?;
-            apply(&mut tx, event_type, agency, creator, &ev.payload, ev.id).await?;
-            store::webhooks::mark_processed(&mut tx, ev.id).await?;
-            store::webhooks::touch_creator(&mut *tx, creator).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        match result {
+        match apply_one(pool, &ev).await {
             Ok(()) => applied += 1,
             Err(e) => {
                 tracing::warn!(event_id = ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");

@@ -8,9 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::json;
 
-use super::events::{self, EventType};
+use super::events::{self, EventType, ParseFailure};
 use super::signature;
-use crate::store::webhooks::Intake;
+use crate::store::webhooks::{Intake, NewEvent};
 use crate::store::{self};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;
@@ -53,6 +53,47 @@ pub async fn shared(
     intake(&state, &req, None, &body).await
 }
 
+/// Logs a refused delivery (type, reason, and the start of its body when
+/// there is one worth keeping) and answers with `status`.
+async fn refuse(
+    state: &AppState,
+    ip: &str,
+    status: actix_web::http::StatusCode,
+    body: Option<&[u8]>,
+    event_type: Option<&'static str>,
+    reason: String,
+    answer_text: &'static str,
+) -> HttpResponse {
+    tracing::warn!(%reason, event = event_type, "webhook refused");
+    let excerpt = body.map(|b| String::from_utf8_lossy(&b[..b.len().min(2048)]).into_owned());
+    if let Err(db) = store::webhooks::reject(
+        &state.pool,
+        event_type,
+        &reason,
+        Some(ip),
+        excerpt.as_deref(),
+    )
+    .await
+    {
+        tracing::error!(error = %db, "could not log a webhook rejection");
+    }
+    answer(status, json!({ "error": answer_text }))
+}
+
+/// Whether JSON text holds a `\u0000` escape (an escaped backslash followed
+/// by `u0000` is plain text and does not count).
+fn has_nul_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices("\\u0000").any(|(at, _)| {
+        let backslashes = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        backslashes % 2 == 0
+    })
+}
+
 async fn intake(
     state: &AppState,
     req: &HttpRequest,
@@ -62,7 +103,6 @@ async fn intake(
     use actix_web::http::StatusCode;
     let cfg = &state.settings.webhooks;
     let ip = ClientIp::of(req);
-    let type_hint = url_type.map(|t| t.topic());
 
     if let Err(e) = signature::verify(
         header(req, SIGNATURE_HEADER),
@@ -72,90 +112,84 @@ async fn intake(
         cfg.tolerance_secs,
         Utc::now(),
     ) {
-        tracing::warn!(reason = %e, event = type_hint, "webhook refused: signature");
+        // No body kept: a forged delivery is not ours to store.
+        let url_topic = url_type.map(|t| t.topic());
         let reason = format!("signature: {e}");
-        if let Err(db) =
-            store::webhooks::reject(&state.pool, type_hint, &reason, Some(ip.as_str()), None).await
-        {
-            tracing::error!(error = %db, "could not log a webhook rejection");
-        }
-        return answer(
+        return refuse(
+            state,
+            ip.as_str(),
             StatusCode::UNAUTHORIZED,
-            json!({ "error": "invalid signature" }),
-        );
-    }
-
-    let excerpt = || String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();
-    let value: serde_json::Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(error = %e, event = type_hint, "webhook refused: malformed JSON");
-            let _ = store::webhooks::reject(
-                &state.pool,
-                type_hint,
-                &format!("malformed JSON: {e}"),
-                Some(ip.as_str()),
-                Some(&excerpt()),
-            )
-            .await;
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "malformed JSON" }),
-            );
-        }
-    };
-    let event_type = url_type
-        .or_else(|| header(req, TOPIC_HEADER).and_then(EventType::from_topic))
-        .or_else(|| EventType::infer(&value));
-    let Some(event_type) = event_type else {
-        let _ = store::webhooks::reject(
-            &state.pool,
             None,
-            "unrecognised event",
-            Some(ip.as_str()),
-            Some(&excerpt()),
+            url_topic,
+            reason,
+            "invalid signature",
         )
         .await;
-        return answer(
+    }
+
+    let refuse = |event_type, reason, answer_text| {
+        refuse(
+            state,
+            ip.as_str(),
             StatusCode::BAD_REQUEST,
-            json!({ "error": "unrecognised event" }),
-        );
+            Some(body),
+            event_type,
+            reason,
+            answer_text,
+        )
     };
-    let parsed = match events::parse(event_type, &value) {
+
+    // The type comes from the URL or the topic header; only a shared URL
+    // without a topic needs a look at the body's shape first.
+    let event_type = match url_type
+        .or_else(|| header(req, TOPIC_HEADER).and_then(EventType::from_topic))
+    {
+        Some(t) => t,
+        None => match serde_json::from_slice::<serde_json::Value>(body) {
+            Err(e) => return refuse(None, format!("malformed JSON: {e}"), "malformed JSON").await,
+            Ok(value) => match EventType::infer(&value) {
+                Some(t) => t,
+                None => {
+                    return refuse(None, "unrecognised event".into(), "unrecognised event").await;
+                }
+            },
+        },
+    };
+    let topic = Some(event_type.topic());
+    let parsed = match events::parse(event_type, body) {
         Ok(p) => p,
-        Err(e) => {
+        Err(ParseFailure::Malformed(e)) => {
+            return refuse(topic, format!("malformed JSON: {e}"), "malformed JSON").await;
+        }
+        Err(ParseFailure::Shape(e)) => {
             let reason = format!("not a valid {} payload: {e}", event_type.topic());
-            tracing::warn!(%reason, "webhook refused");
-            let _ = store::webhooks::reject(
-                &state.pool,
-                Some(event_type.topic()),
-                &reason,
-                Some(ip.as_str()),
-                Some(&excerpt()),
-            )
-            .await;
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "payload does not match the event" }),
-            );
+            return refuse(topic, reason, "payload does not match the event").await;
+        }
+    };
+    // Postgres' jsonb refuses NUL characters; say so now rather than fail
+    // the insert (and every retry of it) later.
+    let payload = match std::str::from_utf8(body) {
+        Ok(text) if !has_nul_escape(text) => text.to_owned(),
+        _ => {
+            let reason = "payload contains a NUL character, which cannot be stored".to_owned();
+            return refuse(topic, reason, "malformed JSON").await;
         }
     };
     let event_id = header(req, EVENT_ID_HEADER).filter(|s| !s.is_empty() && s.len() <= 200);
-    let dedupe = match event_id {
+    let dedupe_key = match event_id {
         Some(id) => format!("id:{id}"),
-        None => parsed.natural_key.clone(),
+        None => parsed.natural_key,
     };
-    let stored = store::webhooks::insert(
-        &state.pool,
-        store::webhooks::NewEvent {
+    let stored = state
+        .intake
+        .store(NewEvent {
             event_type: event_type.topic(),
-            dedupe_key: &dedupe,
-            event_id,
+            dedupe_key,
+            event_id: event_id.map(str::to_owned),
             creator_fanvue_uuid: parsed.recipient,
-            payload: &value,
-        },
-    )
-    .await;
+            payload,
+        })
+        .await;
     // Answered only after the commit: from here on Fanvue may consider the
     // event delivered.
     match stored {
@@ -169,5 +203,18 @@ async fn intake(
                 json!({ "error": "try again" }),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(r#"{"text":"a\u0000b"}"#));
+        assert!(has_nul_escape(r#"{"text":"\\\u0000"}"#));
+        assert!(!has_nul_escape(r#"{"text":"\\u0000"}"#));
+        assert!(!has_nul_escape(r#"{"text":"u0000"}"#));
     }
 }

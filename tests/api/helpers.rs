@@ -75,6 +75,8 @@ pub fn test_settings(database: &str) -> Settings {
             workers: 1,
             // Tests drive processing themselves.
             enabled: false,
+            intake_writers: 2,
+            intake_batch: 256,
         },
         // Tests drive sync steps themselves (no background workers).
         sync: SyncSettings {

@@ -673,3 +673,174 @@ async fn silent_webhooks_while_reconcile_finds_messages_raise_a_gap_alert() {
     let (_, page) = admin.get_html("/admin/webhooks").await;
     assert!(!page.contains(&format!("id=\"gap-{id}\"")));
 }
+
+#[tokio::test]
+async fn a_concurrent_burst_is_stored_once_per_event_and_every_sender_gets_its_answer() {
+    let (app, creator, id) = setup().await;
+    // 30 distinct messages, each delivered twice at the same moment: the
+    // group commit sees repeats inside one batch and across batches.
+    let bodies: Vec<Vec<u8>> = (0..30)
+        .map(|i| {
+            serde_json::to_vec(&received(
+                creator,
+                Uuid::new_v4(),
+                Uuid::new_v4(),
+                &format!("burst {i}"),
+            ))
+            .unwrap()
+        })
+        .collect();
+    let secret = secret(&app);
+    let sends = bodies.iter().chain(bodies.iter()).map(|raw| {
+        let sig = signature::sign(&secret, chrono::Utc::now().timestamp(), raw);
+        let app = &app;
+        async move {
+            let r = deliver(
+                app,
+                "/webhooks/fanvue/message-received",
+                raw,
+                Some(sig),
+                &[],
+            )
+            .await;
+            let status = r.status();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (
+                raw.clone(),
+                status,
+                body["status"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    for raw in &bodies {
+        let mut mine: Vec<&str> = answers
+            .iter()
+            .filter(|(b, status, _)| b == raw && *status == StatusCode::OK)
+            .map(|(_, _, s)| s.as_str())
+            .collect();
+        mine.sort_unstable();
+        assert_eq!(mine, ["accepted", "duplicate"], "one stored, one duplicate");
+    }
+    assert_eq!(events(&app).await, 30);
+    assert_eq!(drain(&app).await, 30);
+    let mirrored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE creator_id = $1 AND text LIKE 'burst %'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(mirrored, 30);
+}
+
+#[tokio::test]
+async fn a_payload_postgres_cannot_store_is_refused_at_intake() {
+    let (app, creator, _) = setup().await;
+    let raw = serde_json::to_vec(&received(
+        creator,
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        "a\u{0}b",
+    ))
+    .unwrap();
+    assert!(String::from_utf8_lossy(&raw).contains("\\u0000"));
+    let sig = signature::sign(&secret(&app), chrono::Utc::now().timestamp(), &raw);
+    let r = deliver(
+        &app,
+        "/webhooks/fanvue/message-received",
+        &raw,
+        Some(sig),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(events(&app).await, 0);
+    let reason: String =
+        sqlx::query_scalar("SELECT reason FROM webhook_rejections ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(reason.contains("NUL"), "{reason}");
+}
+
+#[tokio::test]
+async fn one_bad_row_in_an_intake_batch_fails_alone() {
+    use switchboard::store::webhooks::{Intake, NewEvent};
+    use switchboard::webhooks::group_commit::IntakeWriter;
+    let (app, creator, _) = setup().await;
+    let event = |key: &str, payload: String| NewEvent {
+        event_type: "message.received",
+        dedupe_key: key.to_owned(),
+        event_id: None,
+        creator_fanvue_uuid: creator,
+        payload,
+    };
+    // One statement slot: the three queue behind each other and at least
+    // two share a batch; the NUL payload makes any batch holding it fail.
+    let writer = IntakeWriter::spawn(app.pool.clone(), 1, 256);
+    let (a, bad, c) = tokio::join!(
+        writer.store(event("k:a", r#"{"n":1}"#.into())),
+        writer.store(event("k:bad", r#"{"n":"\u0000"}"#.into())),
+        writer.store(event("k:c", r#"{"n":3}"#.into())),
+    );
+    assert_eq!(a.unwrap(), Intake::Pending);
+    assert_eq!(c.unwrap(), Intake::Pending);
+    assert!(bad.is_err());
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT dedupe_key FROM webhook_events ORDER BY dedupe_key")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(keys, ["k:a", "k:c"]);
+}
+
+#[tokio::test]
+async fn a_failing_event_in_a_processing_round_does_not_hold_back_the_others() {
+    let (app, creator, id) = setup().await;
+    let good: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    for (i, msg) in good.iter().enumerate() {
+        let r = signed(
+            &app,
+            "/webhooks/fanvue/message-received",
+            &received(creator, Uuid::new_v4(), *msg, &format!("good {i}")),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // The third stored event loses its creator: the round fails as a whole
+    // and is applied event by event.
+    sqlx::query(
+        "UPDATE webhook_events SET creator_id = NULL
+         WHERE id = (SELECT id FROM webhook_events ORDER BY id OFFSET 2 LIMIT 1)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let applied = process::process_batch(&app.pool, &app.settings.webhooks)
+        .await
+        .unwrap();
+    assert_eq!(applied, 4);
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM webhook_events ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses,
+        [
+            "processed",
+            "processed",
+            "pending",
+            "processed",
+            "processed"
+        ]
+    );
+    let mirrored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE creator_id = $1 AND text LIKE 'good %'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(mirrored, 4);
+}
