@@ -134,6 +134,26 @@ async fn expect_heading(c: &Client, expected: &str) {
     panic!("expected heading {expected:?}, page shows {last:?}");
 }
 
+/// Waits (up to 10 s) until an element matching `css` shows text containing
+/// `needle`, and returns that text. After a form post the old page, which
+/// may carry a flash of its own, can still be showing for a while, so the
+/// first match is not necessarily the answer to the post.
+async fn expect_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(el) = c.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+        {
+            if text.contains(needle) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {css} to contain {needle:?}, page shows {last:?}");
+}
+
 async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
     c.wait()
         .at_most(Duration::from_secs(10))
@@ -195,8 +215,7 @@ async fn admin_invites_a_chatter_who_joins_and_sees_only_chatter_pages() {
     fill(&c, "#password", "bea's very long passphrase").await;
     fill(&c, "#password_confirm", "bea's very long passphrase").await;
     click(&c, "form.form button[type=submit]").await;
-    let flash = wait_for(&c, ".flash-success").await.text().await.unwrap();
-    assert!(flash.contains("Your account is ready"), "{flash}");
+    expect_text(&c, ".flash-success", "Your account is ready").await;
 
     sign_in(&c, &base, "bea@acme.test", "bea's very long passphrase").await;
     expect_heading(&c, "Welcome back, Bea Chatter").await;
@@ -236,7 +255,7 @@ async fn admin_connects_a_creator_through_fanvue_consent_and_assigns_a_chatter()
     click(&c, "button[value=approve]").await;
 
     // Back in Switchboard on the creator's page.
-    let flash = wait_for(&c, ".flash-success").await.text().await.unwrap();
+    let flash = expect_text(&c, ".flash-success", "is connected.").await;
     assert!(flash.ends_with("is connected."), "{flash}");
     let url = c.current_url().await.unwrap();
     assert!(url.path().starts_with("/admin/creators/"), "{url}");
@@ -251,8 +270,7 @@ async fn admin_connects_a_creator_through_fanvue_consent_and_assigns_a_chatter()
     let option = format!("select#staff_id option[value='{}']", acme.chatter);
     click(&c, &option).await;
     click(&c, "form.form-inline button[type=submit]").await;
-    let flash = wait_for(&c, ".flash-success").await.text().await.unwrap();
-    assert!(flash.contains("Acme Chatter now works"), "{flash}");
+    expect_text(&c, ".flash-success", "Acme Chatter now works").await;
     if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
         std::fs::write(format!("{dir}/creator.png"), c.screenshot().await.unwrap()).unwrap();
     }
@@ -261,8 +279,7 @@ async fn admin_connects_a_creator_through_fanvue_consent_and_assigns_a_chatter()
     click(&c, "a[href$='/sync']").await;
     expect_heading(&c, "Sync").await;
     click(&c, "form[action$='/sync/reconcile'] button").await;
-    let flash = wait_for(&c, ".flash").await.text().await.unwrap();
-    assert!(flash.contains("Reconcile queued"), "{flash}");
+    expect_text(&c, ".flash", "Reconcile queued").await;
 
     // The webhook page lists the URLs to register.
     click(&c, "a[href='/admin/webhooks']").await;
