@@ -9,6 +9,7 @@ mod connections;
 mod csrf;
 mod headers;
 mod invites;
+mod mirror_integrity;
 mod staff_admin;
 mod sync;
 mod tenancy;

@@ -1,0 +1,188 @@
+//! The mirror's references: every message names an existing chat of its own
+//! creator and agency, and deleting a creator takes its chats and messages
+//! with it (checked per statement by triggers, see the migration
+//! `messages_fk_via_chat`).
+
+use reqwest::StatusCode;
+use switchboard::domain::CreatorId;
+use switchboard::sync::Outcome;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+async fn spawn_two_mirrored() -> (TestApp, TestClient, CreatorId, CreatorId) {
+    let app = TestApp::spawn_with_sim(
+        |c| {
+            c.scenario.creators = 2;
+            c.scenario.fans_per_creator = 4;
+            c.scenario.messages_per_chat = 6;
+        },
+        |_| {},
+    )
+    .await;
+    let acme = app.agency("Acme").await;
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let uuids = app.sim().creator_uuids();
+    let first = app.connect(&admin, uuids[0]).await;
+    let second = app.connect(&admin, uuids[1]).await;
+    let engine = app.sync_engine();
+    for creator in [first, second] {
+        for _ in 0..20 {
+            if matches!(
+                engine.run_once("test-worker", Some(creator)).await.unwrap(),
+                Outcome::Idle
+            ) {
+                break;
+            }
+        }
+    }
+    (app, admin, first, second)
+}
+
+async fn count(app: &TestApp, table: &str, creator: CreatorId) -> i64 {
+    let sql = match table {
+        "chats" => "SELECT count(*) FROM chats WHERE creator_id = $1",
+        "messages" => "SELECT count(*) FROM messages WHERE creator_id = $1",
+        other => panic!("no count for {other}"),
+    };
+    sqlx::query_scalar(sql)
+        .bind(creator)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// A chat of `creator`: (chat id, agency id).
+async fn a_chat(app: &TestApp, creator: CreatorId) -> (Uuid, Uuid) {
+    sqlx::query_as("SELECT id, agency_id FROM chats WHERE creator_id = $1 ORDER BY id LIMIT 1")
+        .bind(creator)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn insert(app: &TestApp, rows: &[(CreatorId, Uuid, Uuid)]) -> Result<u64, sqlx::Error> {
+    let mut qb = sqlx::QueryBuilder::new(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, source) ",
+    );
+    qb.push_values(rows, |mut b, (creator, agency, chat)| {
+        b.push_bind(*creator)
+            .push_bind(Uuid::now_v7())
+            .push_bind(*agency)
+            .push_bind(*chat)
+            .push_bind("in")
+            .push_bind("SINGLE_RECIPIENT")
+            .push_bind("test");
+    });
+    qb.build()
+        .execute(&app.pool)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+fn is_fk_violation(r: Result<u64, sqlx::Error>) -> bool {
+    match r {
+        Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some("23503"),
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn a_message_must_name_a_chat_of_its_own_creator_and_agency() {
+    let (app, _admin, first, second) = spawn_two_mirrored().await;
+    let (chat, agency) = a_chat(&app, first).await;
+    let (other_chat, _) = a_chat(&app, second).await;
+    let before = count(&app, "messages", first).await;
+    assert!(before > 0, "the backfill mirrored messages");
+
+    assert_eq!(insert(&app, &[(first, agency, chat)]).await.unwrap(), 1);
+    assert!(
+        is_fk_violation(insert(&app, &[(first, agency, Uuid::now_v7())]).await),
+        "an unknown chat is refused"
+    );
+    assert!(
+        is_fk_violation(insert(&app, &[(first, agency, other_chat)]).await),
+        "another creator's chat is refused"
+    );
+    assert!(
+        is_fk_violation(insert(&app, &[(first, Uuid::now_v7(), chat)]).await),
+        "another agency is refused"
+    );
+    // One bad row sinks its statement: nothing of it is stored.
+    assert!(is_fk_violation(
+        insert(&app, &[(first, agency, chat), (first, agency, other_chat)]).await
+    ));
+    assert_eq!(count(&app, "messages", first).await, before + 1);
+
+    // A stored message keeps its chat; other fields stay writable.
+    let moved = sqlx::query("UPDATE messages SET chat_id = $2 WHERE creator_id = $1")
+        .bind(first)
+        .bind(other_chat)
+        .execute(&app.pool)
+        .await;
+    assert!(is_fk_violation(moved.map(|r| r.rows_affected())));
+    let edited = sqlx::query("UPDATE messages SET text = 'edited' WHERE creator_id = $1")
+        .bind(first)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(edited.rows_affected() as i64, before + 1);
+}
+
+#[tokio::test]
+async fn purging_a_creator_removes_its_chats_and_messages_and_nothing_else() {
+    let (app, admin, first, second) = spawn_two_mirrored().await;
+    let kept = count(&app, "messages", second).await;
+    assert!(count(&app, "messages", first).await > 0 && kept > 0);
+    for form in [&[][..], &[("purge", "on")][..]] {
+        let r = admin
+            .post_form(&format!("/admin/creators/{first}/disconnect"), form)
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(count(&app, "chats", first).await, 0);
+    assert_eq!(count(&app, "messages", first).await, 0);
+    assert_eq!(count(&app, "messages", second).await, kept);
+}
+
+#[tokio::test]
+async fn a_chat_being_written_to_cannot_be_deleted_until_the_writer_commits() {
+    let (app, _admin, first, _second) = spawn_two_mirrored().await;
+    let (chat, agency) = a_chat(&app, first).await;
+    let mut writer = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, source)
+         VALUES ($1, $2, $3, $4, 'in', 'SINGLE_RECIPIENT', 'test')",
+    )
+    .bind(first)
+    .bind(Uuid::now_v7())
+    .bind(agency)
+    .bind(chat)
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+
+    // The insert holds its chat key-share locked, as a foreign key would.
+    let mut deleter = app.pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL lock_timeout = '300ms'")
+        .execute(&mut *deleter)
+        .await
+        .unwrap();
+    let blocked = sqlx::query("DELETE FROM creators WHERE id = $1")
+        .bind(first)
+        .execute(&mut *deleter)
+        .await;
+    match blocked {
+        Err(sqlx::Error::Database(e)) => assert_eq!(e.code().as_deref(), Some("55P03")),
+        other => panic!("delete should wait for the writer: {other:?}"),
+    }
+    drop(deleter);
+
+    writer.commit().await.unwrap();
+    sqlx::query("DELETE FROM creators WHERE id = $1")
+        .bind(first)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count(&app, "messages", first).await, 0, "no orphan left");
+}
