@@ -108,8 +108,13 @@ async fn write(pool: &PgPool, batch: Vec<Job>) {
                 each.push(
                     webhooks::insert_many(pool, &[event])
                         .await
-                        .map(|filed| filed[0])
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| e.to_string())
+                        .and_then(|filed| {
+                            filed
+                                .first()
+                                .copied()
+                                .ok_or_else(|| "no answer for the row".to_owned())
+                        }),
                 );
             }
             each
