@@ -1795,11 +1795,11 @@ async fn background_live_mode_generates_activity_at_the_configured_rate() {
     cfg.live.events_per_sec = 100.0;
     let t = spawn_with(cfg).await;
     let before = message_index(&t.h.truth()).len();
-    // 100 events/s: more than 10 new messages well within 4 s, even on a
-    // loaded machine (polling rather than one fixed sleep keeps it robust).
-    wait_for(|| message_index(&t.h.truth()).len() > before + 10).await;
+    // 100 events/s for 1 s: about 100 events, of which more than a fifth
+    // are messages (a full second rides out a short stall of a loaded runtime).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let after = message_index(&t.h.truth()).len();
-    assert!(after > before + 10, "before={before} after={after}");
+    assert!(after > before + 20, "before={before} after={after}");
     t.h.stop().await;
 }
 
