@@ -116,42 +116,36 @@ async fn sign_in(c: &Client, base: &str, email: &str, password: &str) {
     click(c, "form.form button[type=submit]").await;
 }
 
-/// Waits (up to 10 s) until the page's heading is `expected`; navigation
-/// after a click is asynchronous, so the old page may still be showing.
-async fn expect_heading(c: &Client, expected: &str) {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(h1) = c.find(Locator::Css("h1")).await
-            && let Ok(text) = h1.text().await
-        {
-            if text == expected {
-                return;
-            }
-            last = text;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("expected heading {expected:?}, page shows {last:?}");
-}
-
-/// Waits (up to 10 s) until an element matching `css` shows text containing
-/// `needle`, and returns that text. After a form post the old page, which
-/// may carry a flash of its own, can still be showing for a while, so the
-/// first match is not necessarily the answer to the post.
-async fn expect_text(c: &Client, css: &str, needle: &str) -> String {
+/// Waits (up to 10 s) until an element matching `css` shows text that
+/// satisfies `want`, and returns that text. Navigation after a click is
+/// asynchronous: the old page, which may carry a heading or flash of its
+/// own, can still be showing for a while, so the first match is not
+/// necessarily the answer to the click.
+async fn await_text(c: &Client, css: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
     let mut last = String::new();
     for _ in 0..100 {
         if let Ok(el) = c.find(Locator::Css(css)).await
             && let Ok(text) = el.text().await
         {
-            if text.contains(needle) {
+            if want(&text) {
                 return text;
             }
             last = text;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("expected {css} to contain {needle:?}, page shows {last:?}");
+    panic!("expected {css} {what}, page shows {last:?}");
+}
+
+async fn expect_heading(c: &Client, expected: &str) {
+    await_text(c, "h1", &format!("to be {expected:?}"), |t| t == expected).await;
+}
+
+async fn expect_text(c: &Client, css: &str, needle: &str) -> String {
+    await_text(c, css, &format!("to contain {needle:?}"), |t| {
+        t.contains(needle)
+    })
+    .await
 }
 
 async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {

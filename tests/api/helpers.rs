@@ -16,6 +16,7 @@ use switchboard::config::{
 use switchboard::domain::{AgencyId, CreatorId, Role, StaffId};
 use switchboard::sim::{SimConfig, SimHandle};
 use switchboard::startup::{Application, SESSION_COOKIE};
+use switchboard::sync::{Outcome, SyncEngine};
 use switchboard::{bootstrap, store};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -203,13 +204,13 @@ impl TestApp {
     pub fn sync_engine_with(
         &self,
         tweak: impl FnOnce(&mut switchboard::config::SyncSettings),
-    ) -> switchboard::sync::SyncEngine {
+    ) -> SyncEngine {
         let mut sync = self.settings.sync.clone();
         tweak(&mut sync);
-        switchboard::sync::SyncEngine::new(self.pool.clone(), self.connections(), sync)
+        SyncEngine::new(self.pool.clone(), self.connections(), sync)
     }
 
-    pub fn sync_engine(&self) -> switchboard::sync::SyncEngine {
+    pub fn sync_engine(&self) -> SyncEngine {
         self.sync_engine_with(|_| {})
     }
 
@@ -489,4 +490,20 @@ impl TestAgency {
             other => panic!("no {other} in a test agency"),
         }
     }
+}
+
+/// Runs one creator's due work until nothing is due; returns kinds run.
+pub async fn sync_until_idle(engine: &SyncEngine, creator: CreatorId) -> Vec<&'static str> {
+    let mut all = Vec::new();
+    for _ in 0..50 {
+        match engine
+            .run_once("test-worker", Some(creator))
+            .await
+            .expect("sync run")
+        {
+            Outcome::Idle => return all,
+            Outcome::Ran { kinds, .. } => all.extend(kinds),
+        }
+    }
+    panic!("sync never became idle: {all:?}");
 }

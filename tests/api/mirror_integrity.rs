@@ -5,7 +5,6 @@
 
 use reqwest::StatusCode;
 use switchboard::domain::CreatorId;
-use switchboard::sync::Outcome;
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -27,14 +26,7 @@ async fn spawn_two_mirrored() -> (TestApp, TestClient, CreatorId, CreatorId) {
     let second = app.connect(&admin, uuids[1]).await;
     let engine = app.sync_engine();
     for creator in [first, second] {
-        for _ in 0..20 {
-            if matches!(
-                engine.run_once("test-worker", Some(creator)).await.unwrap(),
-                Outcome::Idle
-            ) {
-                break;
-            }
-        }
+        sync_until_idle(&engine, creator).await;
     }
     (app, admin, first, second)
 }

@@ -172,22 +172,6 @@ fn engine_with(
     app.sync_engine_with(tweak)
 }
 
-/// Runs one creator's due work until nothing is due; returns kinds run.
-async fn drain(engine: &SyncEngine, creator: CreatorId) -> Vec<&'static str> {
-    let mut all = Vec::new();
-    for _ in 0..50 {
-        match engine
-            .run_once("test-worker", Some(creator))
-            .await
-            .expect("sync run")
-        {
-            Outcome::Idle => return all,
-            Outcome::Ran { kinds, .. } => all.extend(kinds),
-        }
-    }
-    panic!("sync never became idle: {all:?}");
-}
-
 async fn run_kind(
     app: &TestApp,
     creator: CreatorId,
@@ -284,7 +268,7 @@ async fn backfill_mirrors_the_newest_50_then_history_completes_field_by_field() 
         .unwrap();
     assert_eq!(chats, 60);
 
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     assert_same("after history", &mirror(&app, id).await, &all);
     let history_done: Option<DateTime<Utc>> =
         sqlx::query_scalar("SELECT history_done_at FROM sync_state WHERE creator_id = $1")
@@ -371,7 +355,7 @@ async fn reconcile_after_awkward_activity_converges_to_the_truth() {
     // Live activity may buy PPVs of any age; without webhooks only a
     // horizon covering the whole history sees every purchase.
     let e = engine_with(&app, |s| s.purchase_horizon_hours = 24 * 400);
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     assert_same(
         "after backfill",
         &mirror(&app, id).await,
@@ -423,7 +407,7 @@ async fn reconcile_after_awkward_activity_converges_to_the_truth() {
     });
 
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     app.sim().patch_faults(FaultsPatch {
         batch_malformed_item: Some(false),
         batch_internal_rate: Some(0.0),
@@ -436,7 +420,7 @@ async fn reconcile_after_awkward_activity_converges_to_the_truth() {
         "skips are recorded: {skipped}"
     );
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
 
     let want = truth(&app, creator);
     let got = mirror(&app, id).await;
@@ -460,7 +444,7 @@ async fn a_deleted_cursor_message_falls_back_to_an_older_one() {
     let (app, _, creator, id) = spawn(6, 10).await;
     // No overlap: the cursor is exactly the newest stored message.
     let e = engine_with(&app, |s| s.overlap_secs = 0);
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     let (client, auth) = creator_api(&app, creator);
     let fans = app.sim().fan_uuids(&creator);
     let say = |t: &str| SendMessage {
@@ -477,7 +461,7 @@ async fn a_deleted_cursor_message_falls_back_to_an_older_one() {
         .unwrap()
         .message_uuid;
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     client.delete_message(&auth, fans[0], doomed).await.unwrap();
     app.sim().advance_clock(Duration::from_secs(60));
     for f in &fans {
@@ -487,7 +471,7 @@ async fn a_deleted_cursor_message_falls_back_to_an_older_one() {
             .unwrap();
     }
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     assert_same(
         "after cursor fallback",
         &mirror(&app, id).await,
@@ -525,7 +509,7 @@ async fn a_deleted_cursor_message_falls_back_to_an_older_one() {
 async fn purchases_after_mirroring_are_picked_up_without_webhooks() {
     let (app, _, creator, id) = spawn(8, 6).await;
     let e = engine(&app);
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     // PPVs sent after the mirror was built …
     let (client, auth) = creator_api(&app, creator);
     for fan in app.sim().fan_uuids(&creator) {
@@ -538,7 +522,7 @@ async fn purchases_after_mirroring_are_picked_up_without_webhooks() {
         client.send_message(&auth, fan, &ppv).await.unwrap();
     }
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     let open_before: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE creator_id = $1 AND text = 'unlock me' AND purchased_at IS NULL").bind(id).fetch_one(&app.pool).await.unwrap();
     assert_eq!(open_before, 8);
     // … are bought later on Fanvue. No webhook endpoint is registered, so
@@ -556,7 +540,7 @@ async fn purchases_after_mirroring_are_picked_up_without_webhooks() {
     }
     assert!(bought >= 1, "the simulator made some purchases");
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     let open_after: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE creator_id = $1 AND text = 'unlock me' AND purchased_at IS NULL").bind(id).fetch_one(&app.pool).await.unwrap();
     assert_eq!(open_after as usize, 8 - bought);
     assert_same(
@@ -571,7 +555,7 @@ async fn purchases_after_mirroring_are_picked_up_without_webhooks() {
 async fn per_key_not_found_is_recorded_and_the_rest_is_kept() {
     let (app, _, _creator, id) = spawn(5, 10).await;
     let e = engine(&app);
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     // A chat the mirror has but Fanvue does not know, holding an open PPV.
     let ghost = Uuid::new_v4();
     let agency: Uuid = sqlx::query_scalar("SELECT agency_id FROM creators WHERE id = $1")
@@ -591,7 +575,7 @@ async fn per_key_not_found_is_recorded_and_the_rest_is_kept() {
     sqlx::query("INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, sent_at, price_cents, source) VALUES ($1, $2, $3, $4, 'out', 'SINGLE_RECIPIENT', now(), 500, 'test')")
         .bind(id).bind(Uuid::new_v4()).bind(agency).bind(chat).execute(&app.pool).await.unwrap();
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     let (_, _, _, skipped) = run_kind(&app, id, "purchases").await;
     assert!(
         skipped.to_string().contains(&ghost.to_string())
@@ -666,7 +650,7 @@ async fn a_crashed_workers_lease_expires_and_another_finishes_without_duplicates
         "leased: nobody else may start"
     );
     tokio::time::sleep(Duration::from_millis(1700)).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     assert_same(
         "after takeover",
         &mirror(&app, id).await,
@@ -738,7 +722,7 @@ async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
         ..Default::default()
     });
     make_due(&app, id).await;
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     assert_same(
         "under faults",
         &mirror(&app, id).await,
@@ -749,7 +733,7 @@ async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
     // Without forced 429s, our pacing alone never causes one.
     app.sim().reset_stats();
     sqlx::query("UPDATE sync_state SET backfill_done_at = NULL, history_done_at = NULL WHERE creator_id = $1").bind(id).execute(&app.pool).await.unwrap();
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     let stats = app.sim().stats();
     assert!(
         stats.total_requests > 40,
@@ -763,7 +747,7 @@ async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
 async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped() {
     let (app, admin, creator, id) = spawn(5, 5).await;
     let e = engine(&app);
-    drain(&e, id).await;
+    sync_until_idle(&e, id).await;
     let r = admin
         .post_form(&format!("/admin/creators/{id}/sync/reconcile"), &[])
         .await;

@@ -554,7 +554,7 @@ async fn simulator_deliveries_land_in_the_mirror_and_an_outage_is_closed_by_reco
             .register_webhook(&format!("{}/webhooks/fanvue/{slug}", app.address), &[kind]);
     }
     let engine = app.sync_engine();
-    while engine.run_once("w", Some(id)).await.unwrap() != switchboard::sync::Outcome::Idle {}
+    sync_until_idle(&engine, id).await;
 
     // Live: a fan message reaches the mirror through the webhook alone.
     let mine = "SELECT count(*) FROM webhook_events WHERE event_type = 'message.received' AND creator_id = $1";
@@ -595,7 +595,7 @@ async fn simulator_deliveries_land_in_the_mirror_and_an_outage_is_closed_by_reco
         .execute(&app.pool)
         .await
         .unwrap();
-    while engine.run_once("w", Some(id)).await.unwrap() != switchboard::sync::Outcome::Idle {}
+    sync_until_idle(&engine, id).await;
     let truth = app.sim().truth();
     let c = truth["creators"]
         .as_array()
