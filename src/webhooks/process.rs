@@ -161,8 +161,9 @@ fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), ProcessError
     }
 }
 
-/// Applies every claimed event and marks them processed in one transaction
-/// (one commit per round instead of one per event).
+/// Applies the events and marks them processed in one transaction: a whole
+/// round (one commit instead of one per event), or a single event when a
+/// round failed and its bad event has to be found and retried alone.
 async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessError> {
     let mut tx = pool.begin().await?;
     let mut creators = BTreeSet::new();
@@ -176,18 +177,6 @@ async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessErro
     for creator in creators {
         store::webhooks::touch_creator(&mut *tx, creator).await?;
     }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Applies one event in its own transaction (the fallback when a round
-/// fails: the bad event is found and retried alone, the rest are applied).
-async fn apply_one(pool: &PgPool, ev: &Claimed) -> Result<(), ProcessError> {
-    let (event_type, agency, creator) = target(ev)?;
-    let mut tx = pool.begin().await?;
-    apply(&mut tx, event_type, agency, creator, &ev.payload, ev.id).await?;
-    store::webhooks::mark_processed(&mut tx, &[ev.id]).await?;
-    store::webhooks::touch_creator(&mut *tx, creator).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -209,7 +198,7 @@ pub async fn process_batch(
     }
     let mut applied = 0;
     for ev in claimed {
-        match apply_one(pool, &ev).await {
+        match apply_all(pool, std::slice::from_ref(&ev)).await {
             Ok(()) => applied += 1,
             Err(e) => {
                 tracing::warn!(event_id = ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");
