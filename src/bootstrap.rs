@@ -6,12 +6,9 @@ use sqlx::PgPool;
 
 use crate::auth::password;
 use crate::domain::{
-    AgencyId, AgencyName, DisplayName, Email, NewPassword, ParseError, Role, StaffId,
+    AgencyId, AgencyName, AuditAction, DisplayName, Email, NewPassword, ParseError, Role, StaffId,
 };
-use crate::store::{
-    self, StoreError,
-    audit::{AuditAction, AuditEntry},
-};
+use crate::store::{self, StoreError, audit::AuditEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {

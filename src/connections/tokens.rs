@@ -11,9 +11,10 @@ use sqlx::PgPool;
 use crate::config::Settings;
 use crate::crypto::{CryptoError, TokenCipher};
 use crate::domain::CreatorId;
+use crate::domain::CreatorStatus;
 use crate::fanvue::oauth::{self, OAuthError, Tokens};
 use crate::fanvue::{Auth, FanvueClient, FanvueError, Priority};
-use crate::store::creators::{CreatorStatus, TokenRow};
+use crate::store::creators::TokenRow;
 use crate::store::{self, StoreError};
 
 /// Refresh this long before the access token expires.

@@ -1,13 +1,18 @@
-//! Domain types with no I/O: identifiers, emails, names, roles and password
-//! rules. Values are parsed once at the edge (forms, CLI, database rows) and
-//! the rest of the code only ever sees the parsed types.
+//! Domain types with no I/O: identifiers, emails, names, roles, password
+//! rules, creator statuses and audit actions. Values are parsed once at the
+//! edge (forms, CLI, database rows) and the rest of the code only ever sees
+//! the parsed types.
 
+mod audit_action;
+mod creator_status;
 mod email;
 mod ids;
 mod names;
 mod password;
 mod role;
 
+pub use audit_action::AuditAction;
+pub use creator_status::CreatorStatus;
 pub use email::Email;
 pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId};
 pub use names::{AgencyName, DisplayName};

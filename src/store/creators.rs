@@ -7,43 +7,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::{AgencyId, CreatorId, StaffId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreatorStatus {
-    Connected,
-    NeedsReauth,
-    Disconnected,
-}
-
-impl CreatorStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CreatorStatus::Connected => "connected",
-            CreatorStatus::NeedsReauth => "needs_reauth",
-            CreatorStatus::Disconnected => "disconnected",
-        }
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            CreatorStatus::Connected => "Connected",
-            CreatorStatus::NeedsReauth => "Needs reconnect",
-            CreatorStatus::Disconnected => "Disconnected",
-        }
-    }
-}
-
-impl TryFrom<String> for CreatorStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        match s.as_str() {
-            "connected" => Ok(CreatorStatus::Connected),
-            "needs_reauth" => Ok(CreatorStatus::NeedsReauth),
-            "disconnected" => Ok(CreatorStatus::Disconnected),
-            other => Err(format!("unknown creator status {other}")),
-        }
-    }
-}
+use crate::domain::{AgencyId, CreatorId, CreatorStatus, StaffId};
 
 const COLUMNS: &str = "c.id, c.agency_id, c.fanvue_uuid, c.handle, c.display_name, c.avatar_url, c.status, c.scopes, \
     c.token_expires_at, c.token_refreshed_at, c.connected_by, s.display_name AS connected_by_name, c.connected_at, \

@@ -9,8 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::auth::password;
+use crate::domain::AuditAction;
 use crate::domain::NewPassword;
-use crate::store::audit::{AuditAction, AuditEntry};
+use crate::store::audit::AuditEntry;
 use crate::store::{self};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;

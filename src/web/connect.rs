@@ -13,10 +13,10 @@ use serde::Deserialize;
 
 use crate::auth::token::sha256_hex;
 use crate::connections::{access_context, refresh_context};
+use crate::domain::AuditAction;
 use crate::domain::CreatorId;
 use crate::fanvue::oauth::{self, OAuthError};
 use crate::fanvue::{Auth, Priority};
-use crate::store::audit::AuditAction;
 use crate::store::{self, StoreError};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;

@@ -124,7 +124,7 @@ impl CurrentStaff {
     /// An audit entry for an action this staff member takes.
     pub fn audit<'a>(
         &'a self,
-        action: crate::store::audit::AuditAction,
+        action: crate::domain::AuditAction,
         target: &'a str,
         details: serde_json::Value,
         ip: &'a crate::web::client_ip::ClientIp,

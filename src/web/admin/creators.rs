@@ -7,9 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::connections::missing_scopes;
+use crate::domain::{AuditAction, CreatorStatus};
 use crate::domain::{CreatorId, Role, StaffId};
-use crate::store::audit::AuditAction;
-use crate::store::creators::{Assignee, Creator, CreatorStatus};
+use crate::store::creators::{Assignee, Creator};
 use crate::store::staff::Staff;
 use crate::store::{self};
 use crate::web::AppState;

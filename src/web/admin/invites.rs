@@ -10,8 +10,8 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use crate::auth::token::{random_token, sha256_hex};
+use crate::domain::AuditAction;
 use crate::domain::{DisplayName, Email, InviteId, Role};
-use crate::store::audit::AuditAction;
 use crate::store::{self};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;

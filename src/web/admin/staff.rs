@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::domain::AuditAction;
 use crate::domain::{FanvueUserUuid, Role, StaffId};
-use crate::store::audit::AuditAction;
 use crate::store::invites::Invite;
 use crate::store::staff::Staff;
 use crate::store::{self, StoreError};

@@ -6,9 +6,9 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use crate::domain::AuditAction;
 use crate::domain::CreatorId;
 use crate::fanvue::budget::BucketStatus;
-use crate::store::audit::AuditAction;
 use crate::store::creators::Creator;
 use crate::store::mirror::MirrorStats;
 use crate::store::sync::{Run, State};

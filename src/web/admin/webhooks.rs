@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use crate::store::audit::AuditAction;
+use crate::domain::AuditAction;
 use crate::store::webhooks::{DeadLetter, Rejection, TypeSummary};
 use crate::store::{self};
 use crate::web::AppState;

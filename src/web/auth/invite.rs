@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::auth::{password, token::sha256_hex};
+use crate::domain::AuditAction;
 use crate::domain::{DisplayName, Email, NewPassword};
-use crate::store::audit::{AuditAction, AuditEntry};
+use crate::store::audit::AuditEntry;
 use crate::store::invites::Invite;
 use crate::store::{self, StoreError};
 use crate::web::AppState;

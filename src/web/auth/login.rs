@@ -11,8 +11,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::auth::password;
+use crate::domain::AuditAction;
 use crate::domain::Email;
-use crate::store::audit::{AuditAction, AuditEntry};
+use crate::store::audit::AuditEntry;
 use crate::store::{self};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;

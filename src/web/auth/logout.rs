@@ -4,10 +4,8 @@
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 
-use crate::store::{
-    self,
-    audit::{AuditAction, AuditEntry},
-};
+use crate::domain::AuditAction;
+use crate::store::{self, audit::AuditEntry};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;

@@ -1,0 +1,57 @@
+//! What the audit log records: one variant per kind of event. Stored as its
+//! `as_str` so the log stays readable in SQL; the log page shows that string.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    Logout,
+    PasswordChanged,
+    StaffInvited,
+    InviteRevoked,
+    InviteAccepted,
+    RoleChanged,
+    StaffDeactivated,
+    StaffReactivated,
+    FanvueUuidChanged,
+    AgencyCreated,
+    CreatorConnected,
+    CreatorReconnected,
+    CreatorConnectFailed,
+    CreatorDisconnected,
+    CreatorPurged,
+    CreatorAssigned,
+    CreatorUnassigned,
+    ReconcileRequested,
+    WebhookRetried,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::LoginSucceeded => "login.succeeded",
+            AuditAction::LoginFailed => "login.failed",
+            AuditAction::LoginThrottled => "login.throttled",
+            AuditAction::Logout => "logout",
+            AuditAction::PasswordChanged => "password.changed",
+            AuditAction::StaffInvited => "staff.invited",
+            AuditAction::InviteRevoked => "invite.revoked",
+            AuditAction::InviteAccepted => "invite.accepted",
+            AuditAction::RoleChanged => "staff.role_changed",
+            AuditAction::StaffDeactivated => "staff.deactivated",
+            AuditAction::StaffReactivated => "staff.reactivated",
+            AuditAction::FanvueUuidChanged => "staff.fanvue_uuid_changed",
+            AuditAction::AgencyCreated => "agency.created",
+            AuditAction::CreatorConnected => "creator.connected",
+            AuditAction::CreatorReconnected => "creator.reconnected",
+            AuditAction::CreatorConnectFailed => "creator.connect_failed",
+            AuditAction::CreatorDisconnected => "creator.disconnected",
+            AuditAction::CreatorPurged => "creator.purged",
+            AuditAction::CreatorAssigned => "creator.assigned",
+            AuditAction::CreatorUnassigned => "creator.unassigned",
+            AuditAction::ReconcileRequested => "sync.reconcile_requested",
+            AuditAction::WebhookRetried => "webhook.retried",
+        }
+    }
+}
