@@ -12,7 +12,7 @@
 //!    reconcile runs against `Σ creators 2 × ceil(changed/50)`, and in the same run the naive
 //!    poller (one `GET /chats/{fan}/messages` per chat) as the baseline.
 //! 3. **Ingest throughput**: the mirror's rows written again through
-//!    `store::mirror::upsert_messages` in the batches sync uses (50 chats × 50 messages), against
+//!    `store::messages::upsert_messages` in the batches sync uses (50 chats × 50 messages), against
 //!    `COPY` of the same rows into scratch tables (without and with the mirror's indexes).
 //! 4. **Wall time and memory** of the whole backfill with rate limits off; peak resident memory
 //!    (VmHWM) of the process, and the simulator's share (measured after it generated the world).
@@ -46,7 +46,7 @@ use switchboard::domain::{AgencyId, CreatorId};
 use switchboard::fanvue::models::SendMessage;
 use switchboard::fanvue::{Auth, FanvueClient, Priority};
 use switchboard::sim::{self, SimConfig, SimHandle};
-use switchboard::store::{self, mirror::MessageUpsert};
+use switchboard::store::{self, messages::MessageUpsert};
 use switchboard::sync::{Outcome, SyncEngine};
 use uuid::Uuid;
 
@@ -788,9 +788,14 @@ async fn ingest(b: &Bench) -> anyhow::Result<IngestResult> {
     let mut upserted = 0u64;
     for batch in &batches {
         let mut tx = b.pool.begin().await?;
-        upserted +=
-            store::mirror::upsert_messages(&mut tx, b.agency, batch.creator, &batch.rows, "bench")
-                .await?;
+        upserted += store::messages::upsert_messages(
+            &mut tx,
+            b.agency,
+            batch.creator,
+            &batch.rows,
+            "bench",
+        )
+        .await?;
         tx.commit().await?;
     }
     let upsert_secs = t0.elapsed().as_secs_f64();

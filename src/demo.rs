@@ -300,10 +300,7 @@ fn location(r: &reqwest::Response) -> Option<String> {
 async fn wait_for_backfill(pool: &PgPool, limit: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + limit;
     loop {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM sync_state WHERE backfill_done_at IS NULL")
-                .fetch_one(pool)
-                .await?;
+        let pending = store::sync::backfills_pending(pool).await?;
         if pending == 0 {
             return Ok(());
         }

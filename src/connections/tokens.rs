@@ -81,13 +81,6 @@ fn fresh(row: &TokenRow) -> bool {
         .is_none_or(|t| t - REFRESH_BUFFER > Utc::now())
 }
 
-/// Advisory-lock key for a creator's refresh: a fixed namespace plus the
-/// low bits of its id.
-fn lock_key(id: CreatorId) -> i64 {
-    let b = id.as_uuid().as_u128();
-    (b as u64 ^ (b >> 64) as u64) as i64
-}
-
 impl Connections {
     pub fn new(pool: PgPool, settings: Arc<Settings>, client: Arc<FanvueClient>) -> Self {
         Self {
@@ -157,10 +150,7 @@ impl Connections {
         let local = self.local_lock(id);
         let _held = local.lock().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(7201, $1::int)")
-            .bind((lock_key(id) & 0x7fff_ffff) as i32)
-            .execute(&mut *tx)
-            .await?;
+        store::locks::token_refresh(&mut tx, id).await?;
         // Re-read under the lock: someone may have refreshed already.
         let row = store::creators::lock_tokens(&mut tx, id).await?;
         if row.status != CreatorStatus::Connected {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{StoreError, expect_found};
 use crate::domain::{AgencyId, CreatorId, CreatorStatus, StaffId};
 
 const COLUMNS: &str = "c.id, c.agency_id, c.fanvue_uuid, c.handle, c.display_name, c.avatar_url, c.status, c.scopes, \
@@ -248,11 +248,7 @@ pub async fn disconnect(
     .bind(id)
     .execute(db)
     .await?;
-    if r.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    expect_found(r)
 }
 
 /// Deletes the creator with everything mirrored for it.
@@ -266,11 +262,7 @@ pub async fn purge(
         .bind(id)
         .execute(db)
         .await?;
-    if r.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    expect_found(r)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -335,9 +327,5 @@ pub async fn unassign(
         .bind(staff)
         .execute(db)
         .await?;
-    if r.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    expect_found(r)
 }

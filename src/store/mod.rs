@@ -4,12 +4,16 @@
 
 pub mod agencies;
 pub mod audit;
+pub mod chats;
 pub mod creators;
 pub mod invites;
+pub mod locks;
 pub mod login_failures;
-pub mod mirror;
+pub mod messages;
+pub mod mirror_stats;
 pub mod nagle;
 pub mod oauth_flows;
+pub mod purchases;
 pub mod sessions;
 pub mod staff;
 pub mod sync;
@@ -17,9 +21,9 @@ pub mod webhooks;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
 use sqlx::{ConnectOptions, Connection};
+use sqlx::{PgExecutor, PgPool};
 
 /// Migrations embedded at compile time; run at start-up and by `migrate`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -45,6 +49,23 @@ impl StoreError {
         }
         StoreError::Db(err)
     }
+}
+
+/// `NotFound` when a write matched no row: the row does not exist, or it
+/// belongs to another agency and the scoped `WHERE` did not see it.
+fn expect_found(r: PgQueryResult) -> Result<(), StoreError> {
+    if r.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// One round trip to the database: the readiness probe.
+#[tracing::instrument(skip_all)]
+pub async fn ping(db: impl PgExecutor<'_>) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1").execute(db).await?;
+    Ok(())
 }
 
 /// Creates the database named in `opts` if it does not exist yet.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{StoreError, expect_found};
 use crate::domain::{AgencyId, DisplayName, Email, FanvueUserUuid, Role, StaffId};
 
 const COLUMNS: &str = "id, agency_id, email, display_name, role, fanvue_user_uuid, active, created_at, last_login_at, password_changed_at";
@@ -175,7 +175,7 @@ pub async fn set_role(
         .bind(role.as_str())
         .execute(db)
         .await?;
-    one_row(r.rows_affected())
+    expect_found(r)
 }
 
 pub async fn set_active(
@@ -190,7 +190,7 @@ pub async fn set_active(
         .bind(active)
         .execute(db)
         .await?;
-    one_row(r.rows_affected())
+    expect_found(r)
 }
 
 pub async fn set_fanvue_user_uuid(
@@ -208,7 +208,7 @@ pub async fn set_fanvue_user_uuid(
         .map_err(|e| {
             StoreError::on_unique(e, "staff_fanvue_user_key", "Fanvue team-member UUID")
         })?;
-    one_row(r.rows_affected())
+    expect_found(r)
 }
 
 pub async fn password_hash(
@@ -238,7 +238,7 @@ pub async fn set_password_hash(
     .bind(hash)
     .execute(db)
     .await?;
-    one_row(r.rows_affected())
+    expect_found(r)
 }
 
 pub async fn record_login(db: impl PgExecutor<'_>, id: StaffId) -> Result<(), StoreError> {
@@ -247,12 +247,4 @@ pub async fn record_login(db: impl PgExecutor<'_>, id: StaffId) -> Result<(), St
         .execute(db)
         .await?;
     Ok(())
-}
-
-fn one_row(n: u64) -> Result<(), StoreError> {
-    if n == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }

@@ -169,6 +169,17 @@ pub async fn mark_reconciled(
     Ok(())
 }
 
+/// Creators of every agency whose first backfill has not finished. Not
+/// tenant-scoped: only the demo's start-up wait uses it, never a request.
+#[tracing::instrument(skip_all)]
+pub async fn backfills_pending(db: impl PgExecutor<'_>) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM sync_state WHERE backfill_done_at IS NULL")
+            .fetch_one(db)
+            .await?,
+    )
+}
+
 /// "Reconcile now": scoped by agency; false when one was requested within
 /// `min_gap_secs` (the button is rate-limited).
 pub async fn request_reconcile(

@@ -17,7 +17,7 @@ impl SyncEngine {
         self.default_batches(lease, stats, creator, &fans, true, "backfill")
             .await?;
         let mut tx = lease.begin(&self.pool).await?;
-        let hw = store::mirror::high_water(&mut tx, lease.creator_id).await?;
+        let hw = store::chats::high_water(&mut tx, lease.creator_id).await?;
         store::sync::mark_backfilled(&mut tx, lease.creator_id, hw).await?;
         tx.commit().await?;
         Ok(())

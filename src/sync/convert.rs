@@ -3,7 +3,8 @@
 use uuid::Uuid;
 
 use crate::fanvue::models::{Chat, Message};
-use crate::store::mirror::{ChatUpsert, MessageUpsert};
+use crate::store::chats::ChatUpsert;
+use crate::store::messages::MessageUpsert;
 
 pub fn chat(c: &Chat) -> ChatUpsert {
     ChatUpsert {

@@ -21,8 +21,7 @@ impl SyncEngine {
         let max_pages = (self.settings.history_depth.div_ceil(PAGE_SIZE)).max(1) as i32;
         let pending = {
             let mut conn = self.pool.acquire().await?;
-            store::mirror::chats_needing_history(&mut conn, lease.creator_id, CHATS_PER_STEP)
-                .await?
+            store::chats::chats_needing_history(&mut conn, lease.creator_id, CHATS_PER_STEP).await?
         };
         if pending.is_empty() {
             return Ok(true);
@@ -58,11 +57,11 @@ impl SyncEngine {
             lease.renew(&self.pool).await?;
         }
         let mut tx = lease.begin(&self.pool).await?;
-        store::mirror::set_history(&mut tx, lease.creator_id, &marks).await?;
+        store::chats::set_history(&mut tx, lease.creator_id, &marks).await?;
         tx.commit().await?;
         let mut conn = self.pool.acquire().await?;
         Ok(
-            store::mirror::chats_needing_history(&mut conn, lease.creator_id, 1)
+            store::chats::chats_needing_history(&mut conn, lease.creator_id, 1)
                 .await?
                 .is_empty(),
         )

@@ -99,7 +99,7 @@ impl SyncEngine {
     ) -> Result<(), SyncError> {
         let rows: Vec<_> = chats.iter().map(convert::chat).collect();
         let mut tx = lease.begin(&self.pool).await?;
-        store::mirror::upsert_chats(&mut tx, lease.agency_id, lease.creator_id, &rows).await?;
+        store::chats::upsert_chats(&mut tx, lease.agency_id, lease.creator_id, &rows).await?;
         tx.commit().await?;
         stats.chats.extend(chats.iter().map(|c| c.user.uuid));
         Ok(())
@@ -122,7 +122,7 @@ impl SyncEngine {
             return Ok(());
         }
         let mut tx = lease.begin(&self.pool).await?;
-        let n = store::mirror::upsert_messages(
+        let n = store::messages::upsert_messages(
             &mut tx,
             lease.agency_id,
             lease.creator_id,
@@ -271,7 +271,7 @@ impl SyncEngine {
                 let marks: Vec<(Uuid, i32, bool)> =
                     got.iter().map(|(f, c)| (*f, 1, !c.has_more)).collect();
                 let mut tx = lease.begin(&self.pool).await?;
-                store::mirror::set_history(&mut tx, lease.creator_id, &marks).await?;
+                store::chats::set_history(&mut tx, lease.creator_id, &marks).await?;
                 tx.commit().await?;
             }
             lease.renew(&self.pool).await?;

@@ -18,7 +18,7 @@ impl SyncEngine {
             - chrono::Duration::hours(self.settings.purchase_horizon_hours as i64);
         let fans = {
             let mut conn = self.pool.acquire().await?;
-            store::mirror::fans_with_open_ppvs(&mut conn, lease.creator_id, since).await?
+            store::messages::fans_with_open_ppvs(&mut conn, lease.creator_id, since).await?
         };
         self.default_batches(lease, stats, creator, &fans, false, "purchases")
             .await

@@ -25,9 +25,7 @@ impl SyncEngine {
         let overlap = chrono::Duration::seconds(self.settings.overlap_secs as i64);
         // The chats the mirror knows, before the walk adds new ones.
         let known: HashSet<Uuid> =
-            sqlx::query_scalar::<_, Uuid>("SELECT fan_uuid FROM chats WHERE creator_id = $1")
-                .bind(lease.creator_id)
-                .fetch_all(&self.pool)
+            store::chats::known_fans(&self.pool, lease.agency_id, lease.creator_id)
                 .await?
                 .into_iter()
                 .collect();
@@ -35,7 +33,7 @@ impl SyncEngine {
             Some(h) => Some(h),
             None => {
                 let mut conn = self.pool.acquire().await?;
-                store::mirror::high_water(&mut conn, lease.creator_id).await?
+                store::chats::high_water(&mut conn, lease.creator_id).await?
             }
         };
         let cutoff = high_water.map(|h| h - overlap);
@@ -56,7 +54,7 @@ impl SyncEngine {
             let cursor = match cutoff {
                 Some(cut) => {
                     let mut conn = self.pool.acquire().await?;
-                    store::mirror::cursor_before(&mut conn, lease.creator_id, cut).await?
+                    store::messages::cursor_before(&mut conn, lease.creator_id, cut).await?
                 }
                 None => None,
             };
@@ -70,7 +68,7 @@ impl SyncEngine {
         }
 
         let mut tx = lease.begin(&self.pool).await?;
-        let hw = store::mirror::high_water(&mut tx, lease.creator_id).await?;
+        let hw = store::chats::high_water(&mut tx, lease.creator_id).await?;
         store::sync::mark_reconciled(&mut tx, lease.creator_id, hw).await?;
         tx.commit().await?;
         Ok(())
@@ -98,9 +96,9 @@ impl SyncEngine {
                             "cursor message no longer exists; using an older one",
                         );
                         let mut tx = lease.begin(&self.pool).await?;
-                        store::mirror::mark_deleted(&mut tx, lease.creator_id, cursor.0).await?;
+                        store::messages::mark_deleted(&mut tx, lease.creator_id, cursor.0).await?;
                         let next =
-                            store::mirror::cursor_before(&mut tx, lease.creator_id, cursor.1)
+                            store::messages::cursor_before(&mut tx, lease.creator_id, cursor.1)
                                 .await?;
                         tx.commit().await?;
                         match next {

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
+use crate::store;
 use crate::web::AppState;
 
 /// The process is up and serving.
@@ -13,10 +14,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers; a failing probe takes the instance out of rotation.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&state.pool)
-        .await
-    {
+    match store::ping(&state.pool).await {
         Ok(_) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .body("ready"),

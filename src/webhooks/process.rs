@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use super::events::{self, EventType};
 use crate::config::WebhookSettings;
 use crate::domain::{AgencyId, CreatorId};
-use crate::store::mirror::{FanProfile, MessageUpsert};
+use crate::store::chats::FanProfile;
+use crate::store::messages::MessageUpsert;
 use crate::store::webhooks::Claimed;
 use crate::store::{self, StoreError};
 
@@ -80,11 +81,11 @@ async fn apply(
                 sent_by_user_uuid: None,
                 is_read: false,
             };
-            store::mirror::insert_received(tx, agency, creator, &profile(&e.sender), &m).await?;
+            store::messages::insert_received(tx, agency, creator, &profile(&e.sender), &m).await?;
         }
         EventType::MessageRead => {
             let e: events::MessageRead = decode(payload)?;
-            store::mirror::apply_read(
+            store::messages::apply_read(
                 tx,
                 creator,
                 e.counterpart_uuid,
@@ -98,11 +99,11 @@ async fn apply(
             // A post purchase has no message to join; it is kept as an event.
             if let Some(route) = e.route_uuid {
                 let key = format!("event:{dedupe_hint}");
-                store::mirror::record_purchase(
+                store::purchases::record_purchase(
                     tx,
                     agency,
                     creator,
-                    store::mirror::Purchase {
+                    store::purchases::Purchase {
                         message_uuid: route,
                         fan_uuid: e.sender.as_ref().map(|s| s.uuid),
                         price_cents: e.price,
@@ -116,11 +117,11 @@ async fn apply(
         EventType::Tip => {
             let e: events::Tip = decode(payload)?;
             let key = format!("event:{dedupe_hint}");
-            store::mirror::record_tip(
+            store::purchases::record_tip(
                 &mut *tx,
                 agency,
                 creator,
-                store::mirror::Tip {
+                store::purchases::Tip {
                     fan_uuid: e.sender_uuid.or(e.sender.as_ref().map(|s| s.uuid)),
                     amount_cents: e.price,
                     tipped_at: e.timestamp,
@@ -137,7 +138,7 @@ async fn apply(
         }
         EventType::NewFollower | EventType::NewSubscriber => {
             let e: events::FanEvent = decode(payload)?;
-            store::mirror::fan_event(
+            store::chats::fan_event(
                 tx,
                 agency,
                 creator,

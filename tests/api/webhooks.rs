@@ -351,11 +351,11 @@ async fn reordered_deliveries_converge_and_a_purchase_before_its_message_is_join
         .await
         .unwrap();
     let mut conn = app.pool.acquire().await.unwrap();
-    switchboard::store::mirror::upsert_messages(
+    switchboard::store::messages::upsert_messages(
         &mut conn,
         switchboard::domain::AgencyId::from_uuid(agency),
         id,
-        &[switchboard::store::mirror::MessageUpsert {
+        &[switchboard::store::messages::MessageUpsert {
             uuid: ppv,
             fan_uuid: fan,
             sender_uuid: Some(creator),

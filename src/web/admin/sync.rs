@@ -10,7 +10,7 @@ use crate::domain::AuditAction;
 use crate::domain::CreatorId;
 use crate::fanvue::budget::BucketStatus;
 use crate::store::creators::Creator;
-use crate::store::mirror::MirrorStats;
+use crate::store::mirror_stats::MirrorStats;
 use crate::store::sync::{Run, State};
 use crate::store::{self};
 use crate::web::AppState;
@@ -54,7 +54,7 @@ pub async fn show(
     let creator = store::creators::get(&state.pool, me.agency_id, id).await?;
     let sync_state = store::sync::state(&state.pool, me.agency_id, id).await?;
     let mut conn = state.pool.acquire().await?;
-    let mirror = store::mirror::stats(&mut conn, me.agency_id, id).await?;
+    let mirror = store::mirror_stats::stats(&mut conn, me.agency_id, id).await?;
     let runs = store::sync::recent_runs(&state.pool, me.agency_id, id, 25).await?;
     let last_reconcile = runs.iter().find(|r| r.kind == "reconcile").cloned();
     let budget = state

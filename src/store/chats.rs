@@ -1,0 +1,249 @@
+//! Chats of the mirror: one row per (creator, fan), written from chat-list
+//! pages, from messages that name a fan not seen yet, and from webhooks.
+//! Writes are monotonic (DESIGN invariant 2): `last_message_at` only moves
+//! forward and a fan's profile fields are never blanked.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{AgencyId, CreatorId};
+
+/// A chat as the chat list reports it.
+#[derive(Debug, Clone, Default)]
+pub struct ChatUpsert {
+    pub fan_uuid: Uuid,
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub is_top_spender: bool,
+    pub is_read: bool,
+    pub is_muted: bool,
+    pub unread_count: i32,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_message_uuid: Option<Uuid>,
+}
+
+/// Inserts or refreshes chats from list rows; returns fan uuid → chat id.
+pub async fn upsert_chats(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    chats: &[ChatUpsert],
+) -> Result<HashMap<Uuid, Uuid>, StoreError> {
+    if chats.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // One row per fan (a page boundary can repeat a chat).
+    let mut by_fan: BTreeMap<Uuid, &ChatUpsert> = BTreeMap::new();
+    for c in chats {
+        by_fan.insert(c.fan_uuid, c);
+    }
+    let rows: Vec<&ChatUpsert> = by_fan.into_values().collect();
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    let col = |f: fn(&ChatUpsert) -> Option<String>| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
+    let out: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid, fan_handle, fan_display_name, fan_nickname,
+            fan_avatar_url, fan_registered_at, is_top_spender, is_read, is_muted, unread_count,
+            last_message_at, last_message_uuid)
+         SELECT t.id, $1, $2, t.fan, t.handle, t.display_name, t.nickname, t.avatar, t.registered, t.top,
+            t.is_read, t.is_muted, t.unread, t.last_at, t.last_uuid
+         FROM UNNEST($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[],
+            $10::bool[], $11::bool[], $12::bool[], $13::int4[], $14::timestamptz[], $15::uuid[])
+           AS t(id, fan, handle, display_name, nickname, avatar, registered, top, is_read, is_muted, unread, last_at, last_uuid)
+         ON CONFLICT (creator_id, fan_uuid) DO UPDATE SET
+            fan_handle = COALESCE(EXCLUDED.fan_handle, chats.fan_handle),
+            fan_display_name = COALESCE(EXCLUDED.fan_display_name, chats.fan_display_name),
+            fan_nickname = EXCLUDED.fan_nickname,
+            fan_avatar_url = COALESCE(EXCLUDED.fan_avatar_url, chats.fan_avatar_url),
+            fan_registered_at = COALESCE(EXCLUDED.fan_registered_at, chats.fan_registered_at),
+            is_top_spender = EXCLUDED.is_top_spender,
+            is_read = EXCLUDED.is_read,
+            is_muted = EXCLUDED.is_muted,
+            unread_count = EXCLUDED.unread_count,
+            last_message_uuid = CASE WHEN chats.last_message_at IS NULL OR EXCLUDED.last_message_at >= chats.last_message_at
+                                     THEN EXCLUDED.last_message_uuid ELSE chats.last_message_uuid END,
+            last_message_at = GREATEST(chats.last_message_at, EXCLUDED.last_message_at),
+            updated_at = now()
+         RETURNING fan_uuid, id",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(&ids)
+    .bind(rows.iter().map(|c| c.fan_uuid).collect::<Vec<_>>())
+    .bind(col(|c| c.handle.clone()))
+    .bind(col(|c| c.display_name.clone()))
+    .bind(col(|c| c.nickname.clone()))
+    .bind(col(|c| c.avatar_url.clone()))
+    .bind(rows.iter().map(|c| c.registered_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.is_top_spender).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.is_read).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.is_muted).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.unread_count).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.last_message_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|c| c.last_message_uuid).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
+    Ok(out.into_iter().collect())
+}
+
+/// Chat ids for these fans, creating bare chats for fans not seen yet.
+pub async fn ensure_chats(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    fans: &[Uuid],
+) -> Result<HashMap<Uuid, Uuid>, StoreError> {
+    let mut fans = fans.to_vec();
+    fans.sort_unstable();
+    fans.dedup();
+    let ids: Vec<Uuid> = fans.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid)
+         SELECT t.id, $1, $2, t.fan FROM UNNEST($3::uuid[], $4::uuid[]) AS t(id, fan)
+         ON CONFLICT (creator_id, fan_uuid) DO NOTHING",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(&ids)
+    .bind(&fans)
+    .execute(&mut *conn)
+    .await?;
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT fan_uuid, id FROM chats WHERE creator_id = $1 AND fan_uuid = ANY($2)",
+    )
+    .bind(creator)
+    .bind(&fans)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The fans of every chat the mirror holds for the creator.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
+pub async fn known_fans(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    creator: CreatorId,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT fan_uuid FROM chats WHERE agency_id = $1 AND creator_id = $2")
+            .bind(agency)
+            .bind(creator)
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// The newest `last_message_at` among the creator's chats.
+pub async fn high_water(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT max(last_message_at) FROM chats WHERE creator_id = $1")
+            .bind(creator)
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+/// Chats whose older history still has to be fetched.
+pub async fn chats_needing_history(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid, i32)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, fan_uuid, history_pages FROM chats
+         WHERE creator_id = $1 AND NOT history_complete
+         ORDER BY last_message_at DESC NULLS LAST LIMIT $2",
+    )
+    .bind(creator)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Records how far a chat's history has been read.
+pub async fn set_history(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    fans: &[(Uuid, i32, bool)],
+) -> Result<(), StoreError> {
+    if fans.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE chats c SET history_pages = t.pages, history_complete = t.done
+         FROM UNNEST($2::uuid[], $3::int4[], $4::bool[]) AS t(fan, pages, done)
+         WHERE c.creator_id = $1 AND c.fan_uuid = t.fan",
+    )
+    .bind(creator)
+    .bind(fans.iter().map(|f| f.0).collect::<Vec<_>>())
+    .bind(fans.iter().map(|f| f.1).collect::<Vec<_>>())
+    .bind(fans.iter().map(|f| f.2).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A fan as webhook payloads describe them.
+#[derive(Debug, Clone, Default)]
+pub struct FanProfile {
+    pub uuid: Uuid,
+    pub handle: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+/// The chat of `fan`, created (or its profile refreshed) from a webhook.
+pub(super) async fn chat_for_fan(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    fan: &FanProfile,
+) -> Result<Uuid, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid, fan_handle, fan_display_name, fan_avatar_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (creator_id, fan_uuid) DO UPDATE SET
+            fan_handle = COALESCE(EXCLUDED.fan_handle, chats.fan_handle),
+            fan_display_name = COALESCE(EXCLUDED.fan_display_name, chats.fan_display_name),
+            fan_avatar_url = COALESCE(EXCLUDED.fan_avatar_url, chats.fan_avatar_url)
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(agency)
+    .bind(creator)
+    .bind(fan.uuid)
+    .bind(&fan.handle)
+    .bind(&fan.display_name)
+    .bind(&fan.avatar_url)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// New follower / subscriber: the fan's status on their chat.
+pub async fn fan_event(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    fan: &FanProfile,
+    subscribed: bool,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let chat = chat_for_fan(&mut *conn, agency, creator, fan).await?;
+    let sql = if subscribed {
+        "UPDATE chats SET subscribed_at = GREATEST(subscribed_at, $2) WHERE id = $1"
+    } else {
+        "UPDATE chats SET followed_at = GREATEST(followed_at, $2) WHERE id = $1"
+    };
+    sqlx::query(sql).bind(chat).bind(at).execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! Postgres advisory locks: work that must happen once across instances.
+//! Every namespace (the first key of the two-key form) is named here, so two
+//! features can never pick the same number by accident.
+
+use sqlx::PgConnection;
+
+use super::StoreError;
+use crate::domain::CreatorId;
+
+/// Namespace of the per-creator token-refresh lock.
+pub const TOKEN_REFRESH: i32 = 7201;
+
+/// The second key for a creator: its id folded to 31 bits. Two creators may
+/// share a key; they then only wait for each other, which is harmless.
+fn creator_key(id: CreatorId) -> i32 {
+    let b = id.as_uuid().as_u128();
+    let folded = (b as u64 ^ (b >> 64) as u64) as i64;
+    (folded & 0x7fff_ffff) as i32
+}
+
+/// Takes the creator's token-refresh lock for the rest of the transaction
+/// `tx` (released on commit or rollback). Waits while another holds it.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
+pub async fn token_refresh(tx: &mut PgConnection, creator: CreatorId) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(TOKEN_REFRESH)
+        .bind(creator_key(creator))
+        .execute(tx)
+        .await?;
+    Ok(())
+}
