@@ -42,7 +42,7 @@ use sqlx::postgres::PgConnectOptions;
 use switchboard::config::{FanvueApp, Settings};
 use switchboard::connections::{Connections, access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
-use switchboard::domain::{AgencyId, CreatorId};
+use switchboard::domain::{AgencyId, CreatorId, MessageKind, MessageSource};
 use switchboard::fanvue::models::SendMessage;
 use switchboard::fanvue::{Auth, FanvueClient, Priority};
 use switchboard::sim::{self, SimConfig, SimHandle};
@@ -624,7 +624,7 @@ fn to_upsert(m: &StoredMessage) -> MessageUpsert {
         outbound: m.direction == "out",
         text: m.text.clone(),
         sent_at: m.sent_at,
-        kind: m.kind.clone(),
+        kind: MessageKind::from(m.kind.clone()),
         has_media: m.has_media,
         media_type: m.media_type.clone(),
         media_uuids: m.media_uuids.clone(),
@@ -718,7 +718,7 @@ fn copy_text(agency: AgencyId, b: &WriteBatch) -> String {
             Some(if m.outbound { "out" } else { "in" }.to_owned()),
             m.text.clone(),
             opt_ts(m.sent_at),
-            Some(m.kind.clone()),
+            Some(m.kind.as_str().to_owned()),
             opt_bool(m.has_media),
             m.media_type.clone(),
             Some(media),
@@ -726,7 +726,7 @@ fn copy_text(agency: AgencyId, b: &WriteBatch) -> String {
             opt_ts(m.purchased_at),
             m.sent_by_user_uuid.clone(),
             opt_bool(Some(m.is_read)),
-            Some("bench".to_owned()),
+            Some(MessageSource::Backfill.as_str().to_owned()),
         ];
         for (i, f) in fields.iter().enumerate() {
             if i > 0 {
@@ -793,7 +793,7 @@ async fn ingest(b: &Bench) -> anyhow::Result<IngestResult> {
             b.agency,
             batch.creator,
             &batch.rows,
-            "bench",
+            MessageSource::Backfill,
         )
         .await?;
         tx.commit().await?;

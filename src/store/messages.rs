@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::StoreError;
 use super::chats::{FanProfile, chat_for_fan, ensure_chats};
 use super::purchases::join_parked_purchases;
-use crate::domain::{AgencyId, CreatorId};
+use crate::domain::{AgencyId, CreatorId, MessageKind, MessageSource};
 
 /// A message ready for the mirror.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +26,7 @@ pub struct MessageUpsert {
     pub outbound: bool,
     pub text: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
-    pub kind: String,
+    pub kind: MessageKind,
     pub has_media: Option<bool>,
     pub media_type: Option<String>,
     pub media_uuids: Vec<Uuid>,
@@ -59,7 +59,7 @@ pub async fn upsert_messages(
     agency: AgencyId,
     creator: CreatorId,
     messages: &[MessageUpsert],
-    source: &str,
+    source: MessageSource,
 ) -> Result<u64, StoreError> {
     if messages.is_empty() {
         return Ok(0);
@@ -120,7 +120,7 @@ pub async fn upsert_messages(
     )
     .bind(creator)
     .bind(agency)
-    .bind(source)
+    .bind(source.as_str())
     .bind(rows.iter().map(|m| m.uuid).collect::<Vec<_>>())
     .bind(&chat_col)
     .bind(rows.iter().map(|m| m.sender_uuid).collect::<Vec<_>>())
@@ -128,7 +128,7 @@ pub async fn upsert_messages(
     .bind(rows.iter().map(|m| m.outbound).collect::<Vec<_>>())
     .bind(rows.iter().map(|m| m.text.clone()).collect::<Vec<_>>())
     .bind(rows.iter().map(|m| m.sent_at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|m| m.kind.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|m| m.has_media).collect::<Vec<_>>())
     .bind(rows.iter().map(|m| m.media_type.clone()).collect::<Vec<_>>())
     .bind(&media)
@@ -228,7 +228,7 @@ pub async fn insert_received(
     let inserted = sqlx::query(
         "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, sender_uuid, recipient_uuid, direction, text,
             sent_at, kind, has_media, media_uuids, price_cents, source)
-         VALUES ($1, $2, $3, $4, $5, $6, 'in', $7, $8, $9, $10, $11, $12, 'webhook')
+         VALUES ($1, $2, $3, $4, $5, $6, 'in', $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (creator_id, uuid) DO NOTHING",
     )
     .bind(creator)
@@ -239,10 +239,11 @@ pub async fn insert_received(
     .bind(m.recipient_uuid)
     .bind(&m.text)
     .bind(m.sent_at)
-    .bind(&m.kind)
+    .bind(m.kind.as_str())
     .bind(m.has_media)
     .bind(&m.media_uuids)
     .bind(m.price_cents)
+    .bind(MessageSource::Webhook.as_str())
     .execute(&mut *conn)
     .await?
     .rows_affected()

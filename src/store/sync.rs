@@ -3,6 +3,8 @@
 //! it while working, and every write it makes re-checks the lease inside the
 //! write's transaction, so a worker that lost its lease writes nothing.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
@@ -44,7 +46,7 @@ pub struct Claim {
 pub async fn claim(
     db: impl PgExecutor<'_>,
     worker: &str,
-    lease_secs: f64,
+    lease: Duration,
     only: Option<CreatorId>,
 ) -> Result<Option<Claim>, StoreError> {
     Ok(sqlx::query_as::<_, Claim>(
@@ -63,7 +65,7 @@ pub async fn claim(
             (s.next_reconcile_at <= now() OR s.reconcile_requested_at IS NOT NULL) AS reconcile_due",
     )
     .bind(worker)
-    .bind(lease_secs)
+    .bind(lease.as_secs_f64())
     .bind(only)
     .fetch_optional(db)
     .await?)
@@ -74,7 +76,7 @@ pub async fn renew(
     db: impl PgExecutor<'_>,
     creator: CreatorId,
     worker: &str,
-    lease_secs: f64,
+    lease: Duration,
 ) -> Result<bool, StoreError> {
     let r = sqlx::query(
         "UPDATE sync_state SET lease_expires_at = now() + make_interval(secs => $3)
@@ -82,7 +84,7 @@ pub async fn renew(
     )
     .bind(creator)
     .bind(worker)
-    .bind(lease_secs)
+    .bind(lease.as_secs_f64())
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -181,12 +183,12 @@ pub async fn backfills_pending(db: impl PgExecutor<'_>) -> Result<i64, StoreErro
 }
 
 /// "Reconcile now": scoped by agency; false when one was requested within
-/// `min_gap_secs` (the button is rate-limited).
+/// `min_gap` (the button is rate-limited).
 pub async fn request_reconcile(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
     creator: CreatorId,
-    min_gap_secs: f64,
+    min_gap: Duration,
 ) -> Result<bool, StoreError> {
     let r = sqlx::query(
         "UPDATE sync_state SET reconcile_requested_at = now()
@@ -196,7 +198,7 @@ pub async fn request_reconcile(
     )
     .bind(agency)
     .bind(creator)
-    .bind(min_gap_secs)
+    .bind(min_gap.as_secs_f64())
     .execute(db)
     .await?;
     Ok(r.rows_affected() == 1)

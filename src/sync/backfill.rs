@@ -3,6 +3,7 @@
 //! `ceil(chats/50)` × 2 requests. Older history continues in `history`.
 
 use super::{Lease, RunStats, SyncEngine, SyncError};
+use crate::domain::MessageSource;
 use crate::store;
 
 impl SyncEngine {
@@ -14,7 +15,7 @@ impl SyncEngine {
             .into_iter()
             .map(|(f, _)| f)
             .collect();
-        self.default_batches(lease, stats, creator, &fans, true, "backfill")
+        self.default_batches(lease, stats, creator, &fans, true, MessageSource::Backfill)
             .await?;
         let mut tx = lease.begin(&self.pool).await?;
         let hw = store::chats::high_water(&mut tx, lease.creator_id).await?;

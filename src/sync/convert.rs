@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use crate::domain::MessageKind;
 use crate::fanvue::models::{Chat, Message};
 use crate::store::chats::ChatUpsert;
 use crate::store::messages::MessageUpsert;
@@ -41,7 +42,7 @@ pub fn message(m: &Message, creator: Uuid, fan: Uuid) -> MessageUpsert {
         outbound,
         text: m.text.clone(),
         sent_at: m.sent_at,
-        kind: m.kind.clone(),
+        kind: MessageKind::from(m.kind.clone()),
         has_media: m.has_media,
         media_type: m.media_type.clone(),
         media_uuids: m.media_uuids.clone(),

@@ -3,6 +3,7 @@
 //! to the configured depth.
 
 use super::{Lease, PAGE_SIZE, RunStats, SyncEngine, SyncError};
+use crate::domain::MessageSource;
 use crate::fanvue::Priority;
 use crate::store;
 
@@ -48,8 +49,14 @@ impl SyncEngine {
                         s.reason.clone(),
                     );
                 }
-                self.write_messages(lease, stats, creator, &[(fan, &resp.items)], "history")
-                    .await?;
+                self.write_messages(
+                    lease,
+                    stats,
+                    creator,
+                    &[(fan, &resp.items)],
+                    MessageSource::History,
+                )
+                .await?;
                 page += 1;
                 done = !resp.has_more || page >= max_pages;
             }

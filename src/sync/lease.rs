@@ -3,6 +3,8 @@
 //! transaction: a worker whose lease expired and was taken over writes
 //! nothing.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -15,7 +17,7 @@ pub struct Lease {
     pub creator_id: CreatorId,
     pub agency_id: AgencyId,
     pub worker: String,
-    pub lease_secs: f64,
+    pub lease: Duration,
     pub backfill_done_at: Option<DateTime<Utc>>,
     pub history_done_at: Option<DateTime<Utc>>,
     pub high_water_at: Option<DateTime<Utc>>,
@@ -27,16 +29,16 @@ impl Lease {
     pub async fn claim(
         pool: &PgPool,
         worker: &str,
-        lease_secs: f64,
+        lease: Duration,
         only: Option<CreatorId>,
     ) -> Result<Option<Lease>, SyncError> {
-        Ok(store::sync::claim(pool, worker, lease_secs, only)
+        Ok(store::sync::claim(pool, worker, lease, only)
             .await?
             .map(|c| Lease {
                 creator_id: c.creator_id,
                 agency_id: c.agency_id,
                 worker: worker.to_owned(),
-                lease_secs,
+                lease,
                 backfill_done_at: c.backfill_done_at,
                 history_done_at: c.history_done_at,
                 high_water_at: c.high_water_at,
@@ -55,7 +57,7 @@ impl Lease {
 
     /// Extends the lease between long steps.
     pub async fn renew(&self, pool: &PgPool) -> Result<(), SyncError> {
-        if store::sync::renew(pool, self.creator_id, &self.worker, self.lease_secs).await? {
+        if store::sync::renew(pool, self.creator_id, &self.worker, self.lease).await? {
             Ok(())
         } else {
             Err(SyncError::LeaseLost)

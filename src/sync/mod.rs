@@ -79,7 +79,7 @@ impl SyncEngine {
 
 use std::collections::BTreeMap;
 
-use crate::domain::CreatorId;
+use crate::domain::{CreatorId, MessageSource};
 use crate::fanvue::models::{BatchChat, BatchEntry, BatchRequest, Chat, Message};
 use crate::fanvue::{FanvueError, Priority};
 use crate::store;
@@ -112,7 +112,7 @@ impl SyncEngine {
         stats: &mut RunStats,
         creator: Uuid,
         by_fan: &[(Uuid, &[Message])],
-        source: &str,
+        source: MessageSource,
     ) -> Result<(), SyncError> {
         let rows: Vec<_> = by_fan
             .iter()
@@ -257,7 +257,7 @@ impl SyncEngine {
         creator: Uuid,
         fans: &[Uuid],
         history: bool,
-        source: &str,
+        source: MessageSource,
     ) -> Result<(), SyncError> {
         for chunk in fans.chunks(BATCH_CHATS) {
             let got = self.batch(lease, stats, chunk, None).await?;

@@ -5,6 +5,7 @@
 //! makes it certain.
 
 use super::{Lease, RunStats, SyncEngine, SyncError};
+use crate::domain::MessageSource;
 use crate::store;
 
 impl SyncEngine {
@@ -20,7 +21,14 @@ impl SyncEngine {
             let mut conn = self.pool.acquire().await?;
             store::messages::fans_with_open_ppvs(&mut conn, lease.creator_id, since).await?
         };
-        self.default_batches(lease, stats, creator, &fans, false, "purchases")
-            .await
+        self.default_batches(
+            lease,
+            stats,
+            creator,
+            &fans,
+            false,
+            MessageSource::Purchases,
+        )
+        .await
     }
 }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{BATCH_CHATS, Lease, PAGE_SIZE, RunStats, SyncEngine, SyncError, cursor_rejected};
+use crate::domain::MessageSource;
 use crate::fanvue::Priority;
 use crate::fanvue::models::Message;
 use crate::store;
@@ -47,8 +48,15 @@ impl SyncEngine {
             .partition(|f| !known.contains(f));
 
         // New chats: their whole recent history, like a backfill.
-        self.default_batches(lease, stats, creator, &new_chats, true, "reconcile")
-            .await?;
+        self.default_batches(
+            lease,
+            stats,
+            creator,
+            &new_chats,
+            true,
+            MessageSource::Reconcile,
+        )
+        .await?;
 
         if !known.is_empty() {
             let cursor = match cutoff {
@@ -61,8 +69,15 @@ impl SyncEngine {
             match cursor {
                 Some(c) => self.incremental(lease, stats, creator, &known, c).await?,
                 None => {
-                    self.default_batches(lease, stats, creator, &known, false, "reconcile")
-                        .await?
+                    self.default_batches(
+                        lease,
+                        stats,
+                        creator,
+                        &known,
+                        false,
+                        MessageSource::Reconcile,
+                    )
+                    .await?
                 }
             }
         }
@@ -110,7 +125,7 @@ impl SyncEngine {
                                     creator,
                                     chunk,
                                     false,
-                                    "reconcile",
+                                    MessageSource::Reconcile,
                                 )
                                 .await?;
                                 break Default::default();
@@ -124,7 +139,7 @@ impl SyncEngine {
                 .iter()
                 .map(|(f, c)| (*f, c.messages.as_slice()))
                 .collect();
-            self.write_messages(lease, stats, creator, &by_fan, "reconcile")
+            self.write_messages(lease, stats, creator, &by_fan, MessageSource::Reconcile)
                 .await?;
             // More than 50 new messages: page that chat down to the cursor.
             for (fan, chat) in &got {
@@ -159,8 +174,14 @@ impl SyncEngine {
                     |a| async move { client.chat_messages(&a, fan, page, PAGE_SIZE).await },
                 )
                 .await?;
-            self.write_messages(lease, stats, creator, &[(fan, &resp.items)], "reconcile")
-                .await?;
+            self.write_messages(
+                lease,
+                stats,
+                creator,
+                &[(fan, &resp.items)],
+                MessageSource::Reconcile,
+            )
+            .await?;
             let reached = resp
                 .items
                 .iter()

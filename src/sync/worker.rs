@@ -30,8 +30,13 @@ impl SyncEngine {
         worker: &str,
         only: Option<CreatorId>,
     ) -> Result<Outcome, SyncError> {
-        let Some(lease) =
-            Lease::claim(&self.pool, worker, self.settings.lease_secs as f64, only).await?
+        let Some(lease) = Lease::claim(
+            &self.pool,
+            worker,
+            Duration::from_secs(self.settings.lease_secs),
+            only,
+        )
+        .await?
         else {
             return Ok(Outcome::Idle);
         };

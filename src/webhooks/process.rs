@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::events::{self, EventType};
 use crate::config::WebhookSettings;
-use crate::domain::{AgencyId, CreatorId};
+use crate::domain::{AgencyId, CreatorId, MessageKind};
 use crate::store::chats::FanProfile;
 use crate::store::messages::MessageUpsert;
 use crate::store::webhooks::Claimed;
@@ -72,7 +72,7 @@ async fn apply(
                 sent_at: e.message.created_at.or(e.timestamp),
                 // The webhook carries no type; reconcile replaces it with
                 // Fanvue's own when it reads the message.
-                kind: "SINGLE_RECIPIENT".into(),
+                kind: MessageKind::single_recipient(),
                 has_media: e.message.has_media,
                 media_type: None,
                 media_uuids: e.message.media_uuids.clone(),

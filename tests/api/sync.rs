@@ -325,7 +325,7 @@ async fn backfill_mirrors_the_newest_50_then_history_completes_field_by_field() 
 async fn the_inbox_is_usable_after_the_backfill_alone() {
     let (app, _, creator, id) = spawn(10, 70).await;
     let e = engine(&app);
-    let mut lease = Lease::claim(&app.pool, "w", 30.0, Some(id))
+    let mut lease = Lease::claim(&app.pool, "w", Duration::from_secs(30), Some(id))
         .await
         .unwrap()
         .unwrap();
@@ -640,10 +640,15 @@ async fn a_crashed_workers_lease_expires_and_another_finishes_without_duplicates
     let (app, _, creator, id) = spawn(20, 60).await;
     let e = engine(&app);
     // A worker claims the creator with a short lease, then dies.
-    let dead = Lease::claim(&app.pool, "dead-worker", 1.5, Some(id))
-        .await
-        .unwrap()
-        .expect("claimed");
+    let dead = Lease::claim(
+        &app.pool,
+        "dead-worker",
+        Duration::from_millis(1500),
+        Some(id),
+    )
+    .await
+    .unwrap()
+    .expect("claimed");
     assert_eq!(
         e.run_once("survivor", Some(id)).await.unwrap(),
         Outcome::Idle,

@@ -363,7 +363,7 @@ async fn reordered_deliveries_converge_and_a_purchase_before_its_message_is_join
             outbound: true,
             text: Some("unlock".into()),
             sent_at: Some(bought_at - chrono::Duration::minutes(5)),
-            kind: "SINGLE_RECIPIENT".into(),
+            kind: switchboard::domain::MessageKind::single_recipient(),
             has_media: Some(true),
             media_type: Some("image".into()),
             media_uuids: vec![],
@@ -372,7 +372,7 @@ async fn reordered_deliveries_converge_and_a_purchase_before_its_message_is_join
             sent_by_user_uuid: None,
             is_read: false,
         }],
-        "reconcile",
+        switchboard::domain::MessageSource::Reconcile,
     )
     .await
     .unwrap();

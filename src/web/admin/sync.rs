@@ -2,6 +2,8 @@
 //! last reconcile and its cost, the rate-limit budget, recent runs, and a
 //! "Reconcile now" button (audited, at most once a minute).
 
+use std::time::Duration;
+
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -21,7 +23,7 @@ use crate::web::render::{PageCtx, html, see_other};
 use crate::web::session::{FlashKind, TypedSession};
 
 /// "Reconcile now" may be pressed this often per creator.
-const RECONCILE_NOW_GAP_SECS: f64 = 60.0;
+const RECONCILE_NOW_GAP: Duration = Duration::from_secs(60);
 
 #[derive(Template)]
 #[template(path = "admin/creator_sync.html")]
@@ -84,8 +86,7 @@ pub async fn reconcile_now(
     let id: CreatorId = id.parse().map_err(|_| WebError::NotFound)?;
     let creator = store::creators::get(&state.pool, me.agency_id, id).await?;
     let queued =
-        store::sync::request_reconcile(&state.pool, me.agency_id, id, RECONCILE_NOW_GAP_SECS)
-            .await?;
+        store::sync::request_reconcile(&state.pool, me.agency_id, id, RECONCILE_NOW_GAP).await?;
     if queued {
         store::audit::record(
             &state.pool,
