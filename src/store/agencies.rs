@@ -17,6 +17,7 @@ pub struct Agency {
 
 /// Creates an agency with a unique slug (a numeric suffix is added when the
 /// name's slug is taken).
+#[tracing::instrument(skip_all)]
 pub async fn create(
     conn: &mut sqlx::PgConnection,
     name: &AgencyName,
@@ -46,6 +47,7 @@ pub async fn create(
     Ok(agency)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %id))]
 pub async fn get(db: impl PgExecutor<'_>, id: AgencyId) -> Result<Agency, StoreError> {
     sqlx::query_as::<_, Agency>(
         "SELECT id, name, slug, time_zone, created_at FROM agencies WHERE id = $1",

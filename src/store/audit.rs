@@ -17,6 +17,7 @@ pub struct AuditEntry<'a> {
     pub client_ip: Option<&'a str>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = ?e.agency_id, action = e.action.as_str()))]
 pub async fn record(db: impl PgExecutor<'_>, e: AuditEntry<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (agency_id, actor_id, action, target, details, client_ip)
@@ -45,6 +46,7 @@ pub struct AuditRow {
 }
 
 /// One page of the agency's log, newest first, plus the total count.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn page(
     db: impl PgExecutor<'_> + Copy,
     agency: AgencyId,

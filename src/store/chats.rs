@@ -30,6 +30,7 @@ pub struct ChatUpsert {
 }
 
 /// Inserts or refreshes chats from list rows; returns fan uuid → chat id.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn upsert_chats(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -93,6 +94,7 @@ pub async fn upsert_chats(
 }
 
 /// Chat ids for these fans, creating bare chats for fans not seen yet.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn ensure_chats(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -141,6 +143,7 @@ pub async fn known_fans(
 }
 
 /// The newest `last_message_at` among the creator's chats.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn high_water(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -154,6 +157,7 @@ pub async fn high_water(
 }
 
 /// Chats whose older history still has to be fetched.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn chats_needing_history(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -171,6 +175,7 @@ pub async fn chats_needing_history(
 }
 
 /// Records how far a chat's history has been read.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn set_history(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -203,6 +208,7 @@ pub struct FanProfile {
 }
 
 /// The chat of `fan`, created (or its profile refreshed) from a webhook.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub(super) async fn chat_for_fan(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -230,6 +236,7 @@ pub(super) async fn chat_for_fan(
 }
 
 /// New follower / subscriber: the fan's status on their chat.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn fan_event(
     conn: &mut PgConnection,
     agency: AgencyId,

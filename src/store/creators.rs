@@ -49,6 +49,7 @@ pub struct TokenRow {
     pub token_expires_at: Option<DateTime<Utc>>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn list(db: impl PgExecutor<'_>, agency: AgencyId) -> Result<Vec<Creator>, StoreError> {
     Ok(sqlx::query_as::<_, Creator>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM creators c LEFT JOIN staff s ON s.id = c.connected_by
@@ -60,6 +61,7 @@ pub async fn list(db: impl PgExecutor<'_>, agency: AgencyId) -> Result<Vec<Creat
 }
 
 /// Creators assigned to a staff member (what a chatter may see).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %staff))]
 pub async fn list_assigned(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -77,6 +79,7 @@ pub async fn list_assigned(
     .await?)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %id))]
 pub async fn get(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -94,6 +97,7 @@ pub async fn get(
 }
 
 /// Who holds this Fanvue creator, if anyone (for the one-agency rule).
+#[tracing::instrument(skip_all)]
 pub async fn owner_of(
     conn: &mut PgConnection,
     fanvue_uuid: Uuid,
@@ -121,6 +125,7 @@ pub struct Connected<'a> {
 }
 
 /// Inserts or updates (same agency) a creator as connected with new tokens.
+#[tracing::instrument(skip_all, fields(agency_id = %c.agency_id, creator_id = %c.id))]
 pub async fn upsert_connected(conn: &mut PgConnection, c: Connected<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO creators (id, agency_id, fanvue_uuid, handle, display_name, avatar_url, status, scopes,
@@ -153,6 +158,7 @@ pub async fn upsert_connected(conn: &mut PgConnection, c: Connected<'_>) -> Resu
 }
 
 /// Locks a creator's token row (inside the refresh transaction).
+#[tracing::instrument(skip_all, fields(creator_id = %id))]
 pub async fn lock_tokens(conn: &mut PgConnection, id: CreatorId) -> Result<TokenRow, StoreError> {
     sqlx::query_as::<_, TokenRow>(
         "SELECT id, agency_id, fanvue_uuid, status, access_token_enc, refresh_token_enc, token_expires_at
@@ -165,6 +171,7 @@ pub async fn lock_tokens(conn: &mut PgConnection, id: CreatorId) -> Result<Token
 }
 
 /// Reads token material without locking (the fast path).
+#[tracing::instrument(skip_all, fields(creator_id = %id))]
 pub async fn tokens(db: impl PgExecutor<'_>, id: CreatorId) -> Result<TokenRow, StoreError> {
     sqlx::query_as::<_, TokenRow>(
         "SELECT id, agency_id, fanvue_uuid, status, access_token_enc, refresh_token_enc, token_expires_at
@@ -178,6 +185,7 @@ pub async fn tokens(db: impl PgExecutor<'_>, id: CreatorId) -> Result<TokenRow, 
 
 /// Saves a refreshed pair. The rotated refresh token is written in the same
 /// statement (and transaction) as the access token it came with.
+#[tracing::instrument(skip_all, fields(creator_id = %id))]
 pub async fn save_refreshed(
     conn: &mut PgConnection,
     id: CreatorId,
@@ -204,6 +212,7 @@ pub async fn save_refreshed(
 
 /// The grant is gone (refresh refused): keep the tokens out of use until an
 /// admin reconnects.
+#[tracing::instrument(skip_all, fields(creator_id = %id))]
 pub async fn mark_needs_reauth(
     db: &mut PgConnection,
     id: CreatorId,
@@ -220,6 +229,7 @@ pub async fn mark_needs_reauth(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(creator_id = %id))]
 pub async fn record_api_error(
     db: &mut PgConnection,
     id: CreatorId,
@@ -234,6 +244,7 @@ pub async fn record_api_error(
 }
 
 /// Deletes the tokens; the creator and (later) its mirrored data stay.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %id))]
 pub async fn disconnect(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -252,6 +263,7 @@ pub async fn disconnect(
 }
 
 /// Deletes the creator with everything mirrored for it.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %id))]
 pub async fn purge(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -276,6 +288,7 @@ pub struct Assignee {
     pub assigned_at: DateTime<Utc>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn assignees(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -293,6 +306,7 @@ pub async fn assignees(
 }
 
 /// Assigns; both creator and staff must belong to `agency` (else NotFound).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator, staff_id = %staff, by = %by))]
 pub async fn assign(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -315,6 +329,7 @@ pub async fn assign(
     Ok(r.rows_affected() == 1)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator, staff_id = %staff))]
 pub async fn unassign(
     db: impl PgExecutor<'_>,
     agency: AgencyId,

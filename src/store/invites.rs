@@ -34,6 +34,7 @@ pub struct NewInvite<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %new.agency_id))]
 pub async fn create(db: impl PgExecutor<'_>, new: NewInvite<'_>) -> Result<InviteId, StoreError> {
     let id = InviteId::new();
     sqlx::query(
@@ -54,6 +55,7 @@ pub async fn create(db: impl PgExecutor<'_>, new: NewInvite<'_>) -> Result<Invit
 }
 
 /// Invites not yet accepted, revoked or expired.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn list_pending(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -68,6 +70,7 @@ pub async fn list_pending(
     .await?)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, invite_id = %id))]
 pub async fn revoke(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -86,6 +89,7 @@ pub async fn revoke(
 }
 
 /// A usable invite (not accepted, revoked or expired) for the link token.
+#[tracing::instrument(skip_all)]
 pub async fn find_usable(
     db: impl PgExecutor<'_>,
     token_hash: &str,
@@ -102,6 +106,7 @@ pub async fn find_usable(
 /// Marks the invite used; returns None if it was already used, revoked or
 /// expired. Run in the transaction that creates the account so a link can
 /// never create two.
+#[tracing::instrument(skip_all)]
 pub async fn consume(
     conn: &mut PgConnection,
     token_hash: &str,

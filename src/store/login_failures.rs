@@ -8,6 +8,7 @@ use sqlx::PgExecutor;
 
 use super::StoreError;
 
+#[tracing::instrument(skip_all)]
 pub async fn record(
     db: impl PgExecutor<'_>,
     email: &str,
@@ -24,6 +25,7 @@ pub async fn record(
 /// If `email` or `client_ip` has at least its limit of failures inside the
 /// window, the moment the oldest failure that keeps it locked leaves the
 /// window (the later of the two); otherwise None.
+#[tracing::instrument(skip_all)]
 pub async fn locked_until(
     db: impl PgExecutor<'_>,
     email: &str,
@@ -57,6 +59,7 @@ pub async fn locked_until(
 }
 
 /// A successful login forgives the account's earlier failures.
+#[tracing::instrument(skip_all)]
 pub async fn clear_for_email(db: impl PgExecutor<'_>, email: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM login_failures WHERE email = $1")
         .bind(email)
@@ -65,6 +68,7 @@ pub async fn clear_for_email(db: impl PgExecutor<'_>, email: &str) -> Result<(),
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn purge_older_than(
     db: impl PgExecutor<'_>,
     window: Duration,

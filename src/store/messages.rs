@@ -54,6 +54,7 @@ fn dedupe(messages: &[MessageUpsert]) -> Vec<MessageUpsert> {
 
 /// Upserts messages in one statement; returns how many rows were inserted
 /// or changed. `source` records which path first or last touched them.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn upsert_messages(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -165,6 +166,7 @@ pub async fn upsert_messages(
 }
 
 /// Marks a message deleted (sticky); used when Fanvue no longer knows it.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn mark_deleted(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -180,6 +182,7 @@ pub async fn mark_deleted(
 
 /// The newest stored, not deleted message sent at or before `before`: the
 /// incremental cursor (a time cut-off on Fanvue's side).
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn cursor_before(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -197,6 +200,7 @@ pub async fn cursor_before(
 }
 
 /// Fans of chats holding PPVs sent since `since` and not yet purchased.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn fans_with_open_ppvs(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -217,6 +221,7 @@ pub async fn fans_with_open_ppvs(
 /// A fan's message from the `message.received` webhook. Never overwrites a
 /// row the API already gave us (the API is authoritative for content); the
 /// chat's unread count goes up only when the message is new.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn insert_received(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -266,6 +271,7 @@ pub async fn insert_received(
 }
 
 /// `message.read`: the creator side read `count` of the fan's messages.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn apply_read(
     conn: &mut PgConnection,
     creator: CreatorId,

@@ -15,6 +15,7 @@ pub struct MirrorStats {
     pub oldest_message_at: Option<DateTime<Utc>>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn stats(
     conn: &mut PgConnection,
     agency: AgencyId,

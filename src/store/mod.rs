@@ -69,6 +69,7 @@ pub async fn ping(db: impl PgExecutor<'_>) -> Result<(), StoreError> {
 }
 
 /// Creates the database named in `opts` if it does not exist yet.
+#[tracing::instrument(skip_all)]
 pub async fn create_database_if_missing(opts: &PgConnectOptions) -> anyhow::Result<()> {
     let name = opts.get_database().unwrap_or("postgres").to_owned();
     let admin = opts.clone().database("postgres");
@@ -94,6 +95,7 @@ pub async fn create_database_if_missing(opts: &PgConnectOptions) -> anyhow::Resu
 }
 
 /// Connects the pool, creating the database and running migrations first.
+#[tracing::instrument(skip_all)]
 pub async fn connect_and_migrate(
     opts: PgConnectOptions,
     max_connections: u32,

@@ -29,6 +29,7 @@ pub struct Flow {
     pub expires_at: DateTime<Utc>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %f.agency_id))]
 pub async fn create(db: impl PgExecutor<'_>, f: NewFlow<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO oauth_flows (state_hash, agency_id, staff_id, login_id, pkce_verifier_enc, reconnect_creator_id, expires_at)
@@ -48,6 +49,7 @@ pub async fn create(db: impl PgExecutor<'_>, f: NewFlow<'_>) -> Result<(), Store
 
 /// Removes and returns the flow for this state (expired or not: the caller
 /// checks, so a stale state is also burnt).
+#[tracing::instrument(skip_all)]
 pub async fn take(db: impl PgExecutor<'_>, state_hash: &str) -> Result<Option<Flow>, StoreError> {
     Ok(sqlx::query_as::<_, Flow>(
         "DELETE FROM oauth_flows WHERE state_hash = $1
@@ -58,6 +60,7 @@ pub async fn take(db: impl PgExecutor<'_>, state_hash: &str) -> Result<Option<Fl
     .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn purge_expired(db: impl PgExecutor<'_>) -> Result<u64, StoreError> {
     Ok(
         sqlx::query("DELETE FROM oauth_flows WHERE expires_at < now()")
@@ -67,6 +70,7 @@ pub async fn purge_expired(db: impl PgExecutor<'_>) -> Result<u64, StoreError> {
     )
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn count(db: impl PgExecutor<'_>) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM oauth_flows")
         .fetch_one(db)

@@ -19,6 +19,7 @@ pub struct Purchase<'a> {
 
 /// `purchase.new` for a message: recorded, and joined to the message now or
 /// as soon as it is mirrored. Returns whether it joined now.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn record_purchase(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -48,6 +49,7 @@ pub async fn record_purchase(
 /// start from the creator's messages (a generic plan made while the mirror
 /// was small did, and cost grew with the mirror). `only` limits it to one
 /// message (the webhook path). Returns how many messages it updated.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn join_parked_purchases(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -95,6 +97,7 @@ pub struct Tip<'a> {
     pub dedupe_key: &'a str,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn record_tip(
     db: impl sqlx::PgExecutor<'_>,
     agency: AgencyId,

@@ -16,6 +16,7 @@ pub struct SessionRow<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn load(
     db: impl PgExecutor<'_>,
     key_hash: &str,
@@ -28,6 +29,7 @@ pub async fn load(
     )
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn insert(db: impl PgExecutor<'_>, row: SessionRow<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO sessions (key_hash, staff_id, login_id, state, expires_at) VALUES ($1, $2, $3, $4, $5)",
@@ -43,6 +45,7 @@ pub async fn insert(db: impl PgExecutor<'_>, row: SessionRow<'_>) -> Result<(), 
 }
 
 /// Returns false when the session no longer exists (expired or revoked).
+#[tracing::instrument(skip_all)]
 pub async fn update(db: impl PgExecutor<'_>, row: SessionRow<'_>) -> Result<bool, StoreError> {
     let r = sqlx::query(
         "UPDATE sessions SET staff_id = $2, login_id = $3, state = $4, expires_at = $5
@@ -60,6 +63,7 @@ pub async fn update(db: impl PgExecutor<'_>, row: SessionRow<'_>) -> Result<bool
 
 /// Extends the idle deadline; skips the write when it moved less than a
 /// minute, so busy pages do not write on every request.
+#[tracing::instrument(skip_all)]
 pub async fn touch(
     db: impl PgExecutor<'_>,
     key_hash: &str,
@@ -76,6 +80,7 @@ pub async fn touch(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn delete(db: impl PgExecutor<'_>, key_hash: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM sessions WHERE key_hash = $1")
         .bind(key_hash)
@@ -86,6 +91,7 @@ pub async fn delete(db: impl PgExecutor<'_>, key_hash: &str) -> Result<(), Store
 
 /// Ends every session of a staff member, optionally keeping the one with
 /// `keep_login_id` (the person's current session).
+#[tracing::instrument(skip_all, fields(staff_id = %staff))]
 pub async fn delete_for_staff(
     db: impl PgExecutor<'_>,
     staff: StaffId,
@@ -101,6 +107,7 @@ pub async fn delete_for_staff(
     Ok(r.rows_affected())
 }
 
+#[tracing::instrument(skip_all, fields(staff_id = %staff))]
 pub async fn count_for_staff(db: impl PgExecutor<'_>, staff: StaffId) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT count(*) FROM sessions WHERE staff_id = $1 AND expires_at > now()",
@@ -110,6 +117,7 @@ pub async fn count_for_staff(db: impl PgExecutor<'_>, staff: StaffId) -> Result<
     .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn purge_expired(db: impl PgExecutor<'_>) -> Result<u64, StoreError> {
     let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= now()")
         .execute(db)

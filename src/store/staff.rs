@@ -43,6 +43,7 @@ pub struct NewStaff<'a> {
     pub role: Role,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %new.agency_id))]
 pub async fn insert(db: impl PgExecutor<'_>, new: NewStaff<'_>) -> Result<StaffId, StoreError> {
     let id = StaffId::new();
     sqlx::query(
@@ -61,6 +62,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: NewStaff<'_>) -> Result<StaffI
     Ok(id)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn credentials_by_email(
     db: impl PgExecutor<'_>,
     email: &Email,
@@ -73,6 +75,7 @@ pub async fn credentials_by_email(
     .await?)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn email_exists(db: impl PgExecutor<'_>, email: &Email) -> Result<bool, StoreError> {
     Ok(
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM staff WHERE lower(email) = $1)")
@@ -96,6 +99,7 @@ pub struct SessionStaff {
     pub active: bool,
 }
 
+#[tracing::instrument(skip_all, fields(staff_id = %id))]
 pub async fn for_session(
     db: impl PgExecutor<'_>,
     id: StaffId,
@@ -109,6 +113,7 @@ pub async fn for_session(
     .await?)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %id))]
 pub async fn get(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -125,6 +130,7 @@ pub async fn get(
 }
 
 /// Like `get`, but locks the row for a read-check-write in a transaction.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %id))]
 pub async fn get_for_update(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -140,6 +146,7 @@ pub async fn get_for_update(
     .ok_or(StoreError::NotFound)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn list(db: impl PgExecutor<'_>, agency: AgencyId) -> Result<Vec<Staff>, StoreError> {
     Ok(sqlx::query_as::<_, Staff>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM staff WHERE agency_id = $1 ORDER BY active DESC, lower(display_name), id"
@@ -151,6 +158,7 @@ pub async fn list(db: impl PgExecutor<'_>, agency: AgencyId) -> Result<Vec<Staff
 
 /// Active owners of the agency, locked so two concurrent demotions cannot
 /// both see "another owner remains".
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn lock_active_owners(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -163,6 +171,7 @@ pub async fn lock_active_owners(
     .await?)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %id))]
 pub async fn set_role(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -178,6 +187,7 @@ pub async fn set_role(
     expect_found(r)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %id))]
 pub async fn set_active(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -193,6 +203,7 @@ pub async fn set_active(
     expect_found(r)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %id))]
 pub async fn set_fanvue_user_uuid(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -211,6 +222,7 @@ pub async fn set_fanvue_user_uuid(
     expect_found(r)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %id))]
 pub async fn password_hash(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -224,6 +236,7 @@ pub async fn password_hash(
         .ok_or(StoreError::NotFound)
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %id))]
 pub async fn set_password_hash(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -241,6 +254,7 @@ pub async fn set_password_hash(
     expect_found(r)
 }
 
+#[tracing::instrument(skip_all, fields(staff_id = %id))]
 pub async fn record_login(db: impl PgExecutor<'_>, id: StaffId) -> Result<(), StoreError> {
     sqlx::query("UPDATE staff SET last_login_at = now() WHERE id = $1")
         .bind(id)

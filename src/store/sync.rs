@@ -12,6 +12,7 @@ use super::StoreError;
 use crate::domain::{AgencyId, CreatorId};
 
 /// Registers a creator for sync (on connect); an existing row is made due.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn ensure(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -43,6 +44,7 @@ pub struct Claim {
 
 /// Claims one connected creator whose sync is due and not leased (or whose
 /// lease expired: its worker crashed). `only` restricts to one creator.
+#[tracing::instrument(skip_all, fields(creator_id = ?only))]
 pub async fn claim(
     db: impl PgExecutor<'_>,
     worker: &str,
@@ -72,6 +74,7 @@ pub async fn claim(
 }
 
 /// Extends the lease; false when this worker no longer holds it.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn renew(
     db: impl PgExecutor<'_>,
     creator: CreatorId,
@@ -92,6 +95,7 @@ pub async fn renew(
 
 /// Inside a write transaction: locks the lease row and confirms it is still
 /// ours and unexpired.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn holds_lease(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -109,6 +113,7 @@ pub async fn holds_lease(
 
 /// Gives the lease back; `next_reconcile_at` (when this run reconciled or
 /// backfilled) schedules the next reconcile, else the schedule stays.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn release(
     db: impl PgExecutor<'_>,
     creator: CreatorId,
@@ -128,6 +133,7 @@ pub async fn release(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn mark_backfilled(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -143,6 +149,7 @@ pub async fn mark_backfilled(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn mark_history_done(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -154,6 +161,7 @@ pub async fn mark_history_done(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn mark_reconciled(
     conn: &mut PgConnection,
     creator: CreatorId,
@@ -184,6 +192,7 @@ pub async fn backfills_pending(db: impl PgExecutor<'_>) -> Result<i64, StoreErro
 
 /// "Reconcile now": scoped by agency; false when one was requested within
 /// `min_gap` (the button is rate-limited).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn request_reconcile(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -216,6 +225,7 @@ pub struct State {
     pub lease_expires_at: Option<DateTime<Utc>>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn state(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -262,6 +272,7 @@ pub struct NewRun<'a> {
     pub error: Option<&'a str>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %r.agency_id, creator_id = %r.creator_id))]
 pub async fn record_run(db: impl PgExecutor<'_>, r: NewRun<'_>) -> Result<(), StoreError> {
     let clamp = |v: i64| v.clamp(0, i64::from(i32::MAX)) as i32;
     sqlx::query(
@@ -285,6 +296,7 @@ pub async fn record_run(db: impl PgExecutor<'_>, r: NewRun<'_>) -> Result<(), St
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn recent_runs(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -329,6 +341,7 @@ impl Freshness {
     }
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn freshness(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
