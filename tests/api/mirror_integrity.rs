@@ -178,3 +178,31 @@ async fn a_chat_being_written_to_cannot_be_deleted_until_the_writer_commits() {
         .unwrap();
     assert_eq!(count(&app, "messages", first).await, 0, "no orphan left");
 }
+
+#[tokio::test]
+async fn reconcile_sees_only_the_chats_of_the_leases_agency() {
+    let app = TestApp::spawn_with_sim(
+        |c| {
+            c.scenario.creators = 1;
+            c.scenario.fans_per_creator = 3;
+            c.scenario.messages_per_chat = 2;
+        },
+        |_| {},
+    )
+    .await;
+    let acme = app.agency("Acme").await;
+    let other = app.agency("Other").await;
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let creator = app.connect(&admin, app.sim().creator_uuids()[0]).await;
+    sync_until_idle(&app.sync_engine(), creator).await;
+
+    let fans = switchboard::store::chats::known_fans(&app.pool, acme.id, creator)
+        .await
+        .unwrap();
+    assert_eq!(fans.len(), 3);
+    // The same creator id under another agency's scope finds nothing.
+    let leaked = switchboard::store::chats::known_fans(&app.pool, other.id, creator)
+        .await
+        .unwrap();
+    assert!(leaked.is_empty(), "another agency's scope saw {leaked:?}");
+}
