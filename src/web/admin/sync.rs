@@ -83,12 +83,12 @@ pub async fn reconcile_now(
 ) -> Result<HttpResponse, WebError> {
     let id: CreatorId = id.parse().map_err(|_| WebError::NotFound)?;
     let creator = store::creators::get(&state.pool, me.agency_id, id).await?;
+    let mut tx = state.pool.begin().await?;
     let queued =
-        store::sync::request_reconcile(&state.pool, me.agency_id, id, RECONCILE_NOW_GAP_SECS)
-            .await?;
+        store::sync::request_reconcile(&mut *tx, me.agency_id, id, RECONCILE_NOW_GAP_SECS).await?;
     if queued {
         store::audit::record(
-            &state.pool,
+            &mut *tx,
             me.audit(
                 AuditAction::ReconcileRequested,
                 &creator.handle,
@@ -97,6 +97,9 @@ pub async fn reconcile_now(
             ),
         )
         .await?;
+    }
+    tx.commit().await?;
+    if queued {
         TypedSession(&session).flash(
             FlashKind::Success,
             "Reconcile queued; it starts within seconds.",
