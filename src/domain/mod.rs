@@ -11,7 +11,7 @@ mod role;
 pub use email::Email;
 pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId};
 pub use names::{AgencyName, DisplayName};
-pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
+pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordChoiceError};
 pub use role::Role;
 
 /// Why a value could not be parsed; the message is safe to show to the user.

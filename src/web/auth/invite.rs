@@ -6,11 +6,11 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::auth::{password, token::sha256_hex};
-use crate::domain::{DisplayName, Email, NewPassword};
+use crate::domain::{DisplayName, Email, NewPassword, PasswordChoiceError};
 use crate::store::audit::{AuditAction, AuditEntry};
 use crate::store::invites::Invite;
 use crate::store::{self, StoreError};
@@ -90,13 +90,17 @@ pub async fn submit(
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let name = errors.check("display_name", DisplayName::parse(&form.display_name));
-    let pw = errors.check("password", NewPassword::parse(form.password));
-    if pw
-        .as_ref()
-        .is_some_and(|p| p.secret().expose_secret() != form.password_confirm.expose_secret())
-    {
-        errors.add("password_confirm", "The two passwords do not match.");
-    }
+    let pw = match NewPassword::parse_confirmed(form.password, &form.password_confirm) {
+        Ok(p) => Some(p),
+        Err(PasswordChoiceError::Rules(e)) => {
+            errors.add("password", e.0);
+            None
+        }
+        Err(e @ PasswordChoiceError::Mismatch) => {
+            errors.add("password_confirm", e.to_string());
+            None
+        }
+    };
     let (Some(name), Some(pw), true) = (name, pw, errors.is_empty()) else {
         let ctx = PageCtx::new(&session, None, "invite")?;
         let Some(invite) = usable(&state, &hash).await? else {
