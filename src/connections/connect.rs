@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::Connections;
 use super::tokens::SealedTokens;
 use crate::auth::token::sha256_hex;
+use crate::config::FanvueApp;
 use crate::crypto::CryptoError;
 use crate::domain::{AgencyId, CreatorId, StaffId};
 use crate::fanvue::models::User;
@@ -118,8 +119,6 @@ pub enum ConnectFailure {
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
 }
 
 fn exchange_message(e: &OAuthError) -> String {
@@ -136,6 +135,11 @@ fn flow_context(state_hash: &str) -> String {
 }
 
 impl Connections {
+    fn app(&self) -> Result<&FanvueApp, ConnectFailure> {
+        let app = self.settings().fanvue.app.as_ref();
+        app.ok_or(ConnectFailure::NotConfigured)
+    }
+
     /// Starts a connect flow (or a reconnect of `reconnect`, which must be a
     /// creator of the initiator's agency) and returns the URL to send the
     /// browser to.
@@ -148,11 +152,7 @@ impl Connections {
             store::creators::get(self.pool(), who.agency_id, id).await?;
         }
         let settings = self.settings();
-        let app = settings
-            .fanvue
-            .app
-            .as_ref()
-            .ok_or(ConnectFailure::NotConfigured)?;
+        let app = self.app()?;
         let login_id = who.login_id.ok_or(ConnectFailure::NoLogin)?;
         let pkce = oauth::new_pkce();
         let state = oauth::new_state();
@@ -252,11 +252,7 @@ impl Connections {
         code: &str,
     ) -> Result<Tokens, ConnectFailure> {
         let settings = self.settings();
-        let app = settings
-            .fanvue
-            .app
-            .as_ref()
-            .ok_or(ConnectFailure::NotConfigured)?;
+        let app = self.app()?;
         let verifier = self
             .cipher()
             .decrypt(&flow.pkce_verifier_enc, &flow_context(state_hash))?;
@@ -290,7 +286,7 @@ impl Connections {
         tokens: &Tokens,
         user: User,
     ) -> Result<Connected, ConnectFailure> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
         let existing = store::creators::owner_of(&mut tx, user.uuid).await?;
         let id = match existing {
             Some((_, agency)) if agency != who.agency_id => {
@@ -346,7 +342,7 @@ impl Connections {
         let details =
             serde_json::json!({ "creator_id": id, "fanvue_uuid": user.uuid, "scopes": scopes });
         store::audit::record(&mut *tx, who.audit(action, &user.handle, details)).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(creator_id = %id, "creator connected");
         Ok(Connected {
             creator_id: id,

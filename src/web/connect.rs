@@ -95,7 +95,7 @@ fn refusal(f: &ConnectFailure) -> Option<(StatusCode, &'static str)> {
         F::NotACreator(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Not a creator account"),
         F::OtherAgency(_) | F::JustTaken => (StatusCode::CONFLICT, "Already connected elsewhere"),
         F::WrongAccount(_) => (StatusCode::CONFLICT, "A different account approved"),
-        F::NotConfigured | F::NoLogin | F::Crypto(_) | F::Store(_) | F::Db(_) => return None,
+        F::NotConfigured | F::NoLogin | F::Crypto(_) | F::Store(_) => return None,
     })
 }
 

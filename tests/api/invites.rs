@@ -2,27 +2,12 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// Creates an invitation through the admin UI and returns the link path.
-async fn invite(admin: &TestClient, email: &str, name: &str, role: &str) -> String {
-    let r = admin
-        .post_form(
-            "/admin/staff/invite",
-            &[("email", email), ("display_name", name), ("role", role)],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body = r.text().await.unwrap();
-    let start = body.find("/invite/").expect("invite link on the page");
-    let end = body[start..].find('"').unwrap() + start;
-    body[start..end].to_owned()
-}
-
 #[tokio::test]
 async fn invite_link_creates_an_account_once() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    let link = invite(&admin, "new.chatter@acme.test", "Nia New", "chatter").await;
+    let link = create_invite(&admin, "new.chatter@acme.test", "Nia New", "chatter").await;
 
     let invitee = app.client();
     let (status, body) = invitee.get_html(&link).await;
@@ -108,7 +93,7 @@ async fn expired_invite_link_is_refused() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    let link = invite(&admin, "late@acme.test", "Lee Late", "manager").await;
+    let link = create_invite(&admin, "late@acme.test", "Lee Late", "manager").await;
     let expires: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT expires_at FROM invites")
             .fetch_one(&app.pool)
@@ -148,7 +133,7 @@ async fn revoked_invite_link_is_refused() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    let link = invite(&admin, "gone@acme.test", "Gone", "chatter").await;
+    let link = create_invite(&admin, "gone@acme.test", "Gone", "chatter").await;
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM invites")
         .fetch_one(&app.pool)
         .await

@@ -101,6 +101,9 @@ async fn page(
     })
 }
 
+const LAST_OWNER: &str =
+    "The agency needs at least one active owner. Make someone else an owner first.";
+
 /// Re-renders the person's page with one error, status 422.
 async fn refuse(
     state: &AppState,
@@ -157,15 +160,7 @@ pub async fn change_role(
     }
     if store::staff::is_last_active_owner(&mut tx, &person).await? {
         drop(tx);
-        return refuse(
-            &state,
-            &session,
-            &me,
-            person,
-            "role",
-            "The agency needs at least one active owner. Make someone else an owner first.",
-        )
-        .await;
+        return refuse(&state, &session, &me, person, "role", LAST_OWNER).await;
     }
     store::staff::set_role(&mut *tx, me.agency_id, id, new_role).await?;
     // Invites they made for roles they may no longer grant die with the role.
@@ -233,15 +228,7 @@ async fn set_active(
         }
         if store::staff::is_last_active_owner(&mut tx, &person).await? {
             drop(tx);
-            return refuse(
-                &state,
-                &session,
-                &me,
-                person,
-                "active",
-                "The agency needs at least one active owner.",
-            )
-            .await;
+            return refuse(&state, &session, &me, person, "active", LAST_OWNER).await;
         }
     }
     store::staff::set_active(&mut *tx, me.agency_id, id, active).await?;
