@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod fanvue;
+pub mod inbox;
 pub mod sim;
 pub mod startup;
 pub mod store;

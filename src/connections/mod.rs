@@ -1,13 +1,16 @@
-//! Creator connections: everything between "an admin approved Switchboard
-//! on Fanvue" and "sync or a chatter can make a call with a valid token".
+//! Creator connections: everything between "an admin approves Switchboard
+//! on Fanvue" (the connect flow, `connect`) and "sync or a chatter can make
+//! a call with a valid token" (`tokens`).
 //! Tokens are decrypted only here, only for the duration of a call, and are
 //! refreshed before they expire — single-flight per creator across tasks
 //! (an in-process lock) and across instances (a Postgres advisory lock and a
 //! re-read once it is held), with the rotated refresh token stored in the
 //! same transaction as the access token it came with.
 
+pub mod connect;
 mod tokens;
 
+pub use connect::{Callback, ConnectFailure, Connected, FLOW_TTL, Initiator};
 pub use tokens::{
     AccessToken, ConnectionError, Connections, REFRESH_BUFFER, access_context, refresh_context,
 };

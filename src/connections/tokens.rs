@@ -49,6 +49,13 @@ pub fn refresh_context(id: CreatorId) -> String {
     format!("creator:{id}:refresh")
 }
 
+/// A creator's tokens encrypted for storage, with the access token's expiry.
+pub(super) struct SealedTokens {
+    pub access: Vec<u8>,
+    pub refresh: Option<Vec<u8>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 /// A usable access token and the rate-limit bucket it draws from.
 pub struct AccessToken {
     pub token: SecretString,
@@ -99,6 +106,32 @@ impl Connections {
 
     pub fn cipher(&self) -> &TokenCipher {
         &self.cipher
+    }
+
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(super) fn oauth_http(&self) -> &reqwest::Client {
+        &self.oauth_http
+    }
+
+    /// Encrypts a token pair for creator `id`: the one place tokens are
+    /// encrypted, for a first connect as for a refresh.
+    pub(super) fn seal(&self, id: CreatorId, t: &Tokens) -> Result<SealedTokens, CryptoError> {
+        Ok(SealedTokens {
+            access: self.cipher.encrypt(&t.access_token, &access_context(id))?,
+            refresh: t
+                .refresh_token
+                .as_ref()
+                .map(|r| self.cipher.encrypt(r, &refresh_context(id)))
+                .transpose()?,
+            expires_at: expires_at(t),
+        })
     }
 
     fn local_lock(&self, id: CreatorId) -> Arc<tokio::sync::Mutex<()>> {
@@ -177,18 +210,13 @@ impl Connections {
         let refresh_token = self.cipher.decrypt(refresh_enc, &refresh_context(id))?;
         match oauth::refresh(&self.oauth_http, &self.settings.fanvue, app, &refresh_token).await {
             Ok(t) => {
-                let access_enc = self.cipher.encrypt(&t.access_token, &access_context(id))?;
-                let refresh_enc = t
-                    .refresh_token
-                    .as_ref()
-                    .map(|r| self.cipher.encrypt(r, &refresh_context(id)))
-                    .transpose()?;
+                let sealed = self.seal(id, &t)?;
                 store::creators::save_refreshed(
                     &mut tx,
                     id,
-                    &access_enc,
-                    refresh_enc.as_deref(),
-                    expires_at(&t),
+                    &sealed.access,
+                    sealed.refresh.as_deref(),
+                    sealed.expires_at,
                     t.scopes.as_deref(),
                 )
                 .await?;
@@ -197,7 +225,7 @@ impl Connections {
                 Ok(AccessToken {
                     token: t.access_token,
                     bucket: row.fanvue_uuid.to_string(),
-                    stored: access_enc,
+                    stored: sealed.access,
                 })
             }
             Err(OAuthError::InvalidGrant(reason)) => {

@@ -20,7 +20,7 @@ pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId};
 pub use message_kind::MessageKind;
 pub use message_source::MessageSource;
 pub use names::{AgencyName, DisplayName};
-pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
+pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordChoiceError};
 pub use role::Role;
 
 /// Why a value could not be parsed; the message is safe to show to the user.

@@ -35,6 +35,32 @@ impl NewPassword {
     }
 }
 
+/// Why a new password, typed twice, was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordChoiceError {
+    /// It breaks a rule; the message says which.
+    #[error("{0}")]
+    Rules(ParseError),
+    /// The confirmation differs from it.
+    #[error("The two passwords do not match.")]
+    Mismatch,
+}
+
+impl NewPassword {
+    /// A new password and its confirmation: the password must satisfy the
+    /// rules, and the confirmation must be the same text.
+    pub fn parse_confirmed(
+        raw: SecretString,
+        confirmation: &SecretString,
+    ) -> Result<Self, PasswordChoiceError> {
+        let p = Self::parse(raw).map_err(PasswordChoiceError::Rules)?;
+        if p.0.expose_secret() != confirmation.expose_secret() {
+            return Err(PasswordChoiceError::Mismatch);
+        }
+        Ok(p)
+    }
+}
+
 impl std::fmt::Debug for NewPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("NewPassword([REDACTED])")
@@ -58,5 +84,20 @@ mod tests {
             ),
             "NewPassword([REDACTED])"
         );
+    }
+
+    #[test]
+    fn confirmation_must_match_a_valid_password() {
+        let ok = "correct horse battery";
+        assert!(NewPassword::parse_confirmed(ok.into(), &ok.into()).is_ok());
+        assert_eq!(
+            NewPassword::parse_confirmed(ok.into(), &"correct horse battery!".into()).unwrap_err(),
+            PasswordChoiceError::Mismatch
+        );
+        // The rules are reported first, even when the two also differ.
+        assert!(matches!(
+            NewPassword::parse_confirmed("short".into(), &"other".into()),
+            Err(PasswordChoiceError::Rules(_))
+        ));
     }
 }

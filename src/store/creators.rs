@@ -344,3 +344,21 @@ pub async fn unassign(
         .await?;
     expect_found(r)
 }
+
+/// Whether `staff` is assigned to work `creator` (both of `agency`).
+pub async fn is_assigned(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    creator: CreatorId,
+    staff: StaffId,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM creator_assignments
+                        WHERE agency_id = $1 AND creator_id = $2 AND staff_id = $3)",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(staff)
+    .fetch_one(db)
+    .await?)
+}

@@ -120,3 +120,69 @@ pub async fn consume(
     .fetch_optional(conn)
     .await?)
 }
+
+/// A pending invite (not accepted or revoked), locked for a check before
+/// it is revoked.
+pub async fn get_pending_for_update(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    id: InviteId,
+) -> Result<Invite, StoreError> {
+    sqlx::query_as::<_, Invite>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM invites
+         WHERE agency_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL
+         FOR UPDATE"
+    )))
+    .bind(agency)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// Revokes the pending invites `inviter` created that they may no longer
+/// grant: every one when `now` is None (deactivated), else those for roles
+/// `now` may not give (`Role::may_manage`). Returns how many.
+pub async fn revoke_ungrantable(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    inviter: StaffId,
+    now: Option<Role>,
+) -> Result<u64, StoreError> {
+    let roles: Vec<&str> = Role::ALL
+        .into_iter()
+        .filter(|r| now.is_none_or(|n| !n.may_manage(*r)))
+        .map(Role::as_str)
+        .collect();
+    let r = sqlx::query(
+        "UPDATE invites SET revoked_at = now()
+         WHERE agency_id = $1 AND created_by = $2 AND role = ANY($3)
+           AND accepted_at IS NULL AND revoked_at IS NULL",
+    )
+    .bind(agency)
+    .bind(inviter)
+    .bind(&roles)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Whether the invite's creator may still grant its role: they exist, are
+/// active and `Role::may_manage` it. Revoking on demotion or deactivation
+/// covers the usual path; this covers a demotion racing the invite's
+/// creation and changes made outside the UI.
+pub async fn inviter_may_grant(
+    db: impl PgExecutor<'_>,
+    invite: &Invite,
+) -> Result<bool, StoreError> {
+    let inviter: Option<(String, bool)> =
+        sqlx::query_as("SELECT role, active FROM staff WHERE agency_id = $1 AND id = $2")
+            .bind(invite.agency_id)
+            .bind(invite.created_by)
+            .fetch_optional(db)
+            .await?;
+    Ok(match inviter {
+        Some((role, true)) => Role::parse(&role).is_ok_and(|r| r.may_manage(invite.role)),
+        _ => false,
+    })
+}

@@ -262,3 +262,18 @@ pub async fn record_login(db: impl PgExecutor<'_>, id: StaffId) -> Result<(), St
         .await?;
     Ok(())
 }
+
+/// Whether `person` is the agency's last active owner, so demoting or
+/// deactivating them would leave it without one. Locks the active owners so
+/// two concurrent demotions cannot both see "another owner remains"; call it
+/// in the transaction that makes the change.
+pub async fn is_last_active_owner(
+    conn: &mut PgConnection,
+    person: &Staff,
+) -> Result<bool, StoreError> {
+    if person.role != Role::Owner {
+        return Ok(false);
+    }
+    let owners = lock_active_owners(conn, person.agency_id).await?;
+    Ok(owners.iter().all(|o| *o == person.id))
+}

@@ -5,13 +5,11 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::auth::password;
-use crate::domain::AuditAction;
-use crate::domain::NewPassword;
-use crate::store::audit::AuditEntry;
+use crate::domain::{AuditAction, NewPassword, PasswordChoiceError};
 use crate::store::{self};
 use crate::web::AppState;
 use crate::web::client_ip::ClientIp;
@@ -77,16 +75,20 @@ pub async fn password_submit(
     if !password::verify(form.current_password, Some(stored)).await? {
         errors.add("current_password", "Your current password is not right.");
     }
-    let new = errors.check("new_password", NewPassword::parse(form.new_password));
-    if new
-        .as_ref()
-        .is_some_and(|p| p.secret().expose_secret() != form.new_password_confirm.expose_secret())
-    {
-        errors.add(
-            "new_password_confirm",
-            "The two new passwords do not match.",
-        );
-    }
+    let new = match NewPassword::parse_confirmed(form.new_password, &form.new_password_confirm) {
+        Ok(p) => Some(p),
+        Err(PasswordChoiceError::Rules(e)) => {
+            errors.add("new_password", e.0);
+            None
+        }
+        Err(PasswordChoiceError::Mismatch) => {
+            errors.add(
+                "new_password_confirm",
+                "The two new passwords do not match.",
+            );
+            None
+        }
+    };
     let (Some(new), true) = (new, errors.is_empty()) else {
         return html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -103,14 +105,12 @@ pub async fn password_submit(
     let ended = store::sessions::delete_for_staff(&mut *tx, me.id, me.login_id.as_deref()).await?;
     store::audit::record(
         &mut *tx,
-        AuditEntry {
-            agency_id: Some(me.agency_id),
-            actor_id: Some(me.id),
-            action: AuditAction::PasswordChanged,
-            target: Some(&me.email),
-            details: serde_json::json!({ "other_sessions_ended": ended }),
-            client_ip: Some(ip.as_str()),
-        },
+        me.audit(
+            AuditAction::PasswordChanged,
+            &me.email,
+            serde_json::json!({ "other_sessions_ended": ended }),
+            &ip,
+        ),
     )
     .await?;
     tx.commit().await?;

@@ -4,6 +4,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use crate::inbox::{Viewer, visible_creators};
 use crate::store;
 use crate::web::AppState;
 use crate::web::error::WebError;
@@ -36,11 +37,12 @@ pub async fn overview(
     } else {
         0
     };
-    let creators = if me.role.is_manager_or_above() {
-        store::creators::list(&state.pool, me.agency_id).await?
-    } else {
-        store::creators::list_assigned(&state.pool, me.agency_id, me.id).await?
+    let viewer = Viewer {
+        agency_id: me.agency_id,
+        staff_id: me.id,
+        role: me.role,
     };
+    let creators = visible_creators(&state.pool, viewer).await?;
     html(&OverviewPage {
         creators,
         ctx: PageCtx::new(&session, Some(&me), "overview")?,

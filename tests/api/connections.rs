@@ -690,3 +690,50 @@ async fn status_page_shows_the_redirect_uri_to_register() {
         "the client secret is never shown"
     );
 }
+
+#[tokio::test]
+async fn inbox_access_lists_and_single_checks_follow_one_rule() {
+    use switchboard::domain::Role;
+    use switchboard::inbox::{Viewer, may_work_creator, visible_creators};
+    let (app, acme, admin) = spawn().await;
+    let globex = app.agency("Globex").await;
+    let uuids = app.sim().creator_uuids();
+    let first = app.connect(&admin, uuids[0]).await;
+    let second = app.connect(&admin, uuids[1]).await;
+    admin
+        .post_form(
+            &format!("/admin/creators/{first}/assignments"),
+            &[("staff_id", &acme.chatter.to_string())],
+        )
+        .await;
+    let viewer = |agency: &TestAgency, who: &str, role| Viewer {
+        agency_id: agency.id,
+        staff_id: agency.id_of(who),
+        role,
+    };
+    for (v, expect) in [
+        (viewer(&acme, "chatter", Role::Chatter), vec![first]),
+        (viewer(&acme, "manager", Role::Manager), vec![first, second]),
+        (viewer(&acme, "owner", Role::Owner), vec![first, second]),
+        (viewer(&globex, "manager", Role::Manager), vec![]),
+        (viewer(&globex, "chatter", Role::Chatter), vec![]),
+    ] {
+        let mut seen: Vec<CreatorId> = visible_creators(&app.pool, v)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        seen.sort_by_key(|id| id.to_string());
+        let mut want = expect.clone();
+        want.sort_by_key(|id| id.to_string());
+        assert_eq!(seen, want, "{v:?}");
+        for c in [first, second] {
+            assert_eq!(
+                may_work_creator(&app.pool, v, c).await.unwrap(),
+                expect.contains(&c),
+                "{v:?} on {c}"
+            );
+        }
+    }
+}

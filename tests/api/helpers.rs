@@ -507,3 +507,29 @@ pub async fn sync_until_idle(engine: &SyncEngine, creator: CreatorId) -> Vec<&'s
     }
     panic!("sync never became idle: {all:?}");
 }
+
+/// Creates an invitation through the admin UI as `admin`; returns the link
+/// path (`/invite/<token>`).
+pub async fn create_invite(admin: &TestClient, email: &str, name: &str, role: &str) -> String {
+    let r = admin
+        .post_form(
+            "/admin/staff/invite",
+            &[("email", email), ("display_name", name), ("role", role)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "invite for {email} created");
+    let body = r.text().await.expect("body");
+    let start = body.find("/invite/").expect("invite link on the page");
+    let end = body[start..].find('"').expect("end of link") + start;
+    body[start..end].to_owned()
+}
+
+/// Whether an invite link still opens its join page.
+pub async fn invite_usable(app: &TestApp, link: &str) -> bool {
+    let (status, _) = app.client().get_html(link).await;
+    assert!(
+        status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+        "{link}: {status}"
+    );
+    status == StatusCode::OK
+}

@@ -2,27 +2,12 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-/// Creates an invitation through the admin UI and returns the link path.
-async fn invite(admin: &TestClient, email: &str, name: &str, role: &str) -> String {
-    let r = admin
-        .post_form(
-            "/admin/staff/invite",
-            &[("email", email), ("display_name", name), ("role", role)],
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let body = r.text().await.unwrap();
-    let start = body.find("/invite/").expect("invite link on the page");
-    let end = body[start..].find('"').unwrap() + start;
-    body[start..end].to_owned()
-}
-
 #[tokio::test]
 async fn invite_link_creates_an_account_once() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    let link = invite(&admin, "new.chatter@acme.test", "Nia New", "chatter").await;
+    let link = create_invite(&admin, "new.chatter@acme.test", "Nia New", "chatter").await;
 
     let invitee = app.client();
     let (status, body) = invitee.get_html(&link).await;
@@ -108,7 +93,7 @@ async fn expired_invite_link_is_refused() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    let link = invite(&admin, "late@acme.test", "Lee Late", "manager").await;
+    let link = create_invite(&admin, "late@acme.test", "Lee Late", "manager").await;
     let expires: chrono::DateTime<chrono::Utc> =
         sqlx::query_scalar("SELECT expires_at FROM invites")
             .fetch_one(&app.pool)
@@ -148,7 +133,7 @@ async fn revoked_invite_link_is_refused() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    let link = invite(&admin, "gone@acme.test", "Gone", "chatter").await;
+    let link = create_invite(&admin, "gone@acme.test", "Gone", "chatter").await;
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM invites")
         .fetch_one(&app.pool)
         .await
@@ -211,4 +196,92 @@ async fn invite_form_validates_and_keeps_input() {
         .await
         .unwrap();
     assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_revoke_an_owner_invite() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let owner = app.signed_in(&acme.email("owner")).await;
+    let link = create_invite(&owner, "co-owner@acme.test", "Co Owner", "owner").await;
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM invites")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let r = admin
+        .post_form(&format!("/admin/invites/{id}/revoke"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(invite_usable(&app, &link).await, "owner invite still valid");
+    assert!(
+        !app.audit_actions(acme.id)
+            .await
+            .contains(&"invite.revoked".to_owned())
+    );
+    // The admin's page offers no revoke button for it.
+    let (_, list) = admin.get_html("/admin/staff").await;
+    assert!(
+        list.contains("co-owner@acme.test")
+            && !list.contains(&format!("/admin/invites/{id}/revoke")),
+        "{list}"
+    );
+    // An owner may revoke it.
+    assert_redirects_to(
+        &owner
+            .post_form(&format!("/admin/invites/{id}/revoke"), &[])
+            .await,
+        "/admin/staff",
+    );
+    assert!(!invite_usable(&app, &link).await);
+}
+
+#[tokio::test]
+async fn acceptance_rechecks_that_the_inviter_may_still_grant_the_role() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let link = create_invite(&admin, "late.admin@acme.test", "Late Admin", "admin").await;
+    // The inviter loses the admin role by a path that revokes nothing (as in a
+    // demotion racing the invite's creation).
+    sqlx::query("UPDATE staff SET role = 'manager' WHERE id = $1")
+        .bind(acme.admin)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(!invite_usable(&app, &link).await, "join page refused");
+    let c = app.client();
+    c.get_html("/login").await;
+    let r = c
+        .post_form(
+            &link,
+            &[
+                ("display_name", "Late Admin"),
+                ("password", "late admin passphrase"),
+                ("password_confirm", "late admin passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM staff WHERE email = 'late.admin@acme.test'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 0, "no account from a stale invite");
+
+    // An inviter who is deactivated (without the UI) is refused the same way.
+    sqlx::query("UPDATE staff SET role = 'admin', active = false WHERE id = $1")
+        .bind(acme.admin)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(!invite_usable(&app, &link).await);
+    // Restored, the invite works again (it was never consumed).
+    sqlx::query("UPDATE staff SET active = true WHERE id = $1")
+        .bind(acme.admin)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(invite_usable(&app, &link).await);
 }

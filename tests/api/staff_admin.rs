@@ -297,3 +297,137 @@ async fn display_names_are_rendered_escaped() {
     let (_, body) = chatter.get_html("/").await;
     assert!(!body.contains("<script>alert(1)</script>"));
 }
+
+#[tokio::test]
+async fn deactivating_an_admin_revokes_their_pending_invites() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let admin = app.signed_in(&acme.email("admin")).await;
+    let link = create_invite(&admin, "later@acme.test", "Later", "admin").await;
+    let owner = app.signed_in(&acme.email("owner")).await;
+    let r = owner
+        .post_form(&format!("/admin/staff/{}/deactivate", acme.admin), &[])
+        .await;
+    assert_redirects_to(&r, &format!("/admin/staff/{}", acme.admin));
+    assert!(
+        !invite_usable(&app, &link).await,
+        "a deactivated admin's invite must not stay valid"
+    );
+    let revoked: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT revoked_at FROM invites WHERE email = 'later@acme.test'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(revoked.is_some(), "the invite is marked revoked");
+    // Reactivating does not bring the invite back.
+    owner
+        .post_form(&format!("/admin/staff/{}/reactivate", acme.admin), &[])
+        .await;
+    assert!(!invite_usable(&app, &link).await);
+}
+
+#[tokio::test]
+async fn demoting_an_inviter_revokes_the_invites_their_new_role_may_not_grant() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let owner = app.signed_in(&acme.email("owner")).await;
+    // The admin becomes a second owner and invites an owner and a chatter.
+    assert_redirects_to(
+        &owner
+            .post_form(
+                &format!("/admin/staff/{}/role", acme.admin),
+                &[("role", "owner")],
+            )
+            .await,
+        "/admin/staff/",
+    );
+    let second = app.signed_in(&acme.email("admin")).await;
+    let owner_link = create_invite(&second, "boss@acme.test", "Boss", "owner").await;
+    let chatter_link = create_invite(&second, "chat@acme.test", "Chat", "chatter").await;
+
+    // Back to admin: the owner invite goes, the chatter invite stays.
+    assert_redirects_to(
+        &owner
+            .post_form(
+                &format!("/admin/staff/{}/role", acme.admin),
+                &[("role", "admin")],
+            )
+            .await,
+        "/admin/staff/",
+    );
+    assert!(
+        !invite_usable(&app, &owner_link).await,
+        "owner invite revoked"
+    );
+    assert!(
+        invite_usable(&app, &chatter_link).await,
+        "chatter invite kept"
+    );
+
+    // Down to manager: nothing they invited stays valid.
+    assert_redirects_to(
+        &owner
+            .post_form(
+                &format!("/admin/staff/{}/role", acme.admin),
+                &[("role", "manager")],
+            )
+            .await,
+        "/admin/staff/",
+    );
+    assert!(
+        !invite_usable(&app, &chatter_link).await,
+        "chatter invite revoked"
+    );
+}
+
+#[tokio::test]
+async fn admins_cannot_remap_an_owners_fanvue_uuid() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let owner_uuid = "11111111-2222-4333-8444-555555555555";
+    sqlx::query("UPDATE staff SET fanvue_user_uuid = $2 WHERE id = $1")
+        .bind(acme.owner)
+        .bind(uuid::Uuid::parse_str(owner_uuid).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let admin = app.signed_in(&acme.email("admin")).await;
+    for value in ["3f2b8c1e-9d4a-4e7b-8a1c-0d2e3f4a5b6c", ""] {
+        let r = admin
+            .post_form(
+                &format!("/admin/staff/{}/fanvue-uuid", acme.owner),
+                &[("fanvue_user_uuid", value)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{value:?}");
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Only an owner can change another owner.")
+        );
+    }
+    let stored: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT fanvue_user_uuid FROM staff WHERE id = $1")
+            .bind(acme.owner)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.unwrap().to_string(), owner_uuid);
+    assert!(
+        !app.audit_actions(acme.id)
+            .await
+            .contains(&"staff.fanvue_uuid_changed".to_owned())
+    );
+    // The owner may still map themselves.
+    let owner = app.signed_in(&acme.email("owner")).await;
+    assert_redirects_to(
+        &owner
+            .post_form(
+                &format!("/admin/staff/{}/fanvue-uuid", acme.owner),
+                &[("fanvue_user_uuid", "")],
+            )
+            .await,
+        "/admin/staff/",
+    );
+}

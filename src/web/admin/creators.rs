@@ -131,11 +131,12 @@ pub async fn assign(
     };
     // Scoped: a staff id of another agency is simply not found.
     let person = store::staff::get(&state.pool, me.agency_id, staff_id).await?;
+    let mut tx = state.pool.begin().await?;
     let added =
-        store::creators::assign(&state.pool, me.agency_id, creator.id, person.id, me.id).await?;
+        store::creators::assign(&mut *tx, me.agency_id, creator.id, person.id, me.id).await?;
     if added {
         store::audit::record(
-            &state.pool,
+            &mut *tx,
             me.audit(
                 AuditAction::CreatorAssigned,
                 &person.email,
@@ -144,6 +145,9 @@ pub async fn assign(
             ),
         )
         .await?;
+    }
+    tx.commit().await?;
+    if added {
         TypedSession(&session).flash(
             FlashKind::Success,
             format!(
@@ -166,9 +170,10 @@ pub async fn unassign(
     let creator = store::creators::get(&state.pool, me.agency_id, parse_id(&cid)?).await?;
     let staff_id: StaffId = sid.parse().map_err(|_| WebError::NotFound)?;
     let person = store::staff::get(&state.pool, me.agency_id, staff_id).await?;
-    store::creators::unassign(&state.pool, me.agency_id, creator.id, person.id).await?;
+    let mut tx = state.pool.begin().await?;
+    store::creators::unassign(&mut *tx, me.agency_id, creator.id, person.id).await?;
     store::audit::record(
-        &state.pool,
+        &mut *tx,
         me.audit(
             AuditAction::CreatorUnassigned,
             &person.email,
@@ -177,6 +182,7 @@ pub async fn unassign(
         ),
     )
     .await?;
+    tx.commit().await?;
     TypedSession(&session).flash(
         FlashKind::Success,
         format!(

@@ -143,9 +143,16 @@ pub async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let id: InviteId = id.parse().map_err(|_| WebError::NotFound)?;
-    let invite = store::invites::revoke(&state.pool, me.agency_id, id).await?;
+    let mut tx = state.pool.begin().await?;
+    let pending = store::invites::get_pending_for_update(&mut tx, me.agency_id, id).await?;
+    // Revoking an invite is managing the role it grants: admins leave owner
+    // invites to owners.
+    if !me.role.may_manage(pending.role) {
+        return Err(WebError::Forbidden);
+    }
+    let invite = store::invites::revoke(&mut *tx, me.agency_id, id).await?;
     store::audit::record(
-        &state.pool,
+        &mut *tx,
         me.audit(
             AuditAction::InviteRevoked,
             &invite.email,
@@ -154,6 +161,7 @@ pub async fn revoke(
         ),
     )
     .await?;
+    tx.commit().await?;
     TypedSession(&session).flash(
         FlashKind::Success,
         format!("Invitation for {} revoked.", invite.email),

@@ -26,6 +26,8 @@ pub struct StaffListPage {
     pub ctx: PageCtx,
     pub staff: Vec<Staff>,
     pub invites: Vec<Invite>,
+    /// Whose page it is: revoke buttons show only for invites they may revoke.
+    pub my_role: Role,
 }
 
 #[derive(Template)]
@@ -62,6 +64,7 @@ pub async fn list(
         ctx: PageCtx::new(&session, Some(&me), "staff")?,
         staff,
         invites,
+        my_role: me.role,
     })
 }
 
@@ -97,6 +100,9 @@ async fn page(
         person,
     })
 }
+
+const LAST_OWNER: &str =
+    "The agency needs at least one active owner. Make someone else an owner first.";
 
 /// Re-renders the person's page with one error, status 422.
 async fn refuse(
@@ -152,28 +158,25 @@ pub async fn change_role(
     if person.role == new_role {
         return Ok(see_other(&format!("/admin/staff/{id}")));
     }
-    if person.role == Role::Owner {
-        let owners = store::staff::lock_active_owners(&mut tx, me.agency_id).await?;
-        if owners.iter().all(|o| *o == person.id) {
-            drop(tx);
-            return refuse(
-                &state,
-                &session,
-                &me,
-                person,
-                "role",
-                "The agency needs at least one active owner. Make someone else an owner first.",
-            )
-            .await;
-        }
+    if store::staff::is_last_active_owner(&mut tx, &person).await? {
+        drop(tx);
+        return refuse(&state, &session, &me, person, "role", LAST_OWNER).await;
     }
     store::staff::set_role(&mut *tx, me.agency_id, id, new_role).await?;
+    // Invites they made for roles they may no longer grant die with the role.
+    let revoked =
+        store::invites::revoke_ungrantable(&mut *tx, me.agency_id, id, Some(new_role)).await?;
     store::audit::record(
         &mut *tx,
         me.audit(
             AuditAction::RoleChanged,
             &person.email,
-            serde_json::json!({ "staff_id": id, "from": person.role.as_str(), "to": new_role.as_str() }),
+            serde_json::json!({
+                "staff_id": id,
+                "from": person.role.as_str(),
+                "to": new_role.as_str(),
+                "invites_revoked": revoked,
+            }),
             &ip,
         ),
     )
@@ -223,27 +226,21 @@ async fn set_active(
             )
             .await;
         }
-        if person.role == Role::Owner {
-            let owners = store::staff::lock_active_owners(&mut tx, me.agency_id).await?;
-            if owners.iter().all(|o| *o == person.id) {
-                drop(tx);
-                return refuse(
-                    &state,
-                    &session,
-                    &me,
-                    person,
-                    "active",
-                    "The agency needs at least one active owner.",
-                )
-                .await;
-            }
+        if store::staff::is_last_active_owner(&mut tx, &person).await? {
+            drop(tx);
+            return refuse(&state, &session, &me, person, "active", LAST_OWNER).await;
         }
     }
     store::staff::set_active(&mut *tx, me.agency_id, id, active).await?;
-    let ended = if active {
-        0
+    // A deactivated person's sessions and pending invites end with them;
+    // reactivating restores neither.
+    let (ended, revoked) = if active {
+        (0, 0)
     } else {
-        store::sessions::delete_for_staff(&mut *tx, id, None).await?
+        (
+            store::sessions::delete_for_staff(&mut *tx, id, None).await?,
+            store::invites::revoke_ungrantable(&mut *tx, me.agency_id, id, None).await?,
+        )
     };
     let action = if active {
         AuditAction::StaffReactivated
@@ -255,7 +252,7 @@ async fn set_active(
         me.audit(
             action,
             &person.email,
-            serde_json::json!({ "staff_id": id, "sessions_ended": ended }),
+            serde_json::json!({ "staff_id": id, "sessions_ended": ended, "invites_revoked": revoked }),
             &ip,
         ),
     )
@@ -302,7 +299,21 @@ pub async fn set_fanvue_uuid(
     form: web::Form<FanvueForm>,
 ) -> Result<HttpResponse, WebError> {
     let id = parse_id(&id)?;
-    let person = store::staff::get(&state.pool, me.agency_id, id).await?;
+    let mut tx = state.pool.begin().await?;
+    let person = store::staff::get_for_update(&mut tx, me.agency_id, id).await?;
+    // Re-mapping moves sales attribution: the same rule as changing a role.
+    if !me.role.may_manage(person.role) {
+        drop(tx);
+        return refuse(
+            &state,
+            &session,
+            &me,
+            person,
+            "fanvue_user_uuid",
+            "Only an owner can change another owner.",
+        )
+        .await;
+    }
     let raw = form.into_inner().fanvue_user_uuid;
     let parsed = if raw.trim().is_empty() {
         Ok(None)
@@ -312,15 +323,17 @@ pub async fn set_fanvue_uuid(
     let uuid = match parsed {
         Ok(u) => u,
         Err(e) => {
+            drop(tx);
             let mut errors = FieldErrors::default();
             errors.add("fanvue_user_uuid", e.0);
             let p = page(&state, &session, &me, person, Some(raw), errors).await?;
             return html_status(StatusCode::UNPROCESSABLE_ENTITY, &p);
         }
     };
-    match store::staff::set_fanvue_user_uuid(&state.pool, me.agency_id, id, uuid).await {
+    match store::staff::set_fanvue_user_uuid(&mut *tx, me.agency_id, id, uuid).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
+            drop(tx);
             let mut errors = FieldErrors::default();
             errors.add(
                 "fanvue_user_uuid",
@@ -332,7 +345,7 @@ pub async fn set_fanvue_uuid(
         Err(e) => return Err(e.into()),
     }
     store::audit::record(
-        &state.pool,
+        &mut *tx,
         me.audit(
             AuditAction::FanvueUuidChanged,
             &person.email,
@@ -345,6 +358,7 @@ pub async fn set_fanvue_uuid(
         ),
     )
     .await?;
+    tx.commit().await?;
     TypedSession(&session).flash(FlashKind::Success, "Fanvue team-member UUID saved.");
     Ok(see_other(&format!("/admin/staff/{id}")))
 }

@@ -85,11 +85,12 @@ pub async fn reconcile_now(
 ) -> Result<HttpResponse, WebError> {
     let id: CreatorId = id.parse().map_err(|_| WebError::NotFound)?;
     let creator = store::creators::get(&state.pool, me.agency_id, id).await?;
+    let mut tx = state.pool.begin().await?;
     let queued =
-        store::sync::request_reconcile(&state.pool, me.agency_id, id, RECONCILE_NOW_GAP).await?;
+        store::sync::request_reconcile(&mut *tx, me.agency_id, id, RECONCILE_NOW_GAP).await?;
     if queued {
         store::audit::record(
-            &state.pool,
+            &mut *tx,
             me.audit(
                 AuditAction::ReconcileRequested,
                 &creator.handle,
@@ -98,6 +99,9 @@ pub async fn reconcile_now(
             ),
         )
         .await?;
+    }
+    tx.commit().await?;
+    if queued {
         TypedSession(&session).flash(
             FlashKind::Success,
             "Reconcile queued; it starts within seconds.",

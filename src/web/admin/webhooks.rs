@@ -78,9 +78,10 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
-    store::webhooks::retry_dead(&state.pool, me.agency_id, id).await?;
+    let mut tx = state.pool.begin().await?;
+    store::webhooks::retry_dead(&mut *tx, me.agency_id, id).await?;
     store::audit::record(
-        &state.pool,
+        &mut *tx,
         me.audit(
             AuditAction::WebhookRetried,
             "webhook",
@@ -89,6 +90,7 @@ pub async fn retry(
         ),
     )
     .await?;
+    tx.commit().await?;
     TypedSession(&session).flash(FlashKind::Success, "The event will be processed again.");
     Ok(see_other("/admin/webhooks"))
 }

@@ -6,12 +6,11 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::auth::{password, token::sha256_hex};
-use crate::domain::AuditAction;
-use crate::domain::{DisplayName, Email, NewPassword};
+use crate::domain::{AuditAction, DisplayName, Email, NewPassword, PasswordChoiceError};
 use crate::store::audit::AuditEntry;
 use crate::store::invites::Invite;
 use crate::store::{self, StoreError};
@@ -52,13 +51,22 @@ fn unusable(ctx: PageCtx) -> Result<HttpResponse, WebError> {
     )
 }
 
+/// The invite for a link token if it can still be accepted: pending,
+/// unexpired, and its inviter may still grant its role.
+async fn usable(state: &AppState, token_hash: &str) -> Result<Option<Invite>, WebError> {
+    match store::invites::find_usable(&state.pool, token_hash).await? {
+        Some(i) if store::invites::inviter_may_grant(&state.pool, &i).await? => Ok(Some(i)),
+        _ => Ok(None),
+    }
+}
+
 pub async fn form(
     state: web::Data<AppState>,
     session: Session,
     token: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let ctx = PageCtx::new(&session, None, "invite")?;
-    let Some(invite) = store::invites::find_usable(&state.pool, &sha256_hex(&token)).await? else {
+    let Some(invite) = usable(&state, &sha256_hex(&token)).await? else {
         return unusable(ctx);
     };
     let agency = store::agencies::get(&state.pool, invite.agency_id).await?;
@@ -82,16 +90,20 @@ pub async fn submit(
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let name = errors.check("display_name", DisplayName::parse(&form.display_name));
-    let pw = errors.check("password", NewPassword::parse(form.password));
-    if pw
-        .as_ref()
-        .is_some_and(|p| p.secret().expose_secret() != form.password_confirm.expose_secret())
-    {
-        errors.add("password_confirm", "The two passwords do not match.");
-    }
+    let pw = match NewPassword::parse_confirmed(form.password, &form.password_confirm) {
+        Ok(p) => Some(p),
+        Err(PasswordChoiceError::Rules(e)) => {
+            errors.add("password", e.0);
+            None
+        }
+        Err(e @ PasswordChoiceError::Mismatch) => {
+            errors.add("password_confirm", e.to_string());
+            None
+        }
+    };
     let (Some(name), Some(pw), true) = (name, pw, errors.is_empty()) else {
         let ctx = PageCtx::new(&session, None, "invite")?;
-        let Some(invite) = store::invites::find_usable(&state.pool, &hash).await? else {
+        let Some(invite) = usable(&state, &hash).await? else {
             return unusable(ctx);
         };
         let agency = store::agencies::get(&state.pool, invite.agency_id).await?;
@@ -109,9 +121,13 @@ pub async fn submit(
 
     let password_hash = password::hash(pw.secret().clone()).await?;
     let mut tx = state.pool.begin().await?;
-    let Some(invite) = store::invites::consume(&mut tx, &hash).await? else {
-        drop(tx);
-        return unusable(PageCtx::new(&session, None, "invite")?);
+    let invite = match store::invites::consume(&mut tx, &hash).await? {
+        Some(i) if store::invites::inviter_may_grant(&mut *tx, &i).await? => i,
+        // Not consumed after all: rolling back leaves the invite as it was.
+        _ => {
+            drop(tx);
+            return unusable(PageCtx::new(&session, None, "invite")?);
+        }
     };
     let email = Email::parse(&invite.email).map_err(|e| WebError::Unexpected(e.into()))?;
     let staff_id = match store::staff::insert(
