@@ -112,8 +112,14 @@ mod tests {
             ip("203.0.113.7")
         );
         assert_eq!(forwarded_client(["2001:db8::1"], 1), ip("2001:db8::1"));
-        assert_eq!(forwarded_client(["6.6.6.6, 203.0.113.7:4711"], 1), ip("203.0.113.7"));
-        assert_eq!(forwarded_client(["[2001:db8::2]:443"], 1), ip("2001:db8::2"));
+        assert_eq!(
+            forwarded_client(["6.6.6.6, 203.0.113.7:4711"], 1),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded_client(["[2001:db8::2]:443"], 1),
+            ip("2001:db8::2")
+        );
     }
 
     #[test]
@@ -127,6 +133,9 @@ mod tests {
         assert_eq!(forwarded_client(["1.2.3.4, 999.1.1.1"], 1), None);
         assert_eq!(forwarded_client(["1.2.3.4, <script>"], 1), None);
         // A malformed entry the client wrote to the left does not matter.
-        assert_eq!(forwarded_client(["junk,, 203.0.113.7"], 1), ip("203.0.113.7"));
+        assert_eq!(
+            forwarded_client(["junk,, 203.0.113.7"], 1),
+            ip("203.0.113.7")
+        );
     }
 }

@@ -8,12 +8,12 @@ use serde::Deserialize;
 
 use crate::connections::missing_scopes;
 use crate::domain::{CreatorId, Role, StaffId};
+use crate::http::client_ip::ClientIp;
 use crate::store::audit::AuditAction;
 use crate::store::creators::{Assignee, Creator, CreatorStatus};
 use crate::store::staff::Staff;
 use crate::store::{self};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
 use crate::web::render::{PageCtx, html, see_other};

@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use crate::auth::token::{random_token, sha256_hex};
 use crate::domain::{DisplayName, Email, InviteId, Role};
+use crate::http::client_ip::ClientIp;
 use crate::store::audit::AuditAction;
 use crate::store::{self};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
 use crate::web::forms::FieldErrors;

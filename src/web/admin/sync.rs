@@ -8,13 +8,13 @@ use askama::Template;
 
 use crate::domain::CreatorId;
 use crate::fanvue::budget::BucketStatus;
+use crate::http::client_ip::ClientIp;
 use crate::store::audit::AuditAction;
 use crate::store::creators::Creator;
 use crate::store::mirror::MirrorStats;
 use crate::store::sync::{Run, State};
 use crate::store::{self};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
 use crate::web::render::{PageCtx, html, see_other};
