@@ -112,6 +112,7 @@ struct Raw {
     log_format: LogFormat,
     log_filter: String,
     trust_forwarded_for: bool,
+    trusted_proxy_hops: usize,
     max_form_bytes: usize,
     auth: AuthSettings,
     fanvue: RawFanvue,
@@ -274,6 +275,10 @@ pub struct Settings {
     /// Trust `X-Forwarded-For` for the client address (only behind a proxy
     /// that sets it; otherwise clients could dodge throttling).
     pub trust_forwarded_for: bool,
+    /// How many proxies in front append to `X-Forwarded-For` (≥ 1; used only
+    /// with `trust_forwarded_for`): the client is that many entries from the
+    /// right.
+    pub trusted_proxy_hops: usize,
     /// Largest accepted form body; larger requests get 413.
     pub max_form_bytes: usize,
     pub auth: AuthSettings,
@@ -301,6 +306,7 @@ impl Settings {
             .set_default("log_format", "text")?
             .set_default("log_filter", "info,sqlx=warn")?
             .set_default("trust_forwarded_for", false)?
+            .set_default("trusted_proxy_hops", 1)?
             .set_default("max_form_bytes", 64 * 1024)?
             .set_default("auth.session_idle_minutes", 120)?
             .set_default("auth.session_absolute_hours", 12)?
@@ -398,6 +404,12 @@ impl Settings {
                 "lease_secs must be ≥ 5 and workers ≥ 1".into(),
             ));
         }
+        if raw.trusted_proxy_hops == 0 {
+            return Err(ConfigError::Malformed(
+                "trusted_proxy_hops",
+                "must be ≥ 1 (turn trust_forwarded_for off to trust no proxy)".into(),
+            ));
+        }
         let webhooks = Self::webhooks_from_raw(raw.webhooks)?;
         Ok(Self {
             fanvue,
@@ -411,6 +423,7 @@ impl Settings {
             log_format: raw.log_format,
             log_filter: raw.log_filter,
             trust_forwarded_for: raw.trust_forwarded_for,
+            trusted_proxy_hops: raw.trusted_proxy_hops,
             max_form_bytes: raw.max_form_bytes,
             auth: raw.auth,
         })
@@ -559,6 +572,7 @@ mod tests {
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             trust_forwarded_for: false,
+            trusted_proxy_hops: 1,
             max_form_bytes: 1024,
             auth: AuthSettings {
                 session_idle_minutes: 1,

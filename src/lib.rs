@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod fanvue;
+pub mod http;
 pub mod inbox;
 pub mod sim;
 pub mod startup;

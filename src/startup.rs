@@ -17,12 +17,13 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::connections::Connections;
 use crate::fanvue::FanvueClient;
+use crate::http::client_ip::TrustedProxies;
 use crate::store;
 use crate::sync::SyncEngine;
 use crate::web::error::WebError;
 use crate::web::session_store::PgSessionStore;
 use crate::web::{AppState, csrf, headers, routes};
-use crate::webhooks::group_commit::IntakeWriter;
+use crate::webhooks::IntakeState;
 
 pub const SESSION_COOKIE: &str = "sb_session";
 
@@ -119,12 +120,9 @@ fn run(
         settings: settings.clone(),
         connections,
         csp,
-        intake: IntakeWriter::spawn(
-            pool.clone(),
-            settings.webhooks.intake_writers,
-            settings.webhooks.intake_batch,
-        ),
     });
+    let intake = web::Data::new(IntakeState::start(pool.clone(), settings.clone()));
+    let proxies = TrustedProxies::from_settings(&settings);
     let idle = actix_web::cookie::time::Duration::seconds(settings.auth.idle().as_secs() as i64);
     let form_limit = settings.max_form_bytes;
     let server = HttpServer::new(move || {
@@ -142,6 +140,8 @@ fn run(
             .build();
         App::new()
             .app_data(state.clone())
+            .app_data(intake.clone())
+            .app_data(proxies)
             .app_data(web::FormConfig::default().limit(form_limit).error_handler(
                 |err, _| match err {
                     actix_web::error::UrlencodedError::Overflow { .. } => {
@@ -156,6 +156,7 @@ fn run(
             .app_data(web::QueryConfig::default().error_handler(|_, _| {
                 WebError::BadRequest("The address has an invalid parameter.".into()).into()
             }))
+            .configure(crate::webhooks::routes)
             .configure(routes)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(WebError::NotFound)
@@ -193,6 +194,9 @@ pub fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> tokio::task::
             }
             if let Err(e) = store::webhooks::purge_rejections(&pool, 7).await {
                 tracing::warn!(error = %e, "webhook-rejection purge failed");
+            }
+            if let Err(e) = store::webhooks::purge_dropped_rejections(&pool, 7).await {
+                tracing::warn!(error = %e, "webhook-rejection count purge failed");
             }
         }
     })

@@ -27,6 +27,7 @@ pub fn bench_settings(database: &str) -> anyhow::Result<Settings> {
         log_format: LogFormat::Text,
         log_filter: "warn".into(),
         trust_forwarded_for: false,
+        trusted_proxy_hops: 1,
         max_form_bytes: 64 * 1024,
         auth: AuthSettings {
             session_idle_minutes: 60,

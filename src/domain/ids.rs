@@ -102,6 +102,38 @@ impl fmt::Display for FanvueUserUuid {
     }
 }
 
+/// A stored webhook delivery (`webhook_events.id`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
+)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct WebhookEventId(i64);
+
+impl WebhookEventId {
+    pub fn as_i64(&self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for WebhookEventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for WebhookEventId {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Self)
+            .ok_or_else(|| ParseError::new("not a valid webhook event id"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

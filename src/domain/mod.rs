@@ -12,16 +12,18 @@ mod message_source;
 mod names;
 mod password;
 mod role;
+mod webhook_event;
 
 pub use audit_action::AuditAction;
 pub use creator_status::CreatorStatus;
 pub use email::Email;
-pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId};
+pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId, WebhookEventId};
 pub use message_kind::MessageKind;
 pub use message_source::MessageSource;
 pub use names::{AgencyName, DisplayName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordChoiceError};
 pub use role::Role;
+pub use webhook_event::WebhookEventType;
 
 /// Why a value could not be parsed; the message is safe to show to the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -30,12 +30,12 @@ pub struct User {
     pub extra: Extra,
 }
 
-/// A user as embedded in chats and messages.
+/// A user as embedded in chat rows, messages and webhook bodies: always a
+/// uuid, the rest as far as the endpoint sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRef {
-    #[serde(default)]
-    pub uuid: Option<Uuid>,
+    pub uuid: Uuid,
     #[serde(default)]
     pub handle: Option<String>,
     #[serde(default)]
@@ -50,23 +50,11 @@ pub struct UserRef {
     pub registered_at: Option<DateTime<Utc>>,
 }
 
-/// The counterpart of a chat row (always has a uuid).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChatUser {
-    pub uuid: Uuid,
-    #[serde(default)]
-    pub handle: Option<String>,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub nickname: Option<String>,
-    #[serde(default)]
-    pub is_top_spender: Option<bool>,
-    #[serde(default)]
-    pub avatar_url: Option<String>,
-    #[serde(default)]
-    pub registered_at: Option<DateTime<Utc>>,
+/// A message's sender or recipient: one that does not decode (say, without
+/// a uuid) is dropped instead of sinking the message.
+fn lenient_user<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<UserRef>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(v.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -93,7 +81,7 @@ pub struct LastMessage {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Chat {
-    pub user: ChatUser,
+    pub user: UserRef,
     #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
@@ -132,9 +120,9 @@ pub struct Message {
     pub text: Option<String>,
     #[serde(default)]
     pub sent_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_user")]
     pub sender: Option<UserRef>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_user")]
     pub recipient: Option<UserRef>,
     #[serde(default)]
     pub has_media: Option<bool>,

@@ -10,6 +10,10 @@ use crate::domain::CreatorId;
 /// Namespace of the per-creator token-refresh lock.
 pub const TOKEN_REFRESH: i32 = 7201;
 
+/// Namespace of the installation-wide webhook rejection-log lock (the
+/// per-minute cap is a count, then an insert).
+pub const REJECTION_LOG: i32 = 7202;
+
 /// The second key for a creator: its id folded to 31 bits. Two creators may
 /// share a key; they then only wait for each other, which is harmless.
 fn creator_key(id: CreatorId) -> i32 {
@@ -25,6 +29,16 @@ pub async fn token_refresh(tx: &mut PgConnection, creator: CreatorId) -> Result<
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(TOKEN_REFRESH)
         .bind(creator_key(creator))
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Serialises rejection logging for the rest of the transaction `tx`.
+#[tracing::instrument(skip_all)]
+pub async fn rejection_log(tx: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+        .bind(REJECTION_LOG)
         .execute(tx)
         .await?;
     Ok(())

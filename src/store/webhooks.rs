@@ -7,13 +7,15 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::{AgencyId, CreatorId};
+use crate::domain::{AgencyId, CreatorId, WebhookEventId};
 
 /// A verified, parsed delivery ready to be stored.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub event_type: &'static str,
+    /// The body's natural key (signed); the only dedupe key.
     pub dedupe_key: String,
+    /// The unsigned `X-Fanvue-Event-Id` header, kept for diagnosis only.
     pub event_id: Option<String>,
     /// The creator the event is for (`recipientUuid`).
     pub creator_fanvue_uuid: Uuid,
@@ -26,7 +28,8 @@ pub struct NewEvent {
 pub enum Intake {
     /// For a connected creator; will be applied.
     Pending,
-    /// No creator with this uuid: kept, never applied.
+    /// No connected creator with this uuid (none, or disconnected): kept,
+    /// never applied.
     Unmatched,
     /// Seen before (same dedupe key); nothing stored.
     Duplicate,
@@ -52,7 +55,7 @@ pub async fn insert_many(
                 CASE WHEN c.id IS NULL THEN 'unmatched' ELSE 'pending' END
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[])
               AS i(event_type, dedupe_key, event_id, creator_fanvue_uuid, payload)
-         LEFT JOIN creators c ON c.fanvue_uuid = i.creator_fanvue_uuid
+         LEFT JOIN creators c ON c.fanvue_uuid = i.creator_fanvue_uuid AND c.status <> 'disconnected'
          ORDER BY i.dedupe_key
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING dedupe_key, status",
@@ -75,31 +78,64 @@ pub async fn insert_many(
         .collect())
 }
 
+/// A refused delivery, as logged: no payload text.
+#[derive(Debug, Clone)]
+pub struct NewRejection<'a> {
+    pub event_type: Option<&'a str>,
+    pub reason: &'a str,
+    pub client_ip: Option<&'a str>,
+    /// The creator a signed body names; `None` for forged or unreadable ones.
+    pub creator_fanvue_uuid: Option<Uuid>,
+}
+
+/// Logs a rejection unless `per_minute` were logged in the last minute
+/// (installation-wide); beyond that only the minute's count goes up.
+/// Returns whether the row was kept.
 pub async fn reject(
-    db: impl PgExecutor<'_>,
-    event_type: Option<&str>,
-    reason: &str,
-    client_ip: Option<&str>,
-    body_excerpt: Option<&str>,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO webhook_rejections (event_type, reason, client_ip, body_excerpt) VALUES ($1, $2, $3, $4)")
-        .bind(event_type)
-        .bind(reason)
-        .bind(client_ip)
-        .bind(body_excerpt)
-        .execute(db)
+    pool: &sqlx::PgPool,
+    r: &NewRejection<'_>,
+    per_minute: i64,
+) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
+    super::locks::rejection_log(&mut tx).await?;
+    let kept = sqlx::query(
+        "INSERT INTO webhook_rejections (event_type, reason, client_ip, creator_fanvue_uuid)
+         SELECT $1, $2, $3, $4
+         WHERE (SELECT count(*) FROM webhook_rejections WHERE received_at > now() - interval '1 minute') < $5",
+    )
+    .bind(r.event_type)
+    .bind(r.reason)
+    .bind(r.client_ip)
+    .bind(r.creator_fanvue_uuid)
+    .bind(per_minute)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if !kept {
+        sqlx::query(
+            "INSERT INTO webhook_rejections_dropped (minute, dropped) VALUES (date_trunc('minute', now()), 1)
+             ON CONFLICT (minute) DO UPDATE SET dropped = webhook_rejections_dropped.dropped + 1",
+        )
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    }
+    tx.commit().await?;
+    Ok(kept)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
-    pub id: i64,
+    pub id: WebhookEventId,
+    /// The natural key the event was deduplicated on.
+    pub dedupe_key: String,
     pub event_type: String,
     pub agency_id: Option<AgencyId>,
     pub creator_id: Option<CreatorId>,
     pub payload: serde_json::Value,
     pub attempts: i32,
+    /// Whether its creator has been disconnected since intake.
+    pub creator_disconnected: Option<bool>,
 }
 
 /// Claims due events (pending, or processing whose claim lapsed: a worker
@@ -117,7 +153,8 @@ pub async fn claim(
             WHERE (status = 'pending' AND next_attempt_at <= now())
                OR (status = 'processing' AND locked_until < now())
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING e.id, e.event_type, e.agency_id, e.creator_id, e.payload, e.attempts",
+         RETURNING e.id, e.dedupe_key, e.event_type, e.agency_id, e.creator_id, e.payload, e.attempts,
+            (SELECT c.status = 'disconnected' FROM creators c WHERE c.id = e.creator_id) AS creator_disconnected",
     )
     .bind(limit)
     .bind(lock_secs)
@@ -126,8 +163,26 @@ pub async fn claim(
 }
 
 /// Marks a round of events applied, in the transaction that applied them.
-pub async fn mark_processed(conn: &mut PgConnection, ids: &[i64]) -> Result<(), StoreError> {
+pub async fn mark_processed(
+    conn: &mut PgConnection,
+    ids: &[WebhookEventId],
+) -> Result<(), StoreError> {
+    let ids: Vec<i64> = ids.iter().map(WebhookEventId::as_i64).collect();
     sqlx::query("UPDATE webhook_events SET status = 'processed', processed_at = now(), error = NULL, locked_until = NULL WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Files events whose creator was disconnected after intake as unmatched:
+/// they are kept, never applied.
+pub async fn mark_unmatched(
+    conn: &mut PgConnection,
+    ids: &[WebhookEventId],
+) -> Result<(), StoreError> {
+    let ids: Vec<i64> = ids.iter().map(WebhookEventId::as_i64).collect();
+    sqlx::query("UPDATE webhook_events SET status = 'unmatched', error = 'creator disconnected', locked_until = NULL WHERE id = ANY($1)")
         .bind(ids)
         .execute(conn)
         .await?;
@@ -137,7 +192,7 @@ pub async fn mark_processed(conn: &mut PgConnection, ids: &[i64]) -> Result<(), 
 /// Schedules a retry, or dead-letters after `max_attempts`.
 pub async fn mark_failed(
     db: impl PgExecutor<'_>,
-    id: i64,
+    id: WebhookEventId,
     error: &str,
     max_attempts: i32,
 ) -> Result<(), StoreError> {
@@ -160,7 +215,7 @@ pub async fn mark_failed(
 pub async fn retry_dead(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
-    id: i64,
+    id: WebhookEventId,
 ) -> Result<(), StoreError> {
     let r = sqlx::query(
         "UPDATE webhook_events SET status = 'pending', attempts = 0, next_attempt_at = now(), error = NULL
@@ -208,7 +263,7 @@ pub async fn summary(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeadLetter {
-    pub id: i64,
+    pub id: WebhookEventId,
     pub event_type: String,
     pub received_at: DateTime<Utc>,
     pub attempts: i32,
@@ -235,16 +290,38 @@ pub struct Rejection {
     pub reason: String,
 }
 
-/// Installation-wide (a forged delivery belongs to no agency); no bodies.
+/// The agency's own rejections: those whose signed body named one of its
+/// creators. Others (forged, or another agency's) are only counted.
 pub async fn recent_rejections(
     db: impl PgExecutor<'_>,
+    agency: AgencyId,
     limit: i64,
 ) -> Result<Vec<Rejection>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT received_at, event_type, reason FROM webhook_rejections ORDER BY id DESC LIMIT $1",
+        "SELECT r.received_at, r.event_type, r.reason FROM webhook_rejections r
+         WHERE r.creator_fanvue_uuid IN (SELECT fanvue_uuid FROM creators WHERE agency_id = $1)
+         ORDER BY r.id DESC LIMIT $2",
     )
+    .bind(agency)
     .bind(limit)
     .fetch_all(db)
+    .await?)
+}
+
+/// How many kept rejections concern no creator of `agency`, plus those only
+/// counted beyond the per-minute cap.
+pub async fn rejections_elsewhere(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM webhook_rejections r
+                 WHERE r.creator_fanvue_uuid IS NULL
+                    OR r.creator_fanvue_uuid NOT IN (SELECT fanvue_uuid FROM creators WHERE agency_id = $1))
+              + (SELECT COALESCE(sum(dropped), 0) FROM webhook_rejections_dropped)::bigint",
+    )
+    .bind(agency)
+    .fetch_one(db)
     .await?)
 }
 
@@ -255,6 +332,20 @@ pub async fn purge_rejections(
 ) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "DELETE FROM webhook_rejections WHERE received_at < now() - make_interval(days => $1::int)",
+    )
+    .bind(older_than_days as i32)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// The per-minute counts of unlogged rejections, kept as long as the rows.
+pub async fn purge_dropped_rejections(
+    db: impl PgExecutor<'_>,
+    older_than_days: i64,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_rejections_dropped WHERE minute < now() - make_interval(days => $1::int)",
     )
     .bind(older_than_days as i32)
     .execute(db)

@@ -29,8 +29,8 @@ pub fn chat(c: &Chat) -> ChatUpsert {
 
 /// A message of the chat with `fan`, seen from `creator`'s side.
 pub fn message(m: &Message, creator: Uuid, fan: Uuid) -> MessageUpsert {
-    let sender = m.sender.as_ref().and_then(|s| s.uuid);
-    let recipient = m.recipient.as_ref().and_then(|r| r.uuid);
+    let sender = m.sender.as_ref().map(|s| s.uuid);
+    let recipient = m.recipient.as_ref().map(|r| r.uuid);
     // Outbound when the creator (or a team member for them) sent it; when
     // the sender is unknown, a message to the fan is outbound too.
     let outbound = sender == Some(creator) || (sender != Some(fan) && recipient == Some(fan));

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use crate::auth::password;
 use crate::domain::{AuditAction, NewPassword, PasswordChoiceError};
+use crate::http::client_ip::ClientIp;
 use crate::store::{self};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
 use crate::web::forms::FieldErrors;

@@ -10,8 +10,8 @@ use askama::Template;
 
 use crate::connections::{Callback, ConnectFailure, Initiator};
 use crate::domain::CreatorId;
+use crate::http::client_ip::ClientIp;
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
 use crate::web::render::{PageCtx, html_status, see_other};

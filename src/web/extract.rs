@@ -127,7 +127,7 @@ impl CurrentStaff {
         action: crate::domain::AuditAction,
         target: &'a str,
         details: serde_json::Value,
-        ip: &'a crate::web::client_ip::ClientIp,
+        ip: &'a crate::http::client_ip::ClientIp,
     ) -> crate::store::audit::AuditEntry<'a> {
         crate::store::audit::AuditEntry {
             agency_id: Some(self.agency_id),

@@ -6,7 +6,9 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
-pub mod client_ip;
+/// Moved to `crate::http` (webhook intake uses it too); kept under the old
+/// path for the sign-in handlers.
+pub use crate::http::client_ip;
 pub mod connect;
 pub mod csrf;
 pub mod error;
@@ -36,25 +38,12 @@ pub struct AppState {
     /// The Content-Security-Policy, fixed at start-up (it names Fanvue's
     /// authorize origin as a form target for the connect flow).
     pub csp: String,
-    /// Webhook intake's group commit (one statement per batch of deliveries).
-    pub intake: crate::webhooks::group_commit::IntakeWriter,
 }
 
-/// Webhook bodies larger than this get 413 before anything else happens.
-pub const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
-
-/// Every route of the web face. Id-taking routes are listed in the tenancy
-/// test's route table; add new ones there too.
+/// Every route of the web face (webhook intake registers its own, in
+/// `webhooks::routes`). Id-taking routes are listed in the tenancy test's
+/// route table; add new ones there too.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/webhooks")
-            .app_data(web::PayloadConfig::new(WEBHOOK_BODY_LIMIT))
-            .route("/fanvue", web::post().to(crate::webhooks::receive::shared))
-            .route(
-                "/fanvue/{event}",
-                web::post().to(crate::webhooks::receive::per_event),
-            ),
-    );
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/{file}", web::get().to(static_files::serve))

@@ -6,70 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    MessageReceived,
-    MessageRead,
-    Purchase,
-    Tip,
-    NewFollower,
-    NewSubscriber,
-}
+/// The type as named in URLs and topics (shared with the admin page).
+pub use crate::domain::WebhookEventType as EventType;
 
 impl EventType {
-    pub const ALL: [EventType; 6] = [
-        EventType::MessageReceived,
-        EventType::MessageRead,
-        EventType::Purchase,
-        EventType::Tip,
-        EventType::NewFollower,
-        EventType::NewSubscriber,
-    ];
-
-    /// The path segment of its own URL (`/webhooks/fanvue/{slug}`).
-    pub fn slug(self) -> &'static str {
-        match self {
-            EventType::MessageReceived => "message-received",
-            EventType::MessageRead => "message-read",
-            EventType::Purchase => "purchase",
-            EventType::Tip => "tip",
-            EventType::NewFollower => "new-follower",
-            EventType::NewSubscriber => "new-subscriber",
-        }
-    }
-
-    /// Fanvue's topic name (also what we store).
-    pub fn topic(self) -> &'static str {
-        match self {
-            EventType::MessageReceived => "message.received",
-            EventType::MessageRead => "message.read",
-            EventType::Purchase => "purchase.new",
-            EventType::Tip => "tip.new",
-            EventType::NewFollower => "follow.new",
-            EventType::NewSubscriber => "subscription.new",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            EventType::MessageReceived => "Message received",
-            EventType::MessageRead => "Message read",
-            EventType::Purchase => "Purchase received",
-            EventType::Tip => "Tip received",
-            EventType::NewFollower => "New follower",
-            EventType::NewSubscriber => "New subscriber",
-        }
-    }
-
-    pub fn from_slug(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.slug() == s)
-    }
-
-    pub fn from_topic(s: &str) -> Option<Self> {
-        let s = s.trim();
-        Self::ALL.into_iter().find(|e| e.topic() == s)
-    }
-
     /// Recognises an event by its fields (the shared URL without a topic
     /// header).
     pub fn infer(body: &serde_json::Value) -> Option<Self> {
@@ -92,17 +32,8 @@ impl EventType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Person {
-    pub uuid: Uuid,
-    #[serde(default)]
-    pub handle: Option<String>,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub avatar_url: Option<String>,
-}
+/// A fan as webhook bodies embed them (`{uuid, handle, displayName, avatarUrl}`).
+pub use crate::fanvue::models::UserRef as Person;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -191,24 +122,30 @@ pub struct Parsed {
     pub natural_key: String,
 }
 
+/// Why a body was refused. Only positions, never the parser's message: it
+/// can quote the payload, and refusals are logged and shown to admins.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseFailure {
     /// Not JSON at all (syntax error, truncated).
-    #[error("malformed JSON: {0}")]
-    Malformed(String),
+    #[error("malformed JSON at line {0} column {1}")]
+    Malformed(usize, usize),
     /// JSON, but not this event's shape.
-    #[error("{0}")]
-    Shape(String),
+    #[error("a field is missing or has the wrong type (line {0} column {1})")]
+    Shape(usize, usize),
+}
+
+impl From<serde_json::Error> for ParseFailure {
+    fn from(e: serde_json::Error) -> Self {
+        if e.is_syntax() || e.is_eof() {
+            ParseFailure::Malformed(e.line(), e.column())
+        } else {
+            ParseFailure::Shape(e.line(), e.column())
+        }
+    }
 }
 
 fn from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ParseFailure> {
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ParseFailure::Malformed(e.to_string())
-        } else {
-            ParseFailure::Shape(e.to_string())
-        }
-    })
+    serde_json::from_slice(body).map_err(ParseFailure::from)
 }
 
 fn opt(u: Option<Uuid>) -> String {
@@ -325,12 +262,12 @@ mod tests {
         let f = serde_json::to_vec(&f).unwrap();
         assert!(matches!(
             parse(EventType::MessageReceived, &f),
-            Err(ParseFailure::Shape(_))
+            Err(ParseFailure::Shape(..))
         ));
         assert!(parse(EventType::NewFollower, &f).is_ok());
         assert!(matches!(
             parse(EventType::NewFollower, b"{\"recipientUuid\": "),
-            Err(ParseFailure::Malformed(_))
+            Err(ParseFailure::Malformed(..))
         ));
     }
 }

@@ -4,7 +4,8 @@
 //! claim and commit leaves it to be claimed again (its claim lapses) and it
 //! is applied exactly once. Failures retry with exponential backoff and are
 //! dead-lettered after `max_attempts`.
-//! Every application is idempotent and order-independent.
+//! Every application is idempotent and order-independent. Events whose
+//! creator was disconnected since intake are filed as unmatched, not applied.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio::sync::watch;
 
 use super::events::{self, EventType};
 use crate::config::WebhookSettings;
-use crate::domain::{AgencyId, CreatorId, MessageKind};
+use crate::domain::{AgencyId, CreatorId, MessageKind, WebhookEventId};
 use crate::store::chats::FanProfile;
 use crate::store::messages::MessageUpsert;
 use crate::store::webhooks::Claimed;
@@ -50,15 +51,18 @@ fn decode<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, Pr
     serde_json::from_value(v.clone()).map_err(|e| ProcessError::Payload(e.to_string()))
 }
 
-/// Applies one event inside `tx`.
+/// Applies one event inside `tx`. Tips and purchases are keyed by the
+/// event's natural key (signed, unlike any id header), so a replay of the
+/// same sale is one sale.
 async fn apply(
     tx: &mut sqlx::PgConnection,
     event_type: EventType,
     agency: AgencyId,
     creator: CreatorId,
     payload: &serde_json::Value,
-    dedupe_hint: i64,
+    natural_key: &str,
 ) -> Result<(), ProcessError> {
+    let sale_key = format!("webhook:{natural_key}");
     match event_type {
         EventType::MessageReceived => {
             let e: events::MessageReceived = decode(payload)?;
@@ -98,7 +102,6 @@ async fn apply(
             let e: events::Purchase = decode(payload)?;
             // A post purchase has no message to join; it is kept as an event.
             if let Some(route) = e.route_uuid {
-                let key = format!("event:{dedupe_hint}");
                 store::purchases::record_purchase(
                     tx,
                     agency,
@@ -108,7 +111,7 @@ async fn apply(
                         fan_uuid: e.sender.as_ref().map(|s| s.uuid),
                         price_cents: e.price,
                         purchased_at: e.timestamp,
-                        dedupe_key: &key,
+                        dedupe_key: &sale_key,
                     },
                 )
                 .await?;
@@ -116,7 +119,6 @@ async fn apply(
         }
         EventType::Tip => {
             let e: events::Tip = decode(payload)?;
-            let key = format!("event:{dedupe_hint}");
             store::purchases::record_tip(
                 &mut *tx,
                 agency,
@@ -131,7 +133,7 @@ async fn apply(
                     } else {
                         None
                     },
-                    dedupe_key: &key,
+                    dedupe_key: &sale_key,
                 },
             )
             .await?;
@@ -168,13 +170,28 @@ fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), ProcessError
 async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessError> {
     let mut tx = pool.begin().await?;
     let mut creators = BTreeSet::new();
+    let mut applied: Vec<WebhookEventId> = Vec::with_capacity(claimed.len());
+    let mut disconnected = Vec::new();
     for ev in claimed {
+        if ev.creator_disconnected == Some(true) {
+            disconnected.push(ev.id);
+            continue;
+        }
         let (event_type, agency, creator) = target(ev)?;
-        apply(&mut tx, event_type, agency, creator, &ev.payload, ev.id).await?;
+        apply(
+            &mut tx,
+            event_type,
+            agency,
+            creator,
+            &ev.payload,
+            &ev.dedupe_key,
+        )
+        .await?;
         creators.insert(creator);
+        applied.push(ev.id);
     }
-    let ids: Vec<i64> = claimed.iter().map(|e| e.id).collect();
-    store::webhooks::mark_processed(&mut tx, &ids).await?;
+    store::webhooks::mark_processed(&mut tx, &applied).await?;
+    store::webhooks::mark_unmatched(&mut tx, &disconnected).await?;
     for creator in creators {
         store::webhooks::touch_creator(&mut *tx, creator).await?;
     }
@@ -202,7 +219,7 @@ pub async fn process_batch(
         match apply_all(pool, std::slice::from_ref(&ev)).await {
             Ok(()) => applied += 1,
             Err(e) => {
-                tracing::warn!(event_id = ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");
+                tracing::warn!(event_id = %ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");
                 store::webhooks::mark_failed(pool, ev.id, &e.to_string(), settings.max_attempts)
                     .await?;
             }

@@ -1,26 +1,31 @@
 //! Webhook intake. Per request, in order: size cap (413, by the payload
-//! config), raw body, signature (401, nothing stored), JSON (400, logged as
-//! a rejected delivery), event type, dedupe key (a duplicate answers 200
-//! without a second row), creator lookup (unknown → 202, kept as
-//! unmatched), commit, 2xx. Nothing here calls Fanvue or writes the mirror.
+//! config), raw body, signature (401, nothing stored), JSON (400), event
+//! type — from the URL or topic header, and it must agree with the body's
+//! shape (400) —, dedupe key (the body's natural key, which the signature
+//! covers; a duplicate answers 200 without a second row), creator lookup
+//! (unknown or disconnected → 202, kept as unmatched), commit, 2xx. Every
+//! 4xx is logged as a rejection. Nothing here calls Fanvue or writes the
+//! mirror.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde_json::json;
+use uuid::Uuid;
 
 use super::events::{self, EventType, ParseFailure};
-use super::signature;
-use crate::store::webhooks::{Intake, NewEvent};
+use super::{IntakeState, REJECTIONS_PER_MINUTE, signature};
+use crate::http::client_ip::ClientIp;
+use crate::store::webhooks::{Intake, NewEvent, NewRejection};
 use crate::store::{self};
-use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 
 pub const SIGNATURE_HEADER: &str = "x-fanvue-signature";
-/// Optional headers (unconfirmed upstream): the event's topic and id.
+/// Optional headers (unconfirmed upstream): the event's topic and id. Both
+/// are unsigned: the topic must agree with the body, the id is only kept.
 pub const TOPIC_HEADER: &str = "x-fanvue-topic";
 pub const EVENT_ID_HEADER: &str = "x-fanvue-event-id";
 
-fn answer(status: actix_web::http::StatusCode, body: serde_json::Value) -> HttpResponse {
+fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
@@ -30,54 +35,49 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 
 /// `POST /webhooks/fanvue/{event}`: one URL per event type.
 pub async fn per_event(
-    state: web::Data<AppState>,
+    state: web::Data<IntakeState>,
     req: HttpRequest,
     event: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
     match EventType::from_slug(&event) {
         Some(t) => intake(&state, &req, Some(t), &body).await,
-        None => answer(
-            actix_web::http::StatusCode::NOT_FOUND,
-            json!({ "error": "unknown event" }),
-        ),
+        None => answer(StatusCode::NOT_FOUND, json!({ "error": "unknown event" })),
     }
 }
 
 /// `POST /webhooks/fanvue`: one URL for several events.
 pub async fn shared(
-    state: web::Data<AppState>,
+    state: web::Data<IntakeState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
     intake(&state, &req, None, &body).await
 }
 
-/// Logs a refused delivery (type, reason, and the start of its body when
-/// there is one worth keeping) and answers with `status`.
-async fn refuse(
-    state: &AppState,
-    ip: &str,
-    status: actix_web::http::StatusCode,
-    body: Option<&[u8]>,
+/// A refused delivery: what is logged (never payload text) and answered.
+struct Refusal {
+    status: StatusCode,
     event_type: Option<&'static str>,
+    /// The creator a signed body names (the agency it concerns).
+    creator: Option<Uuid>,
     reason: String,
     answer_text: &'static str,
-) -> HttpResponse {
-    tracing::warn!(%reason, event = event_type, "webhook refused");
-    let excerpt = body.map(|b| String::from_utf8_lossy(&b[..b.len().min(2048)]).into_owned());
-    if let Err(db) = store::webhooks::reject(
-        &state.pool,
-        event_type,
-        &reason,
-        Some(ip),
-        excerpt.as_deref(),
-    )
-    .await
-    {
+}
+
+/// Logs a refused delivery (capped per minute) and answers it.
+async fn refuse(state: &IntakeState, ip: &str, r: Refusal) -> HttpResponse {
+    tracing::warn!(reason = %r.reason, event = r.event_type, "webhook refused");
+    let entry = NewRejection {
+        event_type: r.event_type,
+        reason: &r.reason,
+        client_ip: Some(ip),
+        creator_fanvue_uuid: r.creator,
+    };
+    if let Err(db) = store::webhooks::reject(&state.pool, &entry, REJECTIONS_PER_MINUTE).await {
         tracing::error!(error = %db, "could not log a webhook rejection");
     }
-    answer(status, json!({ "error": answer_text }))
+    answer(r.status, json!({ "error": r.answer_text }))
 }
 
 /// Whether JSON text holds a `\u0000` escape (an escaped backslash followed
@@ -95,12 +95,11 @@ fn has_nul_escape(text: &str) -> bool {
 }
 
 async fn intake(
-    state: &AppState,
+    state: &IntakeState,
     req: &HttpRequest,
     url_type: Option<EventType>,
     body: &[u8],
 ) -> HttpResponse {
-    use actix_web::http::StatusCode;
     let cfg = &state.settings.webhooks;
     let ip = ClientIp::of(req);
 
@@ -112,58 +111,89 @@ async fn intake(
         cfg.tolerance_secs,
         Utc::now(),
     ) {
-        // No body kept: a forged delivery is not ours to store.
-        let url_topic = url_type.map(|t| t.topic());
-        let reason = format!("signature: {e}");
-        return refuse(
-            state,
-            ip.as_str(),
-            StatusCode::UNAUTHORIZED,
-            None,
-            url_topic,
-            reason,
-            "invalid signature",
-        )
-        .await;
+        // Nothing from the body is used: a forged delivery is not ours.
+        let refusal = Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            event_type: url_type.map(|t| t.topic()),
+            creator: None,
+            reason: format!("signature: {e}"),
+            answer_text: "invalid signature",
+        };
+        return refuse(state, ip.as_str(), refusal).await;
     }
 
-    let refuse = |event_type, reason, answer_text| {
-        refuse(
-            state,
-            ip.as_str(),
-            StatusCode::BAD_REQUEST,
-            Some(body),
-            event_type,
-            reason,
-            answer_text,
-        )
+    // Signed from here on: the body may name the creator it concerns.
+    let value = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => v,
+        Err(e) => {
+            let refusal = Refusal {
+                status: StatusCode::BAD_REQUEST,
+                event_type: url_type.map(|t| t.topic()),
+                creator: None,
+                reason: ParseFailure::from(e).to_string(),
+                answer_text: "malformed JSON",
+            };
+            return refuse(state, ip.as_str(), refusal).await;
+        }
+    };
+    let creator = value
+        .get("recipientUuid")
+        .and_then(|v| v.as_str())
+        .and_then(|s| Uuid::parse_str(s).ok());
+    let bad = |event_type: Option<EventType>, reason: String, answer_text| Refusal {
+        status: StatusCode::BAD_REQUEST,
+        event_type: event_type.map(|t| t.topic()),
+        creator,
+        reason,
+        answer_text,
     };
 
-    // The type comes from the URL or the topic header; only a shared URL
-    // without a topic needs a look at the body's shape first.
-    let event_type = match url_type
-        .or_else(|| header(req, TOPIC_HEADER).and_then(EventType::from_topic))
-    {
-        Some(t) => t,
-        None => match serde_json::from_slice::<serde_json::Value>(body) {
-            Err(e) => return refuse(None, format!("malformed JSON: {e}"), "malformed JSON").await,
-            Ok(value) => match EventType::infer(&value) {
-                Some(t) => t,
-                None => {
-                    return refuse(None, "unrecognised event".into(), "unrecognised event").await;
-                }
-            },
-        },
+    // The URL and the topic header are not signed: a signed body of one type
+    // must not be presented as another (a purchase body read as a new
+    // subscriber, say), so both must agree with the body's own shape.
+    let topic_type = header(req, TOPIC_HEADER).and_then(EventType::from_topic);
+    let shape = EventType::infer(&value);
+    let event_type = match (url_type, topic_type, shape) {
+        (Some(u), Some(t), _) if u != t => {
+            let reason = format!(
+                "topic header {} disagrees with the URL's {}",
+                t.topic(),
+                u.topic()
+            );
+            return refuse(
+                state,
+                ip.as_str(),
+                bad(Some(u), reason, "event type mismatch"),
+            )
+            .await;
+        }
+        (None, None, Some(s)) => s,
+        (None, None, None) => {
+            let reason = "unrecognised event".to_owned();
+            return refuse(state, ip.as_str(), bad(None, reason, "unrecognised event")).await;
+        }
+        (Some(claimed), _, s) | (None, Some(claimed), s) if s != Some(claimed) => {
+            let seen = s.map_or("no known event", |s| s.topic());
+            let reason = format!("the body has the shape of {seen}, not {}", claimed.topic());
+            return refuse(
+                state,
+                ip.as_str(),
+                bad(Some(claimed), reason, "payload does not match the event"),
+            )
+            .await;
+        }
+        (Some(claimed), _, _) | (None, Some(claimed), _) => claimed,
     };
-    let topic = Some(event_type.topic());
     let parsed = match events::parse(event_type, body) {
         Ok(p) => p,
-        Err(ParseFailure::Malformed(e)) => {
-            return refuse(topic, format!("malformed JSON: {e}"), "malformed JSON").await;
-        }
-        Err(ParseFailure::Shape(e)) => {
+        Err(e) => {
             let reason = format!("not a valid {} payload: {e}", event_type.topic());
-            return refuse(topic, reason, "payload does not match the event").await;
+            return refuse(
+                state,
+                ip.as_str(),
+                bad(Some(event_type), reason, "payload does not match the event"),
+            )
+            .await;
         }
     };
     // Postgres' jsonb refuses NUL characters; say so now rather than fail
@@ -172,19 +202,23 @@ async fn intake(
         Ok(text) if !has_nul_escape(text) => text.to_owned(),
         _ => {
             let reason = "payload contains a NUL character, which cannot be stored".to_owned();
-            return refuse(topic, reason, "malformed JSON").await;
+            return refuse(
+                state,
+                ip.as_str(),
+                bad(Some(event_type), reason, "malformed JSON"),
+            )
+            .await;
         }
     };
+    // Deduplicated on the natural key alone, which the signature covers: an
+    // unsigned id header could turn a replay into a new event, or a new
+    // event into a "duplicate" of a replay. The id is kept as metadata.
     let event_id = header(req, EVENT_ID_HEADER).filter(|s| !s.is_empty() && s.len() <= 200);
-    let dedupe_key = match event_id {
-        Some(id) => format!("id:{id}"),
-        None => parsed.natural_key,
-    };
     let stored = state
-        .intake
+        .writer
         .store(NewEvent {
             event_type: event_type.topic(),
-            dedupe_key,
+            dedupe_key: parsed.natural_key,
             event_id: event_id.map(str::to_owned),
             creator_fanvue_uuid: parsed.recipient,
             payload,

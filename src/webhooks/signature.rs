@@ -21,29 +21,47 @@ pub enum SignatureError {
     NoSecret,
 }
 
-/// Parses `t=…,v0=…` (order-free; unknown keys ignored).
-pub fn parse(header: &str) -> Result<(i64, Vec<u8>), SignatureError> {
+/// At most this many `v0` signatures are checked (a rotation may sign
+/// twice); more is refused before any HMAC work.
+const MAX_SIGNATURES: usize = 4;
+/// Longer headers are refused unread (a real one is about 80 characters).
+const MAX_HEADER_LEN: usize = 512;
+
+/// Parses `t=…,v0=…` (order-free; unknown keys ignored, a repeated `t`
+/// refused as ambiguous). `t` must be a canonical integer: the signed string
+/// is rebuilt from it.
+pub fn parse(header: &str) -> Result<(i64, Vec<Vec<u8>>), SignatureError> {
+    if header.len() > MAX_HEADER_LEN {
+        return Err(SignatureError::Malformed);
+    }
     let mut t = None;
-    let mut v0 = None;
+    let mut sigs = Vec::new();
     for part in header.split(',') {
         let (k, v) = part
             .trim()
             .split_once('=')
             .ok_or(SignatureError::Malformed)?;
+        let v = v.trim();
         match k.trim() {
             "t" => {
-                t = Some(
-                    v.trim()
-                        .parse::<i64>()
-                        .map_err(|_| SignatureError::Malformed)?,
-                )
+                let parsed = v.parse::<i64>().map_err(|_| SignatureError::Malformed)?;
+                if t.is_some() || parsed.to_string() != v {
+                    return Err(SignatureError::Malformed);
+                }
+                t = Some(parsed);
             }
-            "v0" => v0 = Some(hex::decode(v.trim()).map_err(|_| SignatureError::Malformed)?),
+            "v0" => {
+                let sig = hex::decode(v).map_err(|_| SignatureError::Malformed)?;
+                if sig.len() != 32 || sigs.len() == MAX_SIGNATURES {
+                    return Err(SignatureError::Malformed);
+                }
+                sigs.push(sig);
+            }
             _ => {}
         }
     }
-    match (t, v0) {
-        (Some(t), Some(sig)) if sig.len() == 32 => Ok((t, sig)),
+    match t {
+        Some(t) if !sigs.is_empty() => Ok((t, sigs)),
         _ => Err(SignatureError::Malformed),
     }
 }
@@ -70,19 +88,20 @@ pub fn verify(
     now: DateTime<Utc>,
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let (t, sig) = parse(header)?;
-    if (now.timestamp() - t).abs() > tolerance_secs {
+    let (t, sigs) = parse(header)?;
+    // `abs_diff`: `t` is the sender's, and `now - t` overflows near i64::MIN.
+    if now.timestamp().abs_diff(t) > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let current = current.ok_or(SignatureError::NoSecret)?;
-    if matches(current, t, body, &sig) {
-        return Ok(());
-    }
-    if let Some((old, until)) = previous
-        && now <= *until
-        && matches(old, t, body, &sig)
-    {
-        return Ok(());
+    let previous = previous
+        .filter(|(_, until)| now <= *until)
+        .map(|(old, _)| old);
+    for sig in &sigs {
+        if matches(current, t, body, sig) || previous.is_some_and(|old| matches(old, t, body, sig))
+        {
+            return Ok(());
+        }
     }
     Err(SignatureError::Mismatch)
 }
@@ -153,6 +172,63 @@ mod tests {
             verify(Some(&future), body, Some(&s("k")), None, 300, now),
             Err(SignatureError::Stale)
         );
+    }
+
+    /// Headers an attacker controls: none may panic (debug builds check
+    /// overflow), and only a well-formed, fresh, matching one passes.
+    #[test]
+    fn hostile_headers_are_refused_without_panicking() {
+        let now = Utc::now();
+        let t = now.timestamp();
+        let body = b"{}";
+        let good = sign(&s("k"), t, body);
+        let sig = good.split_once("v0=").map(|(_, v)| v.to_owned()).unwrap();
+        let zeros = "0".repeat(64);
+        let many_bad = (0..1000)
+            .map(|_| format!("v0={zeros}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        use SignatureError::*;
+        let table: Vec<(String, Result<(), SignatureError>)> = vec![
+            (String::new(), Err(Malformed)),
+            (",".into(), Err(Malformed)),
+            ("=".into(), Err(Malformed)),
+            ("t=".into(), Err(Malformed)),
+            ("v0=".into(), Err(Malformed)),
+            (format!("t={t}"), Err(Malformed)),
+            (format!("v0={sig}"), Err(Malformed)),
+            (format!("t={t},v0="), Err(Malformed)),
+            (format!("t={t},v0={}", "zz".repeat(32)), Err(Malformed)),
+            (format!("t={t},v0={}", &sig[..63]), Err(Malformed)),
+            (format!("t={t},v0={}", &sig[..62]), Err(Malformed)),
+            (format!("t={t},v0={sig}00"), Err(Malformed)),
+            (format!("t=+{t},v0={sig}"), Err(Malformed)),
+            (format!("t={t}.0,v0={sig}"), Err(Malformed)),
+            (format!("t=99999999999999999999,v0={sig}"), Err(Malformed)),
+            (format!("t={},v0={sig}", i64::MIN), Err(Stale)),
+            (format!("t={},v0={sig}", i64::MIN + 1), Err(Stale)),
+            (format!("t={},v0={sig}", i64::MAX), Err(Stale)),
+            (format!("t=-{t},v0={sig}"), Err(Stale)),
+            (format!("t=0,v0={sig}"), Err(Stale)),
+            // The same key twice is ambiguous: which `t` was signed?
+            (format!("t={t},t={t},v0={sig}"), Err(Malformed)),
+            (format!("t=0,t={t},v0={sig}"), Err(Malformed)),
+            // A bounded number of `v0` (a rotation may sign twice); any may
+            // match. Beyond the bound: refused before any HMAC is computed.
+            (format!("t={t},v0={zeros},v0={sig}"), Ok(())),
+            (format!("t={t},v0={zeros}"), Err(Mismatch)),
+            (format!("t={t},{many_bad},v0={sig}"), Err(Malformed)),
+            (format!("t={t},v0={sig},junk"), Err(Malformed)),
+            (format!("t={t},v0={sig},v1=whatever"), Ok(())),
+            (format!(" t = {t} , v0 = {sig} "), Ok(())),
+            (format!("t={t},v0={}", sig.to_uppercase()), Ok(())),
+            (good.clone(), Ok(())),
+        ];
+        for (header, want) in table {
+            let got = verify(Some(&header), body, Some(&s("k")), None, 300, now);
+            let shown: String = header.chars().take(120).collect();
+            assert_eq!(got, want, "header {shown:?}");
+        }
     }
 
     #[test]

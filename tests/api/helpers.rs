@@ -46,6 +46,7 @@ pub fn test_settings(database: &str) -> Settings {
         log_format: LogFormat::Text,
         log_filter: "info".into(),
         trust_forwarded_for: false,
+        trusted_proxy_hops: 1,
         max_form_bytes: 64 * 1024,
         auth: AuthSettings {
             session_idle_minutes: 60,

@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod client_ip;
 mod connections;
 mod csrf;
 mod headers;

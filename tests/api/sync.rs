@@ -40,7 +40,7 @@ fn row(fan: Uuid, m: &Message) -> Row {
         m.sent_by_user_id.clone(),
         m.media_uuids.clone(),
         m.media_type.clone(),
-        m.sender.as_ref().and_then(|s| s.uuid),
+        m.sender.as_ref().map(|s| s.uuid),
     )
 }
 

@@ -212,18 +212,17 @@ async fn every_refusal_path_answers_its_status_and_applies_nothing() {
             .any(|r| r.contains("outside the allowed window"))
     );
     assert!(reasons.iter().any(|r| r.starts_with("malformed JSON")));
-    let excerpt: Option<String> = sqlx::query_scalar(
-        "SELECT body_excerpt FROM webhook_rejections WHERE reason LIKE 'malformed JSON%'",
+    // No rejection keeps any of the body, signed or not (the body of the
+    // malformed delivery was `{not json`, the others quoted "x").
+    let quoting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_rejections
+         WHERE to_jsonb(webhook_rejections)::text LIKE '%not json%'
+            OR to_jsonb(webhook_rejections)::text LIKE '%messageUuid%'",
     )
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(excerpt.as_deref(), Some("{not json"));
-    let sig_excerpts: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_rejections WHERE body_excerpt IS NOT NULL AND reason LIKE 'signature%'").fetch_one(&app.pool).await.unwrap();
-    assert_eq!(
-        sig_excerpts, 0,
-        "bodies of unauthenticated deliveries are never kept"
-    );
+    assert_eq!(quoting, 0, "no payload text is kept in rejections");
 
     // Unknown creator: 202 and kept as unmatched, never applied.
     let stranger = received(Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), "who?");
@@ -265,7 +264,7 @@ async fn duplicates_are_stored_once_and_the_shared_url_finds_the_type() {
         "duplicate"
     );
     assert_eq!(events(&app).await, 1);
-    // The shared URL, by topic header, and an event-id header as the key.
+    // The shared URL, by topic header; the event-id header is only kept.
     let raw = serde_json::to_vec(&json!({"counterpartUuid": fan, "readMessagesCount": 1, "recipientUuid": creator, "timestamp": chrono::Utc::now()})).unwrap();
     let sig = signature::sign(&secret(&app), chrono::Utc::now().timestamp(), &raw);
     let r = deliver(
@@ -843,4 +842,247 @@ async fn a_failing_event_in_a_processing_round_does_not_hold_back_the_others() {
     .await
     .unwrap();
     assert_eq!(mirrored, 4);
+}
+
+async fn deliver_signed(
+    app: &TestApp,
+    path: &str,
+    body: &serde_json::Value,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let raw = serde_json::to_vec(body).unwrap();
+    let sig = signature::sign(&secret(app), chrono::Utc::now().timestamp(), &raw);
+    deliver(app, path, &raw, Some(sig), extra).await
+}
+
+async fn answer_status(r: reqwest::Response) -> (StatusCode, String) {
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    (status, body["status"].as_str().unwrap_or("").to_owned())
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_webhook_replayed_with_fresh_event_ids_creates_no_second_tip_or_purchase() {
+    let (app, creator, _) = setup().await;
+    let fan = Uuid::new_v4();
+    let at = chrono::Utc::now();
+    let tip = json!({"context": "post", "postUuid": Uuid::new_v4(), "senderUuid": fan, "price": 700, "recipientUuid": creator, "timestamp": at});
+    let purchase = json!({"routeUuid": Uuid::new_v4(), "price": 1500, "recipientUuid": creator, "sender": {"uuid": fan}, "timestamp": at});
+    for (path, body) in [
+        ("/webhooks/fanvue/tip", &tip),
+        ("/webhooks/fanvue/purchase", &purchase),
+    ] {
+        // The captured delivery, then its replays under fresh event ids.
+        let first = deliver_signed(&app, path, body, &[("x-fanvue-event-id", "evt-a")]).await;
+        assert_eq!(
+            answer_status(first).await,
+            (StatusCode::OK, "accepted".into())
+        );
+        for id in ["evt-b", "evt-c"] {
+            let again = deliver_signed(&app, path, body, &[("x-fanvue-event-id", id)]).await;
+            assert_eq!(
+                answer_status(again).await,
+                (StatusCode::OK, "duplicate".into())
+            );
+        }
+    }
+    drain(&app).await;
+    assert_eq!(count(&app, "SELECT count(*) FROM webhook_events").await, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM tips").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM purchase_events").await, 1);
+    // The header id is kept, as metadata.
+    let ids: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT event_id FROM webhook_events ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(ids, [Some("evt-a".to_owned()), Some("evt-a".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_webhook_replayed_under_a_predicted_event_id_does_not_suppress_the_real_event() {
+    let (app, creator, id) = setup().await;
+    let old = received(creator, Uuid::new_v4(), Uuid::new_v4(), "captured");
+    let real_msg = Uuid::new_v4();
+    let real = received(creator, Uuid::new_v4(), real_msg, "the real one");
+    // The attacker replays an old delivery under the id the next one will carry.
+    let replay = deliver_signed(
+        &app,
+        "/webhooks/fanvue/message-received",
+        &old,
+        &[("x-fanvue-event-id", "evt-next")],
+    )
+    .await;
+    assert_eq!(replay.status(), StatusCode::OK);
+    let r = deliver_signed(
+        &app,
+        "/webhooks/fanvue/message-received",
+        &real,
+        &[("x-fanvue-event-id", "evt-next")],
+    )
+    .await;
+    assert_eq!(answer_status(r).await, (StatusCode::OK, "accepted".into()));
+    drain(&app).await;
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE creator_id = $1 AND uuid = $2")
+            .bind(id)
+            .bind(real_msg)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(n, 1, "the real event was applied");
+}
+
+#[tokio::test]
+async fn a_webhook_whose_type_does_not_match_its_body_is_refused_and_logged() {
+    let (app, creator, _) = setup().await;
+    let fan = Uuid::new_v4();
+    let at = chrono::Utc::now();
+    let tip = json!({"context": "post", "postUuid": Uuid::new_v4(), "senderUuid": fan, "sender": {"uuid": fan}, "price": 700, "recipientUuid": creator, "timestamp": at});
+    let purchase = json!({"routeUuid": Uuid::new_v4(), "price": 1500, "recipientUuid": creator, "sender": {"uuid": fan}, "timestamp": at});
+    let message = received(creator, fan, Uuid::new_v4(), "hi");
+    // Signed bodies of one type presented as another: each would parse.
+    type Case<'a> = (&'a str, &'a serde_json::Value, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 4] = [
+        ("/webhooks/fanvue/purchase", &tip, &[]),
+        ("/webhooks/fanvue/new-subscriber", &purchase, &[]),
+        (
+            "/webhooks/fanvue",
+            &message,
+            &[("x-fanvue-topic", "follow.new")],
+        ),
+        (
+            "/webhooks/fanvue/tip",
+            &tip,
+            &[("x-fanvue-topic", "purchase.new")],
+        ),
+    ];
+    for (path, body, extra) in cases {
+        let r = deliver_signed(&app, path, body, extra).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path} {extra:?}");
+    }
+    assert_eq!(events(&app).await, 0);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM webhook_rejections").await,
+        4
+    );
+    // The matching presentation is still accepted.
+    let r = deliver_signed(
+        &app,
+        "/webhooks/fanvue",
+        &tip,
+        &[("x-fanvue-topic", "tip.new")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn webhook_rejections_show_only_to_the_agency_they_concern_and_quote_no_payload() {
+    let app = TestApp::spawn_with_sim(|c| c.scenario.creators = 2, |_| {}).await;
+    let acme = app.agency("Acme").await;
+    let beta = app.agency("Beta").await;
+    let acme_admin = app.signed_in(&acme.email("admin")).await;
+    let beta_admin = app.signed_in(&beta.email("admin")).await;
+    let creators = app.sim().creator_uuids();
+    app.connect(&acme_admin, creators[0]).await;
+    app.connect(&beta_admin, creators[1]).await;
+    // Signed, for Acme's creator, with a field of the wrong type whose
+    // value a parser error would quote.
+    let body = json!({"counterpartUuid": Uuid::new_v4(), "readMessagesCount": "acme-private-words", "recipientUuid": creators[0], "timestamp": chrono::Utc::now()});
+    let r = deliver_signed(&app, "/webhooks/fanvue/message-read", &body, &[]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // And a forged delivery, which concerns no agency.
+    let r = deliver(
+        &app,
+        "/webhooks/fanvue/tip",
+        b"{\"acme-private-words\":1}",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_rejections WHERE to_jsonb(webhook_rejections)::text LIKE '%acme-private-words%'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 0, "no payload text is stored");
+    let (_, mine) = acme_admin.get_html("/admin/webhooks").await;
+    assert!(mine.contains("not a valid message.read payload"), "{mine}");
+    let (_, theirs) = beta_admin.get_html("/admin/webhooks").await;
+    assert!(!theirs.contains("message.read payload"), "{theirs}");
+    assert!(!theirs.contains("acme-private-words"));
+    assert!(theirs.contains("id=\"rejections-elsewhere\""), "{theirs}");
+}
+
+#[tokio::test]
+async fn a_flood_of_unsigned_webhooks_stores_a_bounded_number_of_rejections() {
+    let app = TestApp::spawn().await;
+    let sends = (0..90).map(|_| deliver(&app, "/webhooks/fanvue/tip", b"{}", None, &[]));
+    for r in futures_util::future::join_all(sends).await {
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let rows = count(&app, "SELECT count(*) FROM webhook_rejections").await;
+    assert_eq!(
+        rows, 60,
+        "at most 60 rejections a minute are stored one by one"
+    );
+    let dropped = count(
+        &app,
+        "SELECT COALESCE(sum(dropped), 0)::bigint FROM webhook_rejections_dropped",
+    )
+    .await;
+    assert_eq!(dropped, 30, "the rest are counted");
+}
+
+#[tokio::test]
+async fn webhooks_for_a_disconnected_creator_are_filed_unmatched_and_never_applied() {
+    let (app, creator, id) = setup().await;
+    let admin = app.signed_in("admin@acme.test").await;
+    // Stored while connected, still pending when the creator disconnects.
+    let early = Uuid::new_v4();
+    let r = signed(
+        &app,
+        "/webhooks/fanvue/message-received",
+        &received(creator, Uuid::new_v4(), early, "before"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = admin
+        .post_form(&format!("/admin/creators/{id}/disconnect"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let late = Uuid::new_v4();
+    let r = signed(
+        &app,
+        "/webhooks/fanvue/message-received",
+        &received(creator, Uuid::new_v4(), late, "after"),
+    )
+    .await;
+    assert_eq!(
+        answer_status(r).await,
+        (StatusCode::ACCEPTED, "unmatched".into())
+    );
+    drain(&app).await;
+    let mirrored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE creator_id = $1 AND uuid = ANY($2)",
+    )
+    .bind(id)
+    .bind(vec![early, late])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(mirrored, 0, "nothing flows into the old agency");
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM webhook_events ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(statuses, ["unmatched", "unmatched"]);
 }

@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use crate::domain::AuditAction;
 use crate::domain::{FanvueUserUuid, Role, StaffId};
+use crate::http::client_ip::ClientIp;
 use crate::store::invites::Invite;
 use crate::store::staff::Staff;
 use crate::store::{self, StoreError};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
 use crate::web::forms::FieldErrors;

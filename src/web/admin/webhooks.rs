@@ -1,22 +1,22 @@
 //! Webhook status for admins: the URLs to register in Fanvue's Events tab,
 //! what arrived (per event type), per-creator freshness with a gap alert,
-//! recent rejected deliveries, and dead letters with a retry button.
+//! the agency's own rejected deliveries (with a count of the rest), and
+//! dead letters with a retry button.
 
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 
-use crate::domain::AuditAction;
+use crate::domain::{AuditAction, WebhookEventId, WebhookEventType as EventType};
+use crate::http::client_ip::ClientIp;
 use crate::store::webhooks::{DeadLetter, Rejection, TypeSummary};
 use crate::store::{self};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
 use crate::web::render::{PageCtx, html, see_other};
 use crate::web::session::{FlashKind, TypedSession};
-use crate::webhooks::events::EventType;
 
 pub struct EndpointRow {
     pub label: &'static str,
@@ -33,7 +33,11 @@ pub struct WebhooksPage {
     pub shared_url: String,
     pub endpoints: Vec<EndpointRow>,
     pub freshness: Vec<store::sync::Freshness>,
+    /// Those whose signed body named one of this agency's creators.
     pub rejections: Vec<Rejection>,
+    /// Refused deliveries not shown (forged, another agency's, or beyond the
+    /// logging cap), counted.
+    pub rejections_elsewhere: i64,
     pub dead: Vec<DeadLetter>,
     pub secret_configured: bool,
 }
@@ -64,7 +68,9 @@ pub async fn show(
         shared_url: state.settings.public_link("/webhooks/fanvue"),
         endpoints,
         freshness: store::sync::freshness(&state.pool, me.agency_id).await?,
-        rejections: store::webhooks::recent_rejections(&state.pool, 20).await?,
+        rejections: store::webhooks::recent_rejections(&state.pool, me.agency_id, 20).await?,
+        rejections_elsewhere: store::webhooks::rejections_elsewhere(&state.pool, me.agency_id)
+            .await?,
         dead: store::webhooks::dead_letters(&state.pool, me.agency_id).await?,
         secret_configured: state.settings.webhooks.secret.is_some(),
     })
@@ -77,7 +83,7 @@ pub async fn retry(
     ip: ClientIp,
     id: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let id: WebhookEventId = id.parse().map_err(|_| WebError::NotFound)?;
     let mut tx = state.pool.begin().await?;
     store::webhooks::retry_dead(&mut *tx, me.agency_id, id).await?;
     store::audit::record(
