@@ -10,7 +10,7 @@ use switchboard::domain::CreatorId;
 use switchboard::fanvue::models::{Message, SendMessage};
 use switchboard::fanvue::{Auth, FanvueClient, Priority};
 use switchboard::sim::FaultsPatch;
-use switchboard::sync::{Lease, Outcome, SyncEngine, SyncError};
+use switchboard::sync::{Lease, Outcome, Step, SyncEngine, SyncError};
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -250,7 +250,7 @@ async fn backfill_mirrors_the_newest_50_then_history_completes_field_by_field() 
         first,
         Outcome::Ran {
             creator: id,
-            kinds: vec!["backfill", "history"]
+            kinds: vec![Step::Backfill, Step::History]
         }
     );
     let (requests, limited, upserted, skipped) = run_kind(&app, id, "backfill").await;
@@ -756,7 +756,7 @@ async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped()
         e.run_once("w", Some(id)).await.unwrap(),
         Outcome::Ran {
             creator: id,
-            kinds: vec!["reconcile", "purchases"]
+            kinds: vec![Step::Reconcile, Step::Purchases]
         }
     );
     // Pressing again within a minute does not queue another.
