@@ -95,11 +95,8 @@ pub struct Notice {
 
 #[derive(Default, Deserialize)]
 struct ErrorBody {
-    #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
     message: Option<String>,
-    #[serde(default)]
     errors: Option<Vec<serde_json::Value>>,
     #[serde(default, rename = "nextVersion")]
     next_version: Option<String>,

@@ -1,6 +1,9 @@
 //! The simulated Fanvue world: users, chats, messages, purchases and tips, with the indexes
-//! that keep API reads O(page). All mutation goes through methods here, which return the
-//! webhook events they cause; callers dispatch those after releasing the lock.
+//! that keep API reads O(page). Every change that causes a webhook event (messages, reads,
+//! purchases, tips, follows) goes through a method here, which returns the events; callers
+//! dispatch those after releasing the lock. Fields with no event behind them (a chat's mute,
+//! nickname and marked-unread flag, a user's contactable/blocked/online flags) and the
+//! scenario's seeding are written directly by their callers.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
