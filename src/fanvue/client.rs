@@ -1,8 +1,7 @@
 //! The typed Fanvue API client. Every call carries `X-Fanvue-API-Version`
 //! and the bearer token, goes through the rate-limit budget, and is retried
-//! with exponential backoff and jitter on 5xx/timeouts — but only when the
-//! request is idempotent: a send is never retried blindly (a 429 is the one
-//! exception, because Fanvue refuses a rate-limited request unprocessed).
+//! as `retry` decides: on 5xx/timeouts only when the request is idempotent
+//! (a send is never retried blindly), on a 429 always.
 //! Per-chat history is always read with `markAsRead=false` (invariant 7).
 
 use std::collections::BTreeMap;
@@ -10,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +22,8 @@ use super::models::{
     BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, FanList, Message, Page, SendMessage,
     SentMessage, TeamMember, Template, UnreadCounts, User, decode_batch, decode_items, decode_page,
 };
+use super::retry::Attempts;
+pub use super::retry::RetryPolicy;
 use crate::config::FanvueSettings;
 
 pub const API_VERSION_HEADER: &str = "X-Fanvue-API-Version";
@@ -63,25 +63,6 @@ impl std::fmt::Debug for Auth {
             .field("bucket", &self.bucket)
             .field("priority", &self.priority)
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts for idempotent requests on 5xx/transport errors.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    /// 429s tolerated per call (each waits for `Retry-After`).
-    pub max_rate_limited: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(250),
-            max_rate_limited: 5,
-        }
     }
 }
 
@@ -184,15 +165,6 @@ impl FanvueClient {
         }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .retry
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt));
-        let jitter = rand::rng().random_range(0..=base.as_millis().max(1) as u64);
-        base + Duration::from_millis(jitter)
-    }
-
     /// Sends one API request with budget, retries and error mapping; returns
     /// the body of a 2xx.
     async fn execute(
@@ -206,8 +178,7 @@ impl FanvueClient {
     ) -> Result<bytes::Bytes, FanvueError> {
         let url = format!("{}{}", self.api_url, path);
         let bucket: &str = auth.bucket.as_str();
-        let idempotent = call != Call::Send;
-        let (mut failures, mut limited) = (0u32, 0u32);
+        let mut attempts = Attempts::new(self.retry, call != Call::Send);
         loop {
             self.budget.acquire(bucket, auth.priority).await;
             let mut req = self
@@ -229,10 +200,13 @@ impl FanvueClient {
                     // Without the URL: it can carry ids, never tokens, but
                     // the message stays short.
                     let err = FanvueError::Transport(e.without_url().to_string());
-                    failures += 1;
-                    if idempotent && failures < self.retry.max_attempts {
-                        tracing::debug!(path, attempt = failures, "transport error; retrying");
-                        tokio::time::sleep(self.backoff(failures)).await;
+                    if let Some(delay) = attempts.after_failure() {
+                        tracing::debug!(
+                            path,
+                            attempt = attempts.failures(),
+                            "transport error; retrying"
+                        );
+                        tokio::time::sleep(delay).await;
                         continue;
                     }
                     return Err(err);
@@ -247,13 +221,12 @@ impl FanvueClient {
                 if let Some(m) = &auth.meter {
                     m.rate_limited.fetch_add(1, Ordering::Relaxed);
                 }
-                limited += 1;
                 tracing::warn!(
                     path,
                     retry_after_secs = retry_after.as_secs_f64(),
                     "rate limited by Fanvue"
                 );
-                if limited <= self.retry.max_rate_limited {
+                if attempts.after_rate_limit() {
                     continue; // `acquire` waits out the penalty.
                 }
                 return Err(FanvueError::RateLimited { retry_after });
@@ -267,15 +240,14 @@ impl FanvueClient {
                 return Ok(bytes);
             }
             if status.is_server_error() {
-                failures += 1;
-                if idempotent && failures < self.retry.max_attempts {
+                if let Some(delay) = attempts.after_failure() {
                     tracing::debug!(
                         path,
                         status = status.as_u16(),
-                        attempt = failures,
+                        attempt = attempts.failures(),
                         "server error; retrying"
                     );
-                    tokio::time::sleep(self.backoff(failures)).await;
+                    tokio::time::sleep(delay).await;
                     continue;
                 }
                 return Err(FanvueError::Server {

@@ -7,6 +7,7 @@ pub mod client;
 pub mod error;
 pub mod models;
 pub mod oauth;
+pub mod retry;
 
 pub use client::{Auth, FanvueClient, Meter, Priority};
 pub use error::FanvueError;
