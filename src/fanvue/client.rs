@@ -31,7 +31,7 @@ pub const API_VERSION_HEADER: &str = "X-Fanvue-API-Version";
 /// Whose token a call uses and which budget it draws from. Owned (no
 /// borrowed fields) so futures holding it stay `Send` for spawned tasks.
 #[derive(Clone)]
-pub struct Auth {
+pub struct CallAuth {
     pub token: SecretString,
     /// The rate-limit bucket: the authorizing user (the creator) for
     /// self-scoped routes.
@@ -57,9 +57,9 @@ impl Meter {
     }
 }
 
-impl std::fmt::Debug for Auth {
+impl std::fmt::Debug for CallAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth")
+        f.debug_struct("CallAuth")
             .field("bucket", &self.bucket)
             .field("priority", &self.priority)
             .finish_non_exhaustive()
@@ -169,7 +169,7 @@ impl FanvueClient {
     /// the body of a 2xx.
     async fn execute(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         method: Method,
         path: &str,
         query: &[(&str, String)],
@@ -260,7 +260,7 @@ impl FanvueClient {
 
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, FanvueError> {
@@ -272,7 +272,7 @@ impl FanvueClient {
 
     async fn get_page<T: serde::de::DeserializeOwned>(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Page<T>, FanvueError> {
@@ -291,12 +291,16 @@ impl FanvueClient {
     }
 
     /// `GET /users/me`: the authorizing user.
-    pub async fn me(&self, auth: &Auth) -> Result<User, FanvueError> {
+    pub async fn me(&self, auth: &CallAuth) -> Result<User, FanvueError> {
         self.get_json(auth, "/users/me", &[]).await
     }
 
     /// `GET /chats`, most recent message first unless `query` says otherwise.
-    pub async fn chats(&self, auth: &Auth, query: &ChatsQuery) -> Result<Page<Chat>, FanvueError> {
+    pub async fn chats(
+        &self,
+        auth: &CallAuth,
+        query: &ChatsQuery,
+    ) -> Result<Page<Chat>, FanvueError> {
         let mut q: Vec<(&str, String)> = vec![
             ("page", query.page.to_string()),
             ("size", query.size.to_string()),
@@ -314,7 +318,7 @@ impl FanvueClient {
     }
 
     /// `GET /chats/unread`.
-    pub async fn unread(&self, auth: &Auth) -> Result<UnreadCounts, FanvueError> {
+    pub async fn unread(&self, auth: &CallAuth) -> Result<UnreadCounts, FanvueError> {
         self.get_json(auth, "/chats/unread", &[]).await
     }
 
@@ -322,7 +326,7 @@ impl FanvueClient {
     /// read: mirroring must be invisible to the creator.
     pub async fn chat_messages(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         page: u32,
         size: u32,
@@ -339,7 +343,7 @@ impl FanvueClient {
     /// `POST /chats/messages/batch` (a read, so it is retried like one).
     pub async fn messages_batch(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         req: &BatchRequest,
     ) -> Result<BatchResponse, FanvueError> {
         let body = serde_json::to_value(req).map_err(|e| FanvueError::Decode(e.to_string()))?;
@@ -360,7 +364,7 @@ impl FanvueClient {
     /// message may have been sent; the caller reconciles instead.
     pub async fn send_message(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         msg: &SendMessage,
     ) -> Result<SentMessage, FanvueError> {
@@ -381,7 +385,7 @@ impl FanvueClient {
     /// `DELETE /chats/{userUuid}/messages/{messageUuid}` (unsend).
     pub async fn delete_message(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         message: Uuid,
     ) -> Result<(), FanvueError> {
@@ -400,7 +404,7 @@ impl FanvueClient {
     /// `PATCH /chats/{userUuid}`: read state, mute, nickname.
     pub async fn update_chat(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         update: &ChatUpdate,
     ) -> Result<(), FanvueError> {
@@ -420,7 +424,7 @@ impl FanvueClient {
     /// `GET /chats/templates`.
     pub async fn templates(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         page: u32,
         size: u32,
     ) -> Result<Page<Template>, FanvueError> {
@@ -435,7 +439,7 @@ impl FanvueClient {
     /// `GET /chats/lists/smart` (a bare array).
     pub async fn smart_lists(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
     ) -> Result<(Vec<FanList>, Vec<super::models::Skipped>), FanvueError> {
         let values: Vec<serde_json::Value> = self.get_json(auth, "/chats/lists/smart", &[]).await?;
         Ok(decode_items(values))
@@ -444,7 +448,7 @@ impl FanvueClient {
     /// `GET /chats/lists/custom`.
     pub async fn custom_lists(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         page: u32,
         size: u32,
     ) -> Result<Page<FanList>, FanvueError> {
@@ -459,7 +463,7 @@ impl FanvueClient {
     /// `GET /creators` (agency grants).
     pub async fn creators(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         page: u32,
         size: u32,
     ) -> Result<Page<Creator>, FanvueError> {
@@ -474,7 +478,7 @@ impl FanvueClient {
     /// `GET /agencies/team-members` (agency-admin grants; a bare array).
     pub async fn team_members(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
     ) -> Result<(Vec<TeamMember>, Vec<super::models::Skipped>), FanvueError> {
         let values: Vec<serde_json::Value> =
             self.get_json(auth, "/agencies/team-members", &[]).await?;

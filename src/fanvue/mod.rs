@@ -9,5 +9,8 @@ pub mod models;
 pub mod oauth;
 pub mod retry;
 
-pub use client::{Auth, FanvueClient, Meter, Priority};
+/// The former name of [`CallAuth`], still used by the connect flow and the
+/// token refresh; remove once they name `CallAuth`.
+pub use client::CallAuth as Auth;
+pub use client::{CallAuth, FanvueClient, Meter, Priority};
 pub use error::FanvueError;

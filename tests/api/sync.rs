@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use switchboard::domain::CreatorId;
 use switchboard::fanvue::models::{Message, SendMessage};
-use switchboard::fanvue::{Auth, FanvueClient, Priority};
+use switchboard::fanvue::{CallAuth, FanvueClient, Priority};
 use switchboard::sim::FaultsPatch;
 use switchboard::sync::{Lease, Outcome, Step, SyncEngine, SyncError};
 use uuid::Uuid;
@@ -195,7 +195,7 @@ async fn make_due(app: &TestApp, creator: CreatorId) {
 }
 
 /// A creator-token client for driving activity in the simulator.
-fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, Auth) {
+fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, CallAuth) {
     let t = app
         .sim()
         .issue_token(
@@ -206,7 +206,7 @@ fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, Auth) {
     let client = FanvueClient::new(&app.settings.fanvue).unwrap();
     (
         client,
-        Auth {
+        CallAuth {
             token: SecretString::from(t.access_token),
             bucket: format!("driver-{creator}"),
             priority: Priority::Interactive,
