@@ -1,10 +1,10 @@
 //! Switchboard: a self-hostable, multi-tenant CRM for agencies that run
 //! creators' Fanvue accounts. See `docs/ARCHITECTURE.md` for the module map.
 
-pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod connections;
+pub mod credentials;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
@@ -16,3 +16,7 @@ pub mod sync;
 pub mod telemetry;
 pub mod web;
 pub mod webhooks;
+
+/// The former name of [`credentials`], still used by the connect flow, the
+/// invites page and a connections test; remove once they name `credentials`.
+pub use credentials as auth;

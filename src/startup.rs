@@ -59,7 +59,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        crate::auth::password::warm_up();
+        crate::credentials::password::warm_up();
         let settings = Arc::new(settings);
         let client = FanvueClient::new(&settings.fanvue)
             .map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;

@@ -8,7 +8,7 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::auth::password;
+use crate::credentials::password;
 use crate::domain::NewPassword;
 use crate::store::audit::{AuditAction, AuditEntry};
 use crate::store::{self};

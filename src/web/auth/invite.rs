@@ -9,7 +9,7 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::auth::{password, token::sha256_hex};
+use crate::credentials::{password, token::sha256_hex};
 use crate::domain::{DisplayName, Email, NewPassword};
 use crate::store::audit::{AuditAction, AuditEntry};
 use crate::store::invites::Invite;

@@ -10,7 +10,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::password;
+use crate::credentials::password;
 use crate::domain::Email;
 use crate::store::audit::{AuditAction, AuditEntry};
 use crate::store::{self};
