@@ -44,7 +44,7 @@ use switchboard::connections::{Connections, access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
 use switchboard::domain::{AgencyId, CreatorId, MessageKind, MessageSource};
 use switchboard::fanvue::models::SendMessage;
-use switchboard::fanvue::{Auth, FanvueClient, Priority};
+use switchboard::fanvue::{CallAuth, FanvueClient, Priority};
 use switchboard::sim::{self, SimConfig, SimHandle};
 use switchboard::store::{self, messages::MessageUpsert};
 use switchboard::sync::{Outcome, SyncEngine};
@@ -434,8 +434,8 @@ struct ReconcileResult {
     naive_secs: f64,
 }
 
-fn creator_auth(c: &Creator, priority: Priority, bucket: String) -> Auth {
-    Auth {
+fn creator_auth(c: &Creator, priority: Priority, bucket: String) -> CallAuth {
+    CallAuth {
         token: SecretString::from(c.token.clone()),
         bucket,
         priority,

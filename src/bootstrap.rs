@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::auth::password;
+use crate::credentials::password;
 use crate::domain::{
     AgencyId, AgencyName, AuditAction, DisplayName, Email, NewPassword, ParseError, Role, StaffId,
 };

@@ -7,11 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
 use url::Url;
+
+// Re-exported because the settings carry one; it lives in `crypto`.
+pub use crate::crypto::SecretKey;
 
 /// The plain environment names documented in the README, mapped to their
 /// keys in the layered configuration.
@@ -48,50 +50,6 @@ pub enum ConfigError {
     Malformed(&'static str, String),
     #[error("configuration could not be read: {0}")]
     Load(#[from] config::ConfigError),
-}
-
-/// The 32-byte installation key (token encryption, cookie keys).
-#[derive(Clone)]
-pub struct SecretKey([u8; 32]);
-
-impl SecretKey {
-    pub fn from_base64(s: &str) -> Result<Self, ConfigError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(s.trim())
-            .map_err(|_| {
-                ConfigError::Malformed(
-                    "SWITCHBOARD_SECRET_KEY",
-                    "expected base64 of 32 random bytes (try `openssl rand -base64 32`)".into(),
-                )
-            })?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            ConfigError::Malformed(
-                "SWITCHBOARD_SECRET_KEY",
-                format!("decodes to {} bytes, expected exactly 32", b.len()),
-            )
-        })?;
-        Ok(Self(arr))
-    }
-
-    pub fn bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// Derives a purpose-specific subkey, so the cookie key and the token
-    /// encryption key are never the same bytes.
-    pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        use hmac::{Hmac, KeyInit, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC accepts any key length");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-}
-
-impl std::fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretKey([REDACTED])")
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -376,7 +334,8 @@ impl Settings {
             "SWITCHBOARD_SECRET_KEY",
             "Generate one with `openssl rand -base64 32` and keep it stable: it encrypts stored tokens.",
         ))?;
-        let secret_key = SecretKey::from_base64(secret.expose_secret())?;
+        let secret_key = SecretKey::from_base64(secret.expose_secret())
+            .map_err(|e| ConfigError::Malformed("SWITCHBOARD_SECRET_KEY", e.to_string()))?;
         let public_url = Url::parse(&raw.public_url)
             .map_err(|e| ConfigError::Malformed("PUBLIC_URL", e.to_string()))?;
         if !matches!(public_url.scheme(), "http" | "https") {
@@ -557,6 +516,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn raw() -> Raw {
         Raw {

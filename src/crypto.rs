@@ -1,4 +1,5 @@
-//! Encryption at rest for OAuth tokens: AES-256-GCM with a key derived from
+//! The installation key and what is derived from it (cookie keys, the token
+//! key), and encryption at rest for OAuth tokens: AES-256-GCM with a key derived from
 //! the installation secret, a fresh random 96-bit nonce per encryption, and
 //! associated data binding each ciphertext to its row and purpose (a token
 //! copied into another creator's row, or swapped between the access and the
@@ -8,9 +9,53 @@ use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::SecretKey;
-
 const NONCE_LEN: usize = 12;
+
+/// Why `SWITCHBOARD_SECRET_KEY` was refused (the caller names the variable).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("expected base64 of 32 random bytes (try `openssl rand -base64 32`)")]
+    NotBase64,
+    #[error("decodes to {0} bytes, expected exactly 32")]
+    WrongLength(usize),
+}
+
+/// The 32-byte installation key (token encryption, cookie keys).
+#[derive(Clone)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    pub fn from_base64(s: &str) -> Result<Self, KeyError> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(|_| KeyError::NotBase64)?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| KeyError::WrongLength(b.len()))?;
+        Ok(Self(arr))
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Derives a purpose-specific subkey, so the cookie key and the token
+    /// encryption key are never the same bytes.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC accepts any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey([REDACTED])")
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::config::{EXAMPLE_SECRET_KEY, FanvueApp, Settings};
 use crate::domain::{FanvueUserUuid, Role, StaffId};
 use crate::sim::{EventKind, SimConfig, SimHandle, SimMode};
-use crate::startup::Application;
+use crate::startup::{self, Application, Running};
 use crate::{bootstrap, store};
 
 pub const DEMO_PASSWORD: &str = "switchboard-demo";
@@ -63,20 +62,23 @@ pub struct Demo {
     pub sim: SimHandle,
     pub logins: Vec<(String, &'static str)>,
     pub started_in: Duration,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    running: Running,
 }
 
 impl Demo {
-    /// Stops workers and the simulator (the web server stops with the process).
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-        }
-        self.server.abort();
+    /// Stops the instance (server, workers), then the simulator.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let stopped = self.running.stop().await;
         self.sim.stop().await;
+        stopped
+    }
+
+    /// Runs until `stop` resolves (see [`startup::stop_signal`]), then
+    /// stops like [`Demo::shutdown`].
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let stopped = self.running.run_until(stop).await;
+        self.sim.stop().await;
+        stopped
     }
 }
 
@@ -137,6 +139,10 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
     settings.webhooks.secret = Some(SecretString::from(sim.webhook_secret().to_owned()));
     // A livelier cadence than production: the demo is watched.
     settings.sync.reconcile_interval_secs = settings.sync.reconcile_interval_secs.min(60);
+    // The demo is nothing without its workers, whatever the settings say.
+    settings.sync.enabled = true;
+    settings.sync.workers = settings.sync.workers.max(2);
+    settings.webhooks.enabled = true;
 
     let pool = store::connect_and_migrate(settings.connect_options()?, 10).await?;
     let staff = ensure_agency(&pool).await?;
@@ -162,22 +168,8 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
         .await?;
     }
 
-    let app = Application::build_with_listener(settings.clone(), pool.clone(), listener)?;
-    let engine = app.sync_engine();
+    let running = Application::build_with_listener(settings, pool.clone(), listener)?.start("demo");
     let url = format!("http://127.0.0.1:{port}");
-    let server = tokio::spawn(app.run_until_stopped());
-    let (stop, shutdown) = watch::channel(false);
-    let mut tasks = crate::sync::spawn_workers(
-        engine,
-        settings.sync.workers.max(2),
-        "demo",
-        shutdown.clone(),
-    );
-    tasks.extend(crate::webhooks::process::spawn_workers(
-        pool.clone(),
-        settings.webhooks.clone(),
-        shutdown,
-    ));
 
     connect_creators(&url, &sim)
         .await
@@ -205,9 +197,7 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
             .map(|(e, _, r)| (e.to_string(), r.label()))
             .collect(),
         started_in: started.elapsed(),
-        stop,
-        tasks,
-        server,
+        running,
     })
 }
 
@@ -311,8 +301,9 @@ async fn wait_for_backfill(pool: &PgPool, limit: Duration) -> anyhow::Result<()>
     }
 }
 
-/// `switchboard demo`: start, print, run until Ctrl-C.
+/// `switchboard demo`: start, print, run until SIGINT (Ctrl-C) or SIGTERM.
 pub async fn run(args: DemoArgs, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let stop = startup::stop_signal()?;
     let settings = Settings::load_with_defaults(
         file,
         &[
@@ -339,7 +330,5 @@ pub async fn run(args: DemoArgs, file: Option<&std::path::Path>) -> anyhow::Resu
     }
     println!();
     println!("  Live activity flows in through webhooks; press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
-    demo.shutdown().await;
-    Ok(())
+    demo.run_until(stop).await
 }

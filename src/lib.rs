@@ -1,10 +1,10 @@
 //! Switchboard: a self-hostable, multi-tenant CRM for agencies that run
 //! creators' Fanvue accounts. See `docs/ARCHITECTURE.md` for the module map.
 
-pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod connections;
+pub mod credentials;
 pub mod crypto;
 pub mod demo;
 pub mod domain;

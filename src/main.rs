@@ -3,14 +3,13 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 use switchboard::config::Settings;
-use switchboard::startup::{Application, spawn_maintenance};
+use switchboard::startup::{self, Application};
 use switchboard::{bootstrap, store, telemetry};
 
 #[derive(Parser)]
@@ -73,19 +72,6 @@ fn read_password() -> anyhow::Result<SecretString> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned().into())
 }
 
-/// A label for this instance's sync workers (lease owners).
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "switchboard".to_owned())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // A local .env is a convenience for development; real deployments set
@@ -106,37 +92,11 @@ async fn main() -> anyhow::Result<()> {
 
     match command {
         Command::Serve => {
+            let stop = startup::stop_signal()?;
             let app = Application::build(settings.clone()).await?;
-            tracing::info!(port = app.port(), public_url = %settings.public_url, "switchboard listening");
-            let (stop_workers, shutdown_rx) = tokio::sync::watch::channel(false);
-            let mut workers = if settings.sync.enabled {
-                let instance = format!("{}-{}", hostname(), std::process::id());
-                switchboard::sync::spawn_workers(
-                    app.sync_engine(),
-                    settings.sync.workers,
-                    &instance,
-                    shutdown_rx.clone(),
-                )
-            } else {
-                Vec::new()
-            };
-            if settings.webhooks.enabled {
-                workers.extend(switchboard::webhooks::process::spawn_workers(
-                    app.pool().clone(),
-                    settings.webhooks.clone(),
-                    shutdown_rx.clone(),
-                ));
-            }
-            let maintenance = spawn_maintenance(app.pool().clone(), Arc::new(settings));
-            // Serves until SIGINT/SIGTERM; then workers finish their current
-            // creator and release its lease.
-            let result = app.run_until_stopped().await;
-            maintenance.abort();
-            let _ = stop_workers.send(true);
-            for w in workers {
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(30), w).await;
-            }
-            result?;
+            let running = app.start(&startup::instance_name());
+            tracing::info!(port = running.port(), public_url = %settings.public_url, "switchboard listening");
+            running.run_until(stop).await?;
         }
         Command::Sim(_) | Command::Demo(_) => {}
         Command::Migrate => {

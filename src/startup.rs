@@ -1,5 +1,8 @@
-//! Builds the application from settings. Used by `main` and by the tests,
-//! which bind port 0 and read the chosen port back.
+//! Builds the application from settings and runs a whole instance: the web
+//! server, the sync and webhook workers and housekeeping, until SIGINT or
+//! SIGTERM. `serve` and `demo` both run through [`Application::start`] and
+//! [`Running::run_until`]; the tests build the server alone, bind port 0
+//! and read the chosen port back.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -8,10 +11,12 @@ use std::time::Duration;
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
@@ -55,7 +60,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        crate::auth::password::warm_up();
+        crate::credentials::password::warm_up();
         let settings = Arc::new(settings);
         let client = FanvueClient::new(&settings.fanvue)
             .map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;
@@ -92,10 +97,141 @@ impl Application {
         )
     }
 
-    /// Serves until the process receives SIGINT/SIGTERM (graceful shutdown).
+    /// Serves HTTP only (no workers, no housekeeping) until the server is
+    /// stopped or the process ends: what the tests need.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+
+    /// Starts everything one instance runs: the web server, the sync and
+    /// webhook workers the settings enable, and housekeeping. `instance`
+    /// names this instance's sync workers (lease owners).
+    pub fn start(self, instance: &str) -> Running {
+        let (stop_workers, shutdown) = watch::channel(false);
+        let mut workers = Vec::new();
+        if self.settings.sync.enabled {
+            workers.extend(crate::sync::spawn_workers(
+                self.sync_engine(),
+                self.settings.sync.workers,
+                instance,
+                shutdown.clone(),
+            ));
+        }
+        if self.settings.webhooks.enabled {
+            workers.extend(crate::webhooks::process::spawn_workers(
+                self.pool.clone(),
+                self.settings.webhooks.clone(),
+                shutdown,
+            ));
+        }
+        let maintenance = spawn_maintenance(self.pool.clone(), self.settings.clone());
+        let handle = self.server.handle();
+        Running {
+            port: self.port,
+            handle,
+            server: tokio::spawn(self.server),
+            stop_workers,
+            workers,
+            maintenance,
+        }
+    }
+}
+
+/// A started instance; stop it with [`Running::stop`] or run it until a
+/// signal with [`Running::run_until`].
+pub struct Running {
+    port: u16,
+    handle: ServerHandle,
+    server: JoinHandle<std::io::Result<()>>,
+    stop_workers: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    maintenance: JoinHandle<()>,
+}
+
+/// How long workers get to finish their current creator or batch.
+const WORKER_GRACE: Duration = Duration::from_secs(30);
+
+impl Running {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until `stop` resolves (see [`stop_signal`]) or the server ends
+    /// on its own, then stops everything in order.
+    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let ended = tokio::select! {
+            () = stop => None,
+            ended = &mut self.server => Some(ended),
+        };
+        match ended {
+            None => self.stop().await,
+            Some(ended) => {
+                self.stop_background().await;
+                Ok(ended??)
+            }
+        }
+    }
+
+    /// Stops the server (requests in flight get its grace period), then
+    /// the workers (each finishes its current creator and releases its
+    /// lease), then housekeeping.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.handle.stop(true).await;
+        let served = (&mut self.server).await;
+        self.stop_background().await;
+        Ok(served??)
+    }
+
+    async fn stop_background(self) {
+        self.maintenance.abort();
+        let _ = self.stop_workers.send(true);
+        for w in self.workers {
+            if tokio::time::timeout(WORKER_GRACE, w).await.is_err() {
+                tracing::warn!("a worker did not stop in time; abandoning it");
+            }
+        }
+    }
+}
+
+/// Listens for SIGINT and SIGTERM from now on (so a signal that arrives
+/// during start-up is not lost) and returns a future that resolves at the
+/// first. The server itself ignores signals: this is the one place that
+/// decides to stop.
+pub fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            tracing::info!(signal = name, "stopping");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("stopping");
+        })
+    }
+}
+
+/// A label for this instance's sync workers (lease owners): host and pid.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "switchboard".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// The cookie key: 64 bytes derived from the installation secret, so every
@@ -168,13 +304,15 @@ fn run(
             .wrap(from_fn(headers::security))
     })
     .shutdown_timeout(10)
+    // `stop_signal` decides when to stop, so that workers stop with the server.
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
 }
 
 /// Periodic housekeeping: expired sessions and stale login failures.
-pub fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> tokio::task::JoinHandle<()> {
+fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -95,5 +95,5 @@ async fn demo_starts_logins_work_and_live_messages_arrive_within_5_seconds() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    demo.shutdown().await;
+    demo.shutdown().await.expect("the demo stops cleanly");
 }

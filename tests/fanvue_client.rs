@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use switchboard::config::{DEFAULT_SCOPES, FanvueSettings, TokenAuth};
 use switchboard::fanvue::client::{ChatsQuery, RetryPolicy};
 use switchboard::fanvue::models::{BatchEntry, BatchRequest, SendMessage};
-use switchboard::fanvue::{Auth, FanvueClient, FanvueError, Priority};
+use switchboard::fanvue::{CallAuth, FanvueClient, FanvueError, Priority};
 use switchboard::sim::faults::FaultsPatch;
 use switchboard::sim::{SimConfig, SimHandle};
 
@@ -48,14 +48,14 @@ fn client(sim: &SimHandle) -> FanvueClient {
     FanvueClient::new(&settings).unwrap()
 }
 
-fn creator_auth(sim: &SimHandle, priority: Priority) -> (uuid::Uuid, Auth) {
+fn creator_auth(sim: &SimHandle, priority: Priority) -> (uuid::Uuid, CallAuth) {
     let creator = sim.creator_uuids()[0];
     let t = sim
         .issue_token(&creator.to_string(), SCOPES)
         .expect("token");
     (
         creator,
-        Auth {
+        CallAuth {
             token: SecretString::from(t.access_token),
             bucket: creator.to_string(),
             priority,
@@ -138,7 +138,7 @@ async fn background_work_leaves_the_reserve_to_interactive_sends() {
             .is_err()
     );
     // ... while a chatter's call goes straight through.
-    let interactive = Auth {
+    let interactive = CallAuth {
         priority: Priority::Interactive,
         ..bg.clone()
     };
@@ -307,7 +307,7 @@ async fn errors_are_mapped_from_real_responses() {
     let t = sim
         .issue_token(&creator.to_string(), &["read:self"])
         .unwrap();
-    let narrow = Auth {
+    let narrow = CallAuth {
         token: SecretString::from(t.access_token),
         bucket: creator.to_string(),
         priority: Priority::Interactive,
@@ -317,7 +317,7 @@ async fn errors_are_mapped_from_real_responses() {
         client.unread(&narrow).await.unwrap_err(),
         FanvueError::InsufficientScope
     );
-    let bogus = Auth {
+    let bogus = CallAuth {
         token: SecretString::from("not-a-token".to_owned()),
         ..narrow.clone()
     };

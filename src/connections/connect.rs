@@ -11,14 +11,14 @@ use serde::Deserialize;
 
 use super::Connections;
 use super::tokens::SealedTokens;
-use crate::auth::token::sha256_hex;
 use crate::config::FanvueApp;
+use crate::credentials::token::sha256_hex;
 use crate::crypto::CryptoError;
 use crate::domain::AuditAction;
 use crate::domain::{AgencyId, CreatorId, StaffId};
 use crate::fanvue::models::User;
 use crate::fanvue::oauth::{self, OAuthError, Tokens};
-use crate::fanvue::{Auth, FanvueError, Priority};
+use crate::fanvue::{CallAuth, FanvueError, Priority};
 use crate::store::audit::AuditEntry;
 use crate::store::oauth_flows::Flow;
 use crate::store::{self, StoreError};
@@ -229,7 +229,7 @@ impl Connections {
         let tokens = self.exchange(who, &flow, &state_hash, code).await?;
         let user = self
             .client()
-            .me(&Auth {
+            .me(&CallAuth {
                 token: tokens.access_token.clone(),
                 bucket: format!("connect:{state_hash}"),
                 priority: Priority::Interactive,

@@ -13,7 +13,7 @@ use crate::crypto::{CryptoError, TokenCipher};
 use crate::domain::CreatorId;
 use crate::domain::CreatorStatus;
 use crate::fanvue::oauth::{self, OAuthError, Tokens};
-use crate::fanvue::{Auth, FanvueClient, FanvueError, Priority};
+use crate::fanvue::{CallAuth, FanvueClient, FanvueError, Priority};
 use crate::store::creators::TokenRow;
 use crate::store::{self, StoreError};
 
@@ -260,7 +260,7 @@ impl Connections {
         f: F,
     ) -> Result<T, ConnectionError>
     where
-        F: Fn(Auth) -> Fut,
+        F: Fn(CallAuth) -> Fut,
         Fut: Future<Output = Result<T, FanvueError>>,
     {
         self.call_metered(id, priority, None, f).await
@@ -275,11 +275,11 @@ impl Connections {
         f: F,
     ) -> Result<T, ConnectionError>
     where
-        F: Fn(Auth) -> Fut,
+        F: Fn(CallAuth) -> Fut,
         Fut: Future<Output = Result<T, FanvueError>>,
     {
         let token = self.access_token(id).await?;
-        let first = f(Auth {
+        let first = f(CallAuth {
             token: token.token.clone(),
             bucket: token.bucket.clone(),
             priority,
@@ -289,7 +289,7 @@ impl Connections {
         match first {
             Err(FanvueError::Unauthorized(_)) => {
                 let token = self.refresh(id, Some(&token.stored)).await?;
-                let second = f(Auth {
+                let second = f(CallAuth {
                     token: token.token.clone(),
                     bucket: token.bucket.clone(),
                     priority,
@@ -330,7 +330,7 @@ mod send_checks {
     use super::*;
     fn is_send<T: Send>(_: T) {}
     #[allow(dead_code)]
-    fn check(c: Arc<FanvueClient>, a: Auth, conns: Connections, id: CreatorId) {
+    fn check(c: Arc<FanvueClient>, a: CallAuth, conns: Connections, id: CreatorId) {
         is_send(async move { c.me(&a).await });
         let conns2 = conns.clone();
         is_send(async move { conns2.access_token(id).await });

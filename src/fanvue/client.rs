@@ -1,8 +1,7 @@
 //! The typed Fanvue API client. Every call carries `X-Fanvue-API-Version`
 //! and the bearer token, goes through the rate-limit budget, and is retried
-//! with exponential backoff and jitter on 5xx/timeouts — but only when the
-//! request is idempotent: a send is never retried blindly (a 429 is the one
-//! exception, because Fanvue refuses a rate-limited request unprocessed).
+//! as `retry` decides: on 5xx/timeouts only when the request is idempotent
+//! (a send is never retried blindly), on a 429 always.
 //! Per-chat history is always read with `markAsRead=false` (invariant 7).
 
 use std::collections::BTreeMap;
@@ -10,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +22,8 @@ use super::models::{
     BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, FanList, Message, Page, SendMessage,
     SentMessage, TeamMember, Template, UnreadCounts, User, decode_batch, decode_items, decode_page,
 };
+use super::retry::Attempts;
+pub use super::retry::RetryPolicy;
 use crate::config::FanvueSettings;
 
 pub const API_VERSION_HEADER: &str = "X-Fanvue-API-Version";
@@ -31,7 +31,7 @@ pub const API_VERSION_HEADER: &str = "X-Fanvue-API-Version";
 /// Whose token a call uses and which budget it draws from. Owned (no
 /// borrowed fields) so futures holding it stay `Send` for spawned tasks.
 #[derive(Clone)]
-pub struct Auth {
+pub struct CallAuth {
     pub token: SecretString,
     /// The rate-limit bucket: the authorizing user (the creator) for
     /// self-scoped routes.
@@ -57,31 +57,12 @@ impl Meter {
     }
 }
 
-impl std::fmt::Debug for Auth {
+impl std::fmt::Debug for CallAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auth")
+        f.debug_struct("CallAuth")
             .field("bucket", &self.bucket)
             .field("priority", &self.priority)
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts for idempotent requests on 5xx/transport errors.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    /// 429s tolerated per call (each waits for `Retry-After`).
-    pub max_rate_limited: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(250),
-            max_rate_limited: 5,
-        }
     }
 }
 
@@ -95,11 +76,8 @@ pub struct Notice {
 
 #[derive(Default, Deserialize)]
 struct ErrorBody {
-    #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
     message: Option<String>,
-    #[serde(default)]
     errors: Option<Vec<serde_json::Value>>,
     #[serde(default, rename = "nextVersion")]
     next_version: Option<String>,
@@ -187,20 +165,11 @@ impl FanvueClient {
         }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .retry
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt));
-        let jitter = rand::rng().random_range(0..=base.as_millis().max(1) as u64);
-        base + Duration::from_millis(jitter)
-    }
-
     /// Sends one API request with budget, retries and error mapping; returns
     /// the body of a 2xx.
     async fn execute(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         method: Method,
         path: &str,
         query: &[(&str, String)],
@@ -209,8 +178,7 @@ impl FanvueClient {
     ) -> Result<bytes::Bytes, FanvueError> {
         let url = format!("{}{}", self.api_url, path);
         let bucket: &str = auth.bucket.as_str();
-        let idempotent = call != Call::Send;
-        let (mut failures, mut limited) = (0u32, 0u32);
+        let mut attempts = Attempts::new(self.retry, call != Call::Send);
         loop {
             self.budget.acquire(bucket, auth.priority).await;
             let mut req = self
@@ -232,10 +200,13 @@ impl FanvueClient {
                     // Without the URL: it can carry ids, never tokens, but
                     // the message stays short.
                     let err = FanvueError::Transport(e.without_url().to_string());
-                    failures += 1;
-                    if idempotent && failures < self.retry.max_attempts {
-                        tracing::debug!(path, attempt = failures, "transport error; retrying");
-                        tokio::time::sleep(self.backoff(failures)).await;
+                    if let Some(delay) = attempts.after_failure() {
+                        tracing::debug!(
+                            path,
+                            attempt = attempts.failures(),
+                            "transport error; retrying"
+                        );
+                        tokio::time::sleep(delay).await;
                         continue;
                     }
                     return Err(err);
@@ -250,13 +221,12 @@ impl FanvueClient {
                 if let Some(m) = &auth.meter {
                     m.rate_limited.fetch_add(1, Ordering::Relaxed);
                 }
-                limited += 1;
                 tracing::warn!(
                     path,
                     retry_after_secs = retry_after.as_secs_f64(),
                     "rate limited by Fanvue"
                 );
-                if limited <= self.retry.max_rate_limited {
+                if attempts.after_rate_limit() {
                     continue; // `acquire` waits out the penalty.
                 }
                 return Err(FanvueError::RateLimited { retry_after });
@@ -270,15 +240,14 @@ impl FanvueClient {
                 return Ok(bytes);
             }
             if status.is_server_error() {
-                failures += 1;
-                if idempotent && failures < self.retry.max_attempts {
+                if let Some(delay) = attempts.after_failure() {
                     tracing::debug!(
                         path,
                         status = status.as_u16(),
-                        attempt = failures,
+                        attempt = attempts.failures(),
                         "server error; retrying"
                     );
-                    tokio::time::sleep(self.backoff(failures)).await;
+                    tokio::time::sleep(delay).await;
                     continue;
                 }
                 return Err(FanvueError::Server {
@@ -291,7 +260,7 @@ impl FanvueClient {
 
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, FanvueError> {
@@ -303,7 +272,7 @@ impl FanvueClient {
 
     async fn get_page<T: serde::de::DeserializeOwned>(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         path: &str,
         query: &[(&str, String)],
     ) -> Result<Page<T>, FanvueError> {
@@ -322,12 +291,16 @@ impl FanvueClient {
     }
 
     /// `GET /users/me`: the authorizing user.
-    pub async fn me(&self, auth: &Auth) -> Result<User, FanvueError> {
+    pub async fn me(&self, auth: &CallAuth) -> Result<User, FanvueError> {
         self.get_json(auth, "/users/me", &[]).await
     }
 
     /// `GET /chats`, most recent message first unless `query` says otherwise.
-    pub async fn chats(&self, auth: &Auth, query: &ChatsQuery) -> Result<Page<Chat>, FanvueError> {
+    pub async fn chats(
+        &self,
+        auth: &CallAuth,
+        query: &ChatsQuery,
+    ) -> Result<Page<Chat>, FanvueError> {
         let mut q: Vec<(&str, String)> = vec![
             ("page", query.page.to_string()),
             ("size", query.size.to_string()),
@@ -345,7 +318,7 @@ impl FanvueClient {
     }
 
     /// `GET /chats/unread`.
-    pub async fn unread(&self, auth: &Auth) -> Result<UnreadCounts, FanvueError> {
+    pub async fn unread(&self, auth: &CallAuth) -> Result<UnreadCounts, FanvueError> {
         self.get_json(auth, "/chats/unread", &[]).await
     }
 
@@ -353,7 +326,7 @@ impl FanvueClient {
     /// read: mirroring must be invisible to the creator.
     pub async fn chat_messages(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         page: u32,
         size: u32,
@@ -370,7 +343,7 @@ impl FanvueClient {
     /// `POST /chats/messages/batch` (a read, so it is retried like one).
     pub async fn messages_batch(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         req: &BatchRequest,
     ) -> Result<BatchResponse, FanvueError> {
         let body = serde_json::to_value(req).map_err(|e| FanvueError::Decode(e.to_string()))?;
@@ -391,7 +364,7 @@ impl FanvueClient {
     /// message may have been sent; the caller reconciles instead.
     pub async fn send_message(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         msg: &SendMessage,
     ) -> Result<SentMessage, FanvueError> {
@@ -412,7 +385,7 @@ impl FanvueClient {
     /// `DELETE /chats/{userUuid}/messages/{messageUuid}` (unsend).
     pub async fn delete_message(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         message: Uuid,
     ) -> Result<(), FanvueError> {
@@ -431,7 +404,7 @@ impl FanvueClient {
     /// `PATCH /chats/{userUuid}`: read state, mute, nickname.
     pub async fn update_chat(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         fan: Uuid,
         update: &ChatUpdate,
     ) -> Result<(), FanvueError> {
@@ -451,7 +424,7 @@ impl FanvueClient {
     /// `GET /chats/templates`.
     pub async fn templates(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         page: u32,
         size: u32,
     ) -> Result<Page<Template>, FanvueError> {
@@ -466,7 +439,7 @@ impl FanvueClient {
     /// `GET /chats/lists/smart` (a bare array).
     pub async fn smart_lists(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
     ) -> Result<(Vec<FanList>, Vec<super::models::Skipped>), FanvueError> {
         let values: Vec<serde_json::Value> = self.get_json(auth, "/chats/lists/smart", &[]).await?;
         Ok(decode_items(values))
@@ -475,7 +448,7 @@ impl FanvueClient {
     /// `GET /chats/lists/custom`.
     pub async fn custom_lists(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         page: u32,
         size: u32,
     ) -> Result<Page<FanList>, FanvueError> {
@@ -490,7 +463,7 @@ impl FanvueClient {
     /// `GET /creators` (agency grants).
     pub async fn creators(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
         page: u32,
         size: u32,
     ) -> Result<Page<Creator>, FanvueError> {
@@ -505,7 +478,7 @@ impl FanvueClient {
     /// `GET /agencies/team-members` (agency-admin grants; a bare array).
     pub async fn team_members(
         &self,
-        auth: &Auth,
+        auth: &CallAuth,
     ) -> Result<(Vec<TeamMember>, Vec<super::models::Skipped>), FanvueError> {
         let values: Vec<serde_json::Value> =
             self.get_json(auth, "/agencies/team-members", &[]).await?;

@@ -7,6 +7,9 @@ pub mod client;
 pub mod error;
 pub mod models;
 pub mod oauth;
+pub mod retry;
 
-pub use client::{Auth, FanvueClient, Meter, Priority};
+/// The former name of [`CallAuth`], still used by the connect flow and the
+/// token refresh; remove once they name `CallAuth`.
+pub use client::{CallAuth, FanvueClient, Meter, Priority};
 pub use error::FanvueError;

@@ -18,13 +18,9 @@ type Extra = BTreeMap<String, serde_json::Value>;
 pub struct User {
     pub uuid: Uuid,
     pub handle: String,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub avatar_url: Option<String>,
-    #[serde(default)]
     pub is_creator: Option<bool>,
-    #[serde(default)]
     pub email: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -36,17 +32,11 @@ pub struct User {
 #[serde(rename_all = "camelCase")]
 pub struct UserRef {
     pub uuid: Uuid,
-    #[serde(default)]
     pub handle: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub nickname: Option<String>,
-    #[serde(default)]
     pub is_top_spender: Option<bool>,
-    #[serde(default)]
     pub avatar_url: Option<String>,
-    #[serde(default)]
     pub registered_at: Option<DateTime<Utc>>,
 }
 
@@ -63,17 +53,11 @@ pub struct LastMessage {
     pub uuid: Uuid,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    #[serde(default)]
     pub text: Option<String>,
-    #[serde(default)]
     pub has_media: Option<bool>,
-    #[serde(default)]
     pub media_type: Option<String>,
-    #[serde(default)]
     pub sender_uuid: Option<Uuid>,
-    #[serde(default)]
     pub sent_at: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub sent_by_user_id: Option<String>,
 }
 
@@ -82,20 +66,13 @@ pub struct LastMessage {
 #[serde(rename_all = "camelCase")]
 pub struct Chat {
     pub user: UserRef,
-    #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub last_message_at: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub is_read: Option<bool>,
-    #[serde(default)]
     pub is_muted: Option<bool>,
-    #[serde(default)]
     pub unread_messages_count: Option<i64>,
-    #[serde(default)]
     pub last_message: Option<LastMessage>,
     /// Present on `/agencies/chats` rows.
-    #[serde(default)]
     pub creator_uuid: Option<Uuid>,
 }
 
@@ -116,31 +93,23 @@ pub struct Pricing {
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub uuid: Uuid,
-    #[serde(default)]
     pub text: Option<String>,
-    #[serde(default)]
     pub sent_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "lenient_user")]
     pub sender: Option<UserRef>,
     #[serde(default, deserialize_with = "lenient_user")]
     pub recipient: Option<UserRef>,
-    #[serde(default)]
     pub has_media: Option<bool>,
-    #[serde(default)]
     pub media_type: Option<String>,
     #[serde(default)]
     pub media_uuids: Vec<Uuid>,
     /// Raw: Fanvue adds values without notice.
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
     pub pricing: Option<Pricing>,
-    #[serde(default)]
     pub purchased_at: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub is_read: Option<bool>,
     /// The team member who sent it on the creator's behalf; null = creator.
-    #[serde(default)]
     pub sent_by_user_id: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -239,9 +208,7 @@ pub struct ChatUpdate {
 #[serde(rename_all = "camelCase")]
 pub struct Template {
     pub uuid: Uuid,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub text: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -253,7 +220,6 @@ pub struct Template {
 pub struct FanList {
     #[serde(alias = "id")]
     pub uuid: String,
-    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, alias = "count")]
     pub members_count: Option<i64>,
@@ -266,13 +232,9 @@ pub struct FanList {
 #[serde(rename_all = "camelCase")]
 pub struct Creator {
     pub uuid: Uuid,
-    #[serde(default)]
     pub handle: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
-    #[serde(default)]
     pub avatar_url: Option<String>,
-    #[serde(default)]
     pub role: Option<String>,
 }
 
@@ -289,11 +251,8 @@ pub struct TeamMember {
     pub uuid: Uuid,
     #[serde(default)]
     pub is_admin: bool,
-    #[serde(default)]
     pub nickname: Option<String>,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default)]
     pub creator_access: Vec<CreatorAccess>,
@@ -342,7 +301,6 @@ struct RawPagination {
 #[derive(Deserialize)]
 struct RawPage {
     data: Vec<serde_json::Value>,
-    #[serde(default)]
     pagination: Option<RawPagination>,
 }
 

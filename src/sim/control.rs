@@ -6,7 +6,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::events::{Event, EventKind};
+use super::events::{self, Event, EventKind};
 use super::faults::{Faults, FaultsPatch};
 use super::render;
 use super::state::{Sim, Stats};
@@ -240,16 +240,16 @@ async fn webhook_test(sim: web::Data<Sim>, body: web::Json<TestEvent>) -> HttpRe
             .find(|m| m.from_creator);
         let body = match kind {
             EventKind::MessageReceived => {
-                let mut e = w.message_received_event(chat_msg);
+                let mut e = events::message_received(&w, chat_msg);
                 e.body["timestamp"] = serde_json::json!(render::iso(now));
                 e.body
             }
-            EventKind::MessageRead => w.message_read_event(chat, 1, now).body,
+            EventKind::MessageRead => events::message_read(&w, chat, 1, now).body,
             EventKind::Purchase => serde_json::json!({
                 "routeUuid": ppv.map(|m| m.uuid).unwrap_or_else(uuid::Uuid::new_v4),
                 "price": ppv.and_then(|m| m.price).unwrap_or(500),
                 "recipientUuid": creator_uuid,
-                "sender": w.sender_json(fan),
+                "sender": events::sender(&w, fan),
                 "timestamp": render::iso(now),
             }),
             EventKind::Tip => {
@@ -257,7 +257,7 @@ async fn webhook_test(sim: web::Data<Sim>, body: web::Json<TestEvent>) -> HttpRe
                     "recipientUuid": creator_uuid,
                     "senderUuid": fan_uuid,
                     "price": 500,
-                    "sender": w.sender_json(fan),
+                    "sender": events::sender(&w, fan),
                     "timestamp": render::iso(now),
                 });
                 if let Some(obj) = b.as_object_mut() {
@@ -276,13 +276,13 @@ async fn webhook_test(sim: web::Data<Sim>, body: web::Json<TestEvent>) -> HttpRe
             }
             EventKind::NewFollower => serde_json::json!({
                 "recipientUuid": creator_uuid,
-                "sender": w.sender_json(fan),
+                "sender": events::sender(&w, fan),
                 "timestamp": render::iso(now),
             }),
             EventKind::NewSubscriber => serde_json::json!({
                 "price": 999,
                 "recipientUuid": creator_uuid,
-                "sender": w.sender_json(fan),
+                "sender": events::sender(&w, fan),
                 "timestamp": render::iso(now),
             }),
         };

@@ -1,9 +1,11 @@
-//! Webhook event kinds and the event value the world hands to the dispatcher.
-//! Bodies are Fanvue's flat platform payloads: no type or id field inside.
+//! Webhook event kinds, the event value the world hands to the dispatcher,
+//! and the builders of each event's body from the world. Bodies are Fanvue's
+//! flat platform payloads: no type or id field inside.
 
 use serde::{Deserialize, Serialize};
 
-use super::world::UserId;
+use super::render::iso;
+use super::world::{ChatId, MsgId, UserId, World};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventKind {
@@ -74,6 +76,102 @@ impl Event {
             body,
         }
     }
+}
+
+/// `{uuid, handle, displayName, avatarUrl}` as used in webhook bodies.
+pub fn sender(w: &World, id: UserId) -> serde_json::Value {
+    let u = w.user(id);
+    serde_json::json!({
+        "uuid": u.uuid,
+        "handle": u.handle,
+        "displayName": u.display_name,
+        "avatarUrl": u.avatar_url,
+    })
+}
+
+/// The `message.received` webhook for a fan message.
+pub fn message_received(w: &World, msg: MsgId) -> Event {
+    let m = &w.messages[msg as usize];
+    let c = &w.chats[m.chat as usize];
+    Event::new(
+        EventKind::MessageReceived,
+        c.creator,
+        serde_json::json!({
+            "messageUuid": m.uuid,
+            "message": {
+                "uuid": m.uuid,
+                "text": m.text.as_deref(),
+                "hasMedia": !m.media.is_empty(),
+                "mediaUuids": m.media,
+                "price": m.price,
+                "createdAt": iso(m.sent_at),
+            },
+            "sender": sender(w, c.fan),
+            "recipientUuid": w.user(c.creator).uuid,
+            "isMuted": c.is_muted,
+            "timestamp": iso(m.sent_at),
+        }),
+    )
+}
+
+/// The `message.read` webhook: `count` creator messages of `chat` read at `at`.
+pub fn message_read(w: &World, chat: ChatId, count: u32, at: i64) -> Event {
+    let c = &w.chats[chat as usize];
+    Event::new(
+        EventKind::MessageRead,
+        c.creator,
+        serde_json::json!({
+            "counterpartUuid": w.user(c.fan).uuid,
+            "readMessagesCount": count,
+            "recipientUuid": w.user(c.creator).uuid,
+            "timestamp": iso(at),
+        }),
+    )
+}
+
+/// The `purchase.new` webhook for a PPV message bought at `at`.
+pub(super) fn purchase(w: &World, msg: MsgId, at: i64) -> Event {
+    let m = &w.messages[msg as usize];
+    let c = &w.chats[m.chat as usize];
+    Event::new(
+        EventKind::Purchase,
+        c.creator,
+        serde_json::json!({
+            "routeUuid": m.uuid,
+            "price": m.price,
+            "recipientUuid": w.user(c.creator).uuid,
+            "sender": sender(w, c.fan),
+            "timestamp": iso(at),
+        }),
+    )
+}
+
+/// The `tip.new` webhook for the tip at index `tip` of `w.tips`.
+pub(super) fn tip(w: &World, tip: usize) -> Event {
+    let t = &w.tips[tip];
+    let c = &w.chats[t.chat as usize];
+    let mut body = serde_json::json!({
+        "context": if t.tipped_message.is_some() { "message" } else { "post" },
+        "recipientUuid": w.user(c.creator).uuid,
+        "senderUuid": w.user(c.fan).uuid,
+        "price": t.amount,
+        "sender": sender(w, c.fan),
+        "timestamp": iso(t.at),
+    });
+    if let Some(obj) = body.as_object_mut() {
+        match t.tipped_message {
+            Some(m) => {
+                obj.insert(
+                    "messageUuid".into(),
+                    serde_json::json!(w.messages[m as usize].uuid),
+                );
+            }
+            None => {
+                obj.insert("postUuid".into(), serde_json::json!(t.post_uuid));
+            }
+        }
+    }
+    Event::new(EventKind::Tip, c.creator, body)
 }
 
 #[cfg(test)]

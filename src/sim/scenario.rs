@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
 use super::config::{LiveConfig, ScenarioConfig};
-use super::events::{Event, EventKind};
+use super::events::{self, Event, EventKind};
 use super::world::{
     AccessRole, Agency, ChatId, CustomList, MediaType, MsgType, NewMessage, Role, Template, User,
     UserId, World,
@@ -427,7 +427,7 @@ pub fn live_step(
         78..=92 => {
             let n = w.mark_chat_read(chat);
             if n > 0 {
-                vec![w.message_read_event(chat, n, now)]
+                vec![events::message_read(w, chat, n, now)]
             } else {
                 Vec::new()
             }
@@ -467,7 +467,7 @@ fn fan_message(
             media_type,
         },
     );
-    vec![w.message_received_event(id)]
+    vec![events::message_received(w, id)]
 }
 
 /// A team member answers from Fanvue's own UI: history only, no webhook.
@@ -576,7 +576,7 @@ fn new_fan(w: &mut World, rng: &mut ChaCha8Rng, now: i64) -> Vec<Event> {
     }
     let mut body = serde_json::json!({
         "recipientUuid": w.user(creator).uuid,
-        "sender": w.sender_json(fan_id),
+        "sender": events::sender(w, fan_id),
         "timestamp": super::render::iso(now),
     });
     let kind = match (price, body.as_object_mut()) {

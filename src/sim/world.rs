@@ -1,6 +1,9 @@
 //! The simulated Fanvue world: users, chats, messages, purchases and tips, with the indexes
-//! that keep API reads O(page). All mutation goes through methods here, which return the
-//! webhook events they cause; callers dispatch those after releasing the lock.
+//! that keep API reads O(page). Every change that causes a webhook event (messages, reads,
+//! purchases, tips, follows) goes through a method here, which returns the events; callers
+//! dispatch those after releasing the lock. Fields with no event behind them (a chat's mute,
+//! nickname and marked-unread flag, a user's contactable/blocked/online flags) and the
+//! scenario's seeding are written directly by their callers.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
@@ -9,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::events::{Event, EventKind};
+use super::events::{self, Event};
 
 pub type UserId = u32;
 pub type ChatId = u32;
@@ -454,7 +457,7 @@ impl World {
         let chat = m.chat;
         let c = &mut self.chats[chat as usize];
         c.spent += u64::from(price);
-        let (creator, fan) = (c.creator, c.fan);
+        let creator = c.creator;
         self.purchases.push(Purchase {
             message: msg,
             price,
@@ -463,17 +466,7 @@ impl World {
         if let Some(cd) = self.creator_data.get_mut(&creator) {
             cd.notifications.new_purchase += 1;
         }
-        Some(Event::new(
-            EventKind::Purchase,
-            creator,
-            serde_json::json!({
-                "routeUuid": self.messages[msg as usize].uuid,
-                "price": price,
-                "recipientUuid": self.user(creator).uuid,
-                "sender": self.sender_json(fan),
-                "timestamp": super::render::iso(at),
-            }),
-        ))
+        Some(events::purchase(self, msg, at))
     }
 
     /// Applies every scheduled purchase due at or before `now`.
@@ -514,57 +507,6 @@ impl World {
         Ok(())
     }
 
-    /// `{uuid, handle, displayName, avatarUrl}` as used in webhook bodies.
-    pub fn sender_json(&self, id: UserId) -> serde_json::Value {
-        let u = self.user(id);
-        serde_json::json!({
-            "uuid": u.uuid,
-            "handle": u.handle,
-            "displayName": u.display_name,
-            "avatarUrl": u.avatar_url,
-        })
-    }
-
-    /// Builds the `message.received` webhook for a fan message.
-    pub fn message_received_event(&self, msg: MsgId) -> Event {
-        let m = &self.messages[msg as usize];
-        let c = &self.chats[m.chat as usize];
-        Event::new(
-            EventKind::MessageReceived,
-            c.creator,
-            serde_json::json!({
-                "messageUuid": m.uuid,
-                "message": {
-                    "uuid": m.uuid,
-                    "text": m.text.as_deref(),
-                    "hasMedia": !m.media.is_empty(),
-                    "mediaUuids": m.media,
-                    "price": m.price,
-                    "createdAt": super::render::iso(m.sent_at),
-                },
-                "sender": self.sender_json(c.fan),
-                "recipientUuid": self.user(c.creator).uuid,
-                "isMuted": c.is_muted,
-                "timestamp": super::render::iso(m.sent_at),
-            }),
-        )
-    }
-
-    /// Builds the `message.read` webhook.
-    pub fn message_read_event(&self, chat: ChatId, count: u32, at: i64) -> Event {
-        let c = &self.chats[chat as usize];
-        Event::new(
-            EventKind::MessageRead,
-            c.creator,
-            serde_json::json!({
-                "counterpartUuid": self.user(c.fan).uuid,
-                "readMessagesCount": count,
-                "recipientUuid": self.user(c.creator).uuid,
-                "timestamp": super::render::iso(at),
-            }),
-        )
-    }
-
     /// Records a tip and its TIP message; returns the tip webhook.
     pub fn tip(
         &mut self,
@@ -592,7 +534,7 @@ impl World {
         let c = &mut self.chats[chat as usize];
         c.tipped = true;
         c.spent += u64::from(amount);
-        let (creator, fan) = (c.creator, c.fan);
+        let creator = c.creator;
         self.tips.push(Tip {
             chat,
             amount,
@@ -604,29 +546,7 @@ impl World {
         if let Some(cd) = self.creator_data.get_mut(&creator) {
             cd.notifications.new_tip += 1;
         }
-        let fan_uuid = self.user(fan).uuid;
-        let mut body = serde_json::json!({
-            "context": if tipped_message.is_some() { "message" } else { "post" },
-            "recipientUuid": self.user(creator).uuid,
-            "senderUuid": fan_uuid,
-            "price": amount,
-            "sender": self.sender_json(fan),
-            "timestamp": super::render::iso(at),
-        });
-        if let Some(obj) = body.as_object_mut() {
-            match tipped_message {
-                Some(m) => {
-                    obj.insert(
-                        "messageUuid".into(),
-                        serde_json::json!(self.messages[m as usize].uuid),
-                    );
-                }
-                None => {
-                    obj.insert("postUuid".into(), serde_json::json!(post_uuid));
-                }
-            }
-        }
-        Event::new(EventKind::Tip, creator, body)
+        events::tip(self, self.tips.len() - 1)
     }
 
     /// Messages of a chat strictly published after `cutoff_ms`, oldest first.

@@ -1,7 +1,7 @@
 //! A claimed creator. Every write of a sync step begins with
-//! `Lease::begin`, which re-checks (and extends) the lease inside the write
-//! transaction: a worker whose lease expired and was taken over writes
-//! nothing.
+//! `Lease::begin`, which re-checks the lease inside the write transaction
+//! (it does not extend it): a worker whose lease expired and was taken over
+//! writes nothing.
 
 use std::time::Duration;
 

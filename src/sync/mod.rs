@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use lease::Lease;
-pub use worker::{Outcome, spawn_workers};
+pub use worker::{Outcome, Step, spawn_workers};
 
 use crate::config::SyncSettings;
 use crate::connections::{ConnectionError, Connections};

@@ -16,10 +16,10 @@ use crate::domain::CreatorId;
 pub enum Outcome {
     /// Nothing was due.
     Idle,
-    /// Steps run for a creator, by kind.
+    /// Steps run for a creator, in order.
     Ran {
         creator: CreatorId,
-        kinds: Vec<&'static str>,
+        kinds: Vec<Step>,
     },
 }
 
@@ -45,7 +45,9 @@ impl SyncEngine {
         // A backfill or reconcile schedules the next reconcile; a history
         // step alone leaves the schedule (a creator stays claimable while
         // its history is pending).
-        let reconciled = kinds.iter().any(|k| *k == "backfill" || *k == "reconcile");
+        let reconciled = kinds
+            .iter()
+            .any(|k| matches!(k, Step::Backfill | Step::Reconcile));
         let next = reconciled.then(|| {
             Utc::now() + chrono::Duration::seconds(self.settings.reconcile_interval_secs as i64)
         });
@@ -59,11 +61,7 @@ impl SyncEngine {
     }
 
     /// Returns Ok(true) when the creator is fully synced (history done).
-    async fn run_claimed(
-        &self,
-        lease: &Lease,
-        kinds: &mut Vec<&'static str>,
-    ) -> Result<bool, SyncError> {
+    async fn run_claimed(&self, lease: &Lease, kinds: &mut Vec<Step>) -> Result<bool, SyncError> {
         if lease.backfill_done_at.is_none() {
             self.step(lease, Step::Backfill, kinds).await?;
         } else if lease.reconcile_due {
@@ -88,7 +86,7 @@ impl SyncEngine {
         &self,
         lease: &Lease,
         step: Step,
-        kinds: &mut Vec<&'static str>,
+        kinds: &mut Vec<Step>,
     ) -> Result<bool, SyncError> {
         let mut stats = RunStats::default();
         let started = Utc::now();
@@ -106,13 +104,14 @@ impl SyncEngine {
         }
         self.record(lease, step.kind(), started, &stats, result.as_ref().err())
             .await?;
-        kinds.push(step.kind());
+        kinds.push(step);
         result
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Step {
+/// One kind of sync work; its `kind()` is the `sync_runs.kind` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
     Backfill,
     Reconcile,
     Purchases,
@@ -120,7 +119,7 @@ enum Step {
 }
 
 impl Step {
-    fn kind(self) -> &'static str {
+    pub fn kind(self) -> &'static str {
         match self {
             Step::Backfill => "backfill",
             Step::Reconcile => "reconcile",

@@ -8,7 +8,7 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::password;
+use crate::credentials::password;
 use crate::domain::{AuditAction, NewPassword, PasswordChoiceError};
 use crate::http::client_ip::ClientIp;
 use crate::store::{self};

@@ -13,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 use futures_util::StreamExt;
 
-use crate::auth::token::constant_time_eq;
+use crate::credentials::token::constant_time_eq;
 use crate::web::AppState;
 use crate::web::error::{WebError, error_page};
 use crate::web::session::TypedSession;

@@ -61,7 +61,7 @@ macro_rules! unexpected_from {
 unexpected_from!(
     askama::Error,
     sqlx::Error,
-    crate::auth::password::PasswordError,
+    crate::credentials::password::PasswordError,
     actix_session::SessionInsertError,
     actix_session::SessionGetError
 );

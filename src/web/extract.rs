@@ -1,6 +1,6 @@
 //! Who is asking: `CurrentStaff` yields the signed-in staff member (with the
 //! agency id every store call is scoped by) or redirects to the login page.
-//! `AdminStaff` and `ManagerStaff` add role checks. A handler that takes one
+//! `AdminStaff` adds the admin check (`role_guard!` makes more). A handler that takes one
 //! of these can never run for an anonymous or under-privileged request.
 
 use std::future::Future;
@@ -113,11 +113,6 @@ role_guard!(
     /// Owners and admins.
     AdminStaff,
     Role::is_admin
-);
-role_guard!(
-    /// Managers, admins and owners.
-    ManagerStaff,
-    Role::is_manager_or_above
 );
 
 impl CurrentStaff {

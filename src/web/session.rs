@@ -6,7 +6,7 @@ use actix_session::Session;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::token::random_token;
+use crate::credentials::token::random_token;
 use crate::domain::StaffId;
 use crate::web::error::WebError;
 

@@ -11,7 +11,7 @@ use actix_web::cookie::time::Duration;
 use chrono::Utc;
 use sqlx::PgPool;
 
-use crate::auth::token::sha256_hex;
+use crate::credentials::token::sha256_hex;
 use crate::domain::StaffId;
 use crate::store::sessions::{self, SessionRow};
 use crate::web::session::{AUTH_KEYS, LOGIN_ID, STAFF_ID};

@@ -40,7 +40,7 @@ const ASSETS: &[Asset] = &[
 static HASHES: LazyLock<Vec<String>> = LazyLock::new(|| {
     ASSETS
         .iter()
-        .map(|a| crate::auth::token::sha256_hex_bytes(a.body)[..12].to_owned())
+        .map(|a| crate::credentials::token::sha256_hex_bytes(a.body)[..12].to_owned())
         .collect()
 });
 

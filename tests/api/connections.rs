@@ -230,7 +230,7 @@ async fn pkce_mismatch_is_refused_by_fanvue_and_nothing_is_stored() {
     let (app, acme, admin) = spawn().await;
     let url = callback_url(&app, &admin, app.sim().creator_uuids()[0]).await;
     // Replace the stored verifier with a different (valid-looking) one.
-    let state_hash = switchboard::auth::token::sha256_hex(&query_param(&url, "state"));
+    let state_hash = switchboard::credentials::token::sha256_hex(&query_param(&url, "state"));
     let cipher = TokenCipher::new(&app.settings.secret_key);
     let wrong = switchboard::fanvue::oauth::new_pkce().verifier;
     let enc = cipher

@@ -16,7 +16,7 @@ use switchboard::config::{
 use switchboard::domain::{AgencyId, CreatorId, Role, StaffId};
 use switchboard::sim::{SimConfig, SimHandle};
 use switchboard::startup::{Application, SESSION_COOKIE};
-use switchboard::sync::{Outcome, SyncEngine};
+use switchboard::sync::{Outcome, Step, SyncEngine};
 use switchboard::{bootstrap, store};
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -494,7 +494,7 @@ impl TestAgency {
 }
 
 /// Runs one creator's due work until nothing is due; returns kinds run.
-pub async fn sync_until_idle(engine: &SyncEngine, creator: CreatorId) -> Vec<&'static str> {
+pub async fn sync_until_idle(engine: &SyncEngine, creator: CreatorId) -> Vec<Step> {
     let mut all = Vec::new();
     for _ in 0..50 {
         match engine

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use switchboard::domain::CreatorId;
 use switchboard::fanvue::models::{Message, SendMessage};
-use switchboard::fanvue::{Auth, FanvueClient, Priority};
+use switchboard::fanvue::{CallAuth, FanvueClient, Priority};
 use switchboard::sim::FaultsPatch;
-use switchboard::sync::{Lease, Outcome, SyncEngine, SyncError};
+use switchboard::sync::{Lease, Outcome, Step, SyncEngine, SyncError};
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -195,7 +195,7 @@ async fn make_due(app: &TestApp, creator: CreatorId) {
 }
 
 /// A creator-token client for driving activity in the simulator.
-fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, Auth) {
+fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, CallAuth) {
     let t = app
         .sim()
         .issue_token(
@@ -206,7 +206,7 @@ fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, Auth) {
     let client = FanvueClient::new(&app.settings.fanvue).unwrap();
     (
         client,
-        Auth {
+        CallAuth {
             token: SecretString::from(t.access_token),
             bucket: format!("driver-{creator}"),
             priority: Priority::Interactive,
@@ -250,7 +250,7 @@ async fn backfill_mirrors_the_newest_50_then_history_completes_field_by_field() 
         first,
         Outcome::Ran {
             creator: id,
-            kinds: vec!["backfill", "history"]
+            kinds: vec![Step::Backfill, Step::History]
         }
     );
     let (requests, limited, upserted, skipped) = run_kind(&app, id, "backfill").await;
@@ -761,7 +761,7 @@ async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped()
         e.run_once("w", Some(id)).await.unwrap(),
         Outcome::Ran {
             creator: id,
-            kinds: vec!["reconcile", "purchases"]
+            kinds: vec![Step::Reconcile, Step::Purchases]
         }
     );
     // Pressing again within a minute does not queue another.

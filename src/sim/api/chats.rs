@@ -10,9 +10,9 @@ use super::{
     ApiError, ApiResult, Ctx, RouteSpec, first, inbox, json_bytes, page_size, path_uuid,
     query_pairs, run, write_pagination,
 };
-use crate::sim::render;
 use crate::sim::state::Sim;
 use crate::sim::world::{Chat, ChatId, Role, User, UserId, World};
+use crate::sim::{events, render};
 
 const LIST: RouteSpec = RouteSpec {
     name: "GET /chats",
@@ -319,7 +319,7 @@ fn update_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx, body: &[u8]) -> ApiResul
             Some(true) => {
                 let n = w.mark_chat_read(chat);
                 (n > 0 && sim.config.api.read_webhook_on_api_reads)
-                    .then(|| w.message_read_event(chat, n, now))
+                    .then(|| events::message_read(&w, chat, n, now))
             }
             Some(false) => {
                 w.chats[chat as usize].marked_unread = true;

@@ -12,9 +12,9 @@ use super::{
     ApiError, ApiResult, Ctx, RouteSpec, first, inbox, json_bytes, page_size, path_uuid,
     query_pairs, run, write_pagination,
 };
-use crate::sim::render;
 use crate::sim::state::Sim;
 use crate::sim::world::{MediaType, MsgType, NewMessage, WorldError};
+use crate::sim::{events, render};
 
 const LIST: RouteSpec = RouteSpec {
     name: "GET /chats/{userUuid}/messages",
@@ -102,7 +102,7 @@ fn list_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx) -> ApiResult {
             let mut w = sim.world.write();
             let n = w.mark_chat_read(chat);
             (n > 0 && sim.config.api.read_webhook_on_api_reads)
-                .then(|| w.message_read_event(chat, n, now))
+                .then(|| events::message_read(&w, chat, n, now))
         };
         if let Some(e) = event {
             sim.dispatch(&[e]);

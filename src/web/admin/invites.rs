@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::auth::token::{random_token, sha256_hex};
+use crate::credentials::token::{random_token, sha256_hex};
 use crate::domain::AuditAction;
 use crate::domain::{DisplayName, Email, InviteId, Role};
 use crate::http::client_ip::ClientIp;

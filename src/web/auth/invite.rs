@@ -9,7 +9,7 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::{password, token::sha256_hex};
+use crate::credentials::{password, token::sha256_hex};
 use crate::domain::{AuditAction, DisplayName, Email, NewPassword, PasswordChoiceError};
 use crate::store::audit::AuditEntry;
 use crate::store::invites::Invite;

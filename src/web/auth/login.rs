@@ -10,7 +10,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::password;
+use crate::credentials::password;
 use crate::domain::AuditAction;
 use crate::domain::Email;
 use crate::store::audit::AuditEntry;
