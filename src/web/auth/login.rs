@@ -58,8 +58,17 @@ pub struct LoginForm {
 /// must be an absolute path on this site, i.e. a relative reference with no
 /// scheme and no host. Browsers strip or rewrite tabs, newlines, backslashes
 /// and look-alike slashes before resolving a `Location`, so anything outside
-/// printable ASCII, any backslash and any encoded slash or backslash is
-/// refused outright rather than interpreted.
+/// printable ASCII, any backslash and any encoded slash, backslash or
+/// control character is refused outright rather than interpreted.
+/// `%00`–`%1f` or `%7f` anywhere: an encoded control character that a
+/// later decoding step could turn into a real one.
+fn encodes_control_or_space(lower: &str) -> bool {
+    lower
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && (matches!(w[1], b'0' | b'1') || w[1..] == *b"7f"))
+}
+
 pub fn safe_next(next: &str) -> &str {
     const HOME: &str = "/";
     let printable = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
@@ -69,6 +78,7 @@ pub fn safe_next(next: &str) -> &str {
         || next.starts_with("//")
         || lower.contains("%2f")
         || lower.contains("%5c")
+        || encodes_control_or_space(&lower)
     {
         return HOME;
     }
