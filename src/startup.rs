@@ -32,6 +32,17 @@ use crate::webhooks::IntakeState;
 
 pub const SESSION_COOKIE: &str = "sb_session";
 
+/// The session cookie's name: with the `__Host-` prefix over https, so the
+/// browser only accepts it Secure, for this exact host and path `/` (no
+/// sibling subdomain can plant one).
+pub fn session_cookie_name(settings: &Settings) -> String {
+    if settings.public_url.scheme() == "https" {
+        format!("__Host-{SESSION_COOKIE}")
+    } else {
+        SESSION_COOKIE.to_owned()
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -263,7 +274,7 @@ fn run(
     let form_limit = settings.max_form_bytes;
     let server = HttpServer::new(move || {
         let sessions = SessionMiddleware::builder(PgSessionStore::new(pool.clone()), key.clone())
-            .cookie_name(SESSION_COOKIE.to_owned())
+            .cookie_name(session_cookie_name(&settings))
             .cookie_secure(settings.secure_cookies())
             .cookie_http_only(true)
             .cookie_same_site(SameSite::Lax)
@@ -300,7 +311,7 @@ fn run(
             // Last wrap runs first: headers → tracing → session → CSRF → routes.
             .wrap(from_fn(csrf::guard))
             .wrap(sessions)
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::web::root_span::RedactedRootSpan>::new())
             .wrap(from_fn(headers::security))
     })
     .shutdown_timeout(10)

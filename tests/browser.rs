@@ -291,3 +291,45 @@ async fn admin_connects_a_creator_through_fanvue_consent_and_assigns_a_chatter()
     );
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_hostile_next_after_login_keeps_the_browser_on_this_site() {
+    if skip() {
+        eprintln!("SKIP_BROWSER_TESTS=1: browser journey skipped");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let (_driver, c) = start_browser().await;
+    let base = app.address.clone();
+    for hostile in [
+        "/%09/evil.example",
+        "/%5C/evil.example",
+        "/%E2%88%95/evil.example",
+    ] {
+        c.goto(&format!("{base}/login?next={hostile}"))
+            .await
+            .unwrap();
+        fill(&c, "#email", &acme.email("owner")).await;
+        fill(&c, "#password", PASSWORD).await;
+        click(&c, "form.form button[type=submit]").await;
+        // Wait until the browser has left the login page, wherever it went.
+        let mut url = c.current_url().await.unwrap();
+        for _ in 0..100 {
+            if url.path() != "/login" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            url = c.current_url().await.unwrap();
+        }
+        assert_eq!(
+            url.origin().ascii_serialization(),
+            base,
+            "next={hostile} took the browser to {url}"
+        );
+        expect_heading(&c, "Welcome back, Acme Owner").await;
+        click(&c, "form[action='/logout'] button").await;
+        wait_for(&c, "#email").await;
+    }
+    c.close().await.unwrap();
+}

@@ -1,6 +1,8 @@
-//! Captures every log line of a whole connect flow and a token refresh, at
-//! the most verbose level, and proves no token or client secret appears.
-//! Its own test binary: it installs the process-wide log subscriber.
+//! Captures every log line of a whole connect flow, a token refresh, an
+//! invitation's life and a request to every route, at the most verbose
+//! level, and proves no token, OAuth code, invite token, client secret or
+//! query-string value appears. Its own test binary: it installs the
+//! process-wide log subscriber.
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -9,7 +11,8 @@ mod helpers;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use helpers::TestApp;
+use helpers::{PASSWORD, TestApp, TestClient, csrf_in, location};
+use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use switchboard::connections::{access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
@@ -41,7 +44,30 @@ async fn logs_of_a_connect_flow_and_refresh_contain_no_token() {
     let app = TestApp::spawn_with_sim(|_| {}, |_| {}).await;
     let acme = app.agency("Acme").await;
     let admin = app.signed_in(&acme.email("admin")).await;
-    let id = app.connect(&admin, app.sim().creator_uuids()[0]).await;
+    // The connect flow by hand, to learn the OAuth code and state.
+    app.sim()
+        .set_auto_approve(Some(&app.sim().creator_uuids()[0].to_string()))
+        .unwrap();
+    let start = admin.post_form("/admin/creators/connect", &[]).await;
+    let consent = admin.http.get(location(&start)).send().await.unwrap();
+    let callback = url::Url::parse(&location(&consent)).unwrap();
+    let param = |name: &str| {
+        callback
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("callback has {name}: {callback}"))
+    };
+    let (code, oauth_state) = (param("code"), param("state"));
+    let done = admin.http.get(callback.as_str()).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let id: switchboard::domain::CreatorId = location(&done)
+        .strip_prefix("/admin/creators/")
+        .expect("creator page")
+        .parse()
+        .unwrap();
+    let invite_token = invitation_life(&app, &admin).await;
+    every_route(&app, &admin).await;
 
     let cipher = TokenCipher::new(&app.settings.secret_key);
     let stored = || async {
@@ -90,6 +116,10 @@ async fn logs_of_a_connect_flow_and_refresh_contain_no_token() {
     assert!(logs.contains("creator connected"), "the flow was logged");
     assert!(logs.contains("refreshed Fanvue access token"));
     assert!(
+        logs.contains("/invite/{token}"),
+        "the CSRF refusal names the route template"
+    );
+    assert!(
         logs.len() > 10_000,
         "verbose logs were captured ({} bytes)",
         logs.len()
@@ -100,7 +130,149 @@ async fn logs_of_a_connect_flow_and_refresh_contain_no_token() {
         ("rotated access token", access2.as_str()),
         ("rotated refresh token", refresh2.as_str()),
         ("client secret", app.sim().client_secret()),
+        ("OAuth code", code.as_str()),
+        ("OAuth state", oauth_state.as_str()),
+        ("invite token", invite_token.as_str()),
+        ("query-string value", QUERY_MARKER),
     ] {
         assert!(!logs.contains(secret), "the {what} appears in the logs");
+    }
+}
+
+/// Put into the query string of every request; must never be logged.
+const QUERY_MARKER: &str = "qs7f3e1d9c5b";
+
+/// Creates an invitation, opens it, and posts to it without and with a
+/// wrong CSRF token (a CSRF refusal logs the route); returns its token.
+async fn invitation_life(app: &TestApp, admin: &TestClient) -> String {
+    admin.get_html("/admin/staff/invite").await;
+    let r = admin
+        .post_form(
+            "/admin/staff/invite",
+            &[
+                ("email", "newbie@acme.test"),
+                ("display_name", "New Bie"),
+                ("role", "chatter"),
+            ],
+        )
+        .await;
+    let body = r.text().await.unwrap();
+    let start = body.find("/invite/").expect("invite link") + "/invite/".len();
+    let token: String = body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert!(token.len() >= 20, "{token}");
+    let invitee = app.client();
+    let (status, page) = invitee.get_html(&format!("/invite/{token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csrf_in(&page).is_some());
+    let fields = [
+        ("display_name", "New Bie"),
+        ("password", "a long enough passphrase"),
+        ("password_confirm", "a long enough passphrase"),
+    ];
+    let refused = invitee.post_raw(&format!("/invite/{token}"), &fields).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let mut forged = fields.to_vec();
+    forged.push(("csrf_token", "forged"));
+    let refused = invitee.post_raw(&format!("/invite/{token}"), &forged).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    token
+}
+
+/// Every route of the web face, with its method; `{…}` parts are filled
+/// with a random id. `route_table_is_complete` keeps it in step with
+/// `src/web/mod.rs`.
+const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/webhooks/fanvue"),
+    ("POST", "/webhooks/fanvue/{event}"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/static/{file}"),
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/invite/{token}"),
+    ("POST", "/invite/{token}"),
+    ("GET", "/account"),
+    ("GET", "/account/password"),
+    ("POST", "/account/password"),
+    ("POST", "/account/sessions/end-others"),
+    ("GET", "/admin/staff"),
+    ("GET", "/admin/staff/invite"),
+    ("POST", "/admin/staff/invite"),
+    ("GET", "/admin/staff/{id}"),
+    ("POST", "/admin/staff/{id}/role"),
+    ("POST", "/admin/staff/{id}/deactivate"),
+    ("POST", "/admin/staff/{id}/reactivate"),
+    ("POST", "/admin/staff/{id}/fanvue-uuid"),
+    ("POST", "/admin/invites/{id}/revoke"),
+    ("GET", "/admin/audit"),
+    ("GET", "/admin/status"),
+    ("GET", "/admin/webhooks"),
+    ("POST", "/admin/webhooks/events/{id}/retry"),
+    ("GET", "/admin/creators"),
+    ("POST", "/admin/creators/connect"),
+    ("GET", "/connect/fanvue/callback"),
+    ("GET", "/admin/creators/{id}"),
+    ("POST", "/admin/creators/{id}/reconnect"),
+    ("GET", "/admin/creators/{id}/sync"),
+    ("POST", "/admin/creators/{id}/sync/reconcile"),
+    ("POST", "/admin/creators/{id}/disconnect"),
+    ("POST", "/admin/creators/{id}/assignments"),
+    ("POST", "/admin/creators/{id}/assignments/{staff_id}/remove"),
+];
+
+/// Scopes in `src/web/mod.rs` whose routes are listed here in full.
+const SCOPES: &[&str] = &["/webhooks"];
+
+#[test]
+fn route_table_is_complete() {
+    let source = include_str!("../src/web/mod.rs");
+    let routes_fn = &source[source.find("pub fn routes").expect("routes fn")..];
+    let declared: Vec<&str> = routes_fn
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with('/'))
+        .collect();
+    assert!(declared.len() >= 30, "{declared:?}");
+    for path in declared {
+        let covered = SCOPES.contains(&path) || ROUTES.iter().any(|(_, p)| p.ends_with(path));
+        assert!(covered, "route {path} is missing from ROUTES");
+    }
+}
+
+/// Requests every route with a secret-looking query string, anonymously and
+/// as the admin, with and without a CSRF token.
+async fn every_route(app: &TestApp, admin: &TestClient) {
+    let anonymous = app.client();
+    let token = admin.csrf().await;
+    for (method, template) in ROUTES {
+        let path = template
+            .replace("{staff_id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{token}", QUERY_MARKER)
+            .replace("{event}", "tip")
+            .replace("{file}", "app.css");
+        let url = format!("{path}?secret={QUERY_MARKER}&code={QUERY_MARKER}");
+        // Signing out would end the admin's session for the rest.
+        let with_token = (*template != "/logout").then_some(token.as_str());
+        for (who, csrf) in [(&anonymous, None), (admin, None), (admin, with_token)] {
+            let mut req = match *method {
+                "GET" => who.http.get(who.url(&url)),
+                _ => who
+                    .http
+                    .post(who.url(&url))
+                    .form(&[("password", PASSWORD), ("note", "x")]),
+            };
+            if let Some(t) = csrf {
+                req = req.header("x-csrf-token", t);
+            }
+            let r = req.send().await.unwrap();
+            assert!(r.status().as_u16() < 600, "{method} {template}");
+        }
     }
 }

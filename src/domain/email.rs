@@ -1,6 +1,9 @@
-//! A staff member's email address, normalised to lower case.
+//! A staff member's email address, normalised (Unicode NFC, then lower
+//! case) so one address has one spelling when compared or stored.
 
 use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
 
 use super::ParseError;
 
@@ -11,7 +14,7 @@ impl Email {
     /// Deliberately simple: one `@`, a non-empty local part, a dotted domain,
     /// no whitespace. Deliverability is proven by the invite link, not here.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let s = raw.trim().to_lowercase();
+        let s = raw.trim().nfc().collect::<String>().to_lowercase();
         let invalid = || ParseError::new("Enter a valid email address, like name@example.com.");
         if s.is_empty() {
             return Err(ParseError::new("Enter an email address."));
@@ -46,6 +49,14 @@ impl fmt::Display for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn composed_and_decomposed_spellings_are_one_address() {
+        let composed = Email::parse("jos\u{e9}@acme.test").unwrap();
+        let decomposed = Email::parse("jose\u{301}@acme.test").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(Email::parse("JOSE\u{301}@Acme.Test").unwrap(), composed);
+    }
 
     #[test]
     fn normalises_case_and_whitespace() {

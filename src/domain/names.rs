@@ -5,6 +5,21 @@ use std::fmt;
 
 use super::ParseError;
 
+/// Bidi overrides and isolates (which can make a name display reversed or
+/// spoof its neighbours) and zero-width characters (which make two names
+/// look the same).
+fn invisible_or_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
 fn clean(raw: &str, what: &str, max: usize) -> Result<String, ParseError> {
     let s = raw.trim();
     if s.is_empty() {
@@ -15,7 +30,7 @@ fn clean(raw: &str, what: &str, max: usize) -> Result<String, ParseError> {
             "The {what} can be at most {max} characters."
         )));
     }
-    if s.chars().any(char::is_control) {
+    if s.chars().any(|c| c.is_control() || invisible_or_bidi(c)) {
         return Err(ParseError::new(format!(
             "The {what} contains characters that are not allowed."
         )));
@@ -87,6 +102,23 @@ mod tests {
         );
         // Markup is just text; the template escapes it.
         assert!(DisplayName::parse("<script>alert(1)</script>").is_ok());
+    }
+
+    #[test]
+    fn bidi_overrides_and_zero_width_characters_are_refused() {
+        for bad in [
+            "Ana\u{202E}moc.live",
+            "Ana\u{2066}Lima",
+            "An\u{200B}a",
+            "Ana\u{200D}Lima",
+            "Ana\u{200F}",
+            "\u{FEFF}Ana",
+            "Ana\u{2060}Lima",
+            "Ana\u{061C}",
+        ] {
+            assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(DisplayName::parse("Zoë Ünal-Øster 李").is_ok());
     }
 
     #[test]

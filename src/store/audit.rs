@@ -17,6 +17,36 @@ pub struct AuditEntry<'a> {
     pub client_ip: Option<&'a str>,
 }
 
+/// Records `e` unless an entry with the same action and the same target or
+/// client address was recorded within `within`: for events an anonymous
+/// client can repeat at will (throttled logins), so they cannot grow the log
+/// without bound. Returns whether a row was written.
+#[tracing::instrument(skip_all, fields(agency_id = ?e.agency_id, action = e.action.as_str()))]
+pub async fn record_unless_recent(
+    db: impl PgExecutor<'_>,
+    e: AuditEntry<'_>,
+    within: std::time::Duration,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "INSERT INTO audit_log (agency_id, actor_id, action, target, details, client_ip)
+         SELECT $1, $2, $3, $4, $5, $6
+          WHERE NOT EXISTS (
+            SELECT 1 FROM audit_log
+             WHERE action = $3 AND at > now() - make_interval(secs => $7)
+               AND (target IS NOT DISTINCT FROM $4 OR client_ip IS NOT DISTINCT FROM $6))",
+    )
+    .bind(e.agency_id)
+    .bind(e.actor_id)
+    .bind(e.action.as_str())
+    .bind(e.target)
+    .bind(e.details)
+    .bind(e.client_ip)
+    .bind(within.as_secs_f64())
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 #[tracing::instrument(skip_all, fields(agency_id = ?e.agency_id, action = e.action.as_str()))]
 pub async fn record(db: impl PgExecutor<'_>, e: AuditEntry<'_>) -> Result<(), StoreError> {
     sqlx::query(

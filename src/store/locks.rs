@@ -14,6 +14,10 @@ pub const TOKEN_REFRESH: i32 = 7201;
 /// per-minute cap is a count, then an insert).
 pub const REJECTION_LOG: i32 = 7202;
 
+/// Namespace of the per-account and per-address login-attempt locks, which
+/// serialise the throttle's check-and-count.
+pub const LOGIN_ATTEMPT: i32 = 7301;
+
 /// The second key for a creator: its id folded to 31 bits. Two creators may
 /// share a key; they then only wait for each other, which is harmless.
 fn creator_key(id: CreatorId) -> i32 {
@@ -41,5 +45,24 @@ pub async fn rejection_log(tx: &mut PgConnection) -> Result<(), StoreError> {
         .bind(REJECTION_LOG)
         .execute(tx)
         .await?;
+    Ok(())
+}
+
+/// Takes the login-attempt locks of `email` and `client_ip` (always in that
+/// order, so two attempts never deadlock) for the rest of the transaction.
+#[tracing::instrument(skip_all)]
+pub async fn login_attempt(
+    tx: &mut PgConnection,
+    email: &str,
+    client_ip: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2)), pg_advisory_xact_lock($1, hashtext($3))",
+    )
+    .bind(LOGIN_ATTEMPT)
+    .bind(format!("email:{email}"))
+    .bind(format!("ip:{client_ip}"))
+    .execute(tx)
+    .await?;
     Ok(())
 }

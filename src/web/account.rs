@@ -13,6 +13,7 @@ use crate::domain::{AuditAction, NewPassword, PasswordChoiceError};
 use crate::http::client_ip::ClientIp;
 use crate::store::{self};
 use crate::web::AppState;
+use crate::web::auth::login;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
 use crate::web::forms::FieldErrors;
@@ -72,7 +73,15 @@ pub async fn password_submit(
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let stored = store::staff::password_hash(&state.pool, me.agency_id, me.id).await?;
-    if !password::verify(form.current_password, Some(stored)).await? {
+    // Guesses at the current password count against the same per-account
+    // and per-address limits as the login form.
+    let attempt = match login::begin_attempt(&state, &session, &me.email, &ip).await? {
+        Ok(id) => id,
+        Err(throttled) => return Ok(throttled),
+    };
+    if login::verify_counted(&state, attempt, form.current_password, Some(stored)).await? {
+        store::login_failures::uncount(&state.pool, attempt).await?;
+    } else {
         errors.add("current_password", "Your current password is not right.");
     }
     let new = match NewPassword::parse_confirmed(form.new_password, &form.new_password_confirm) {
@@ -114,6 +123,9 @@ pub async fn password_submit(
     )
     .await?;
     tx.commit().await?;
+    // A new key for this session too: a copy of the old cookie, wherever
+    // it went, stops working with the old password.
+    session.renew();
     TypedSession(&session).flash(
         FlashKind::Success,
         "Password changed. Your other sessions were signed out.",

@@ -21,40 +21,30 @@ use crate::web::session::TypedSession;
 pub const FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";
 
-/// Bodies declared larger than this are refused without reading them.
+/// Bodies declared larger than this are refused without reading them, and
+/// an undeclared (chunked) body is read no further than this.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// A body that has not arrived completely within this is refused (408).
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn exempt(req: &ServiceRequest) -> bool {
     matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || req.path().starts_with("/webhooks/")
 }
 
-/// The Origin header, when a browser sends one, must name this host.
-fn origin_matches(req: &ServiceRequest) -> bool {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
+/// The Origin header, when a browser sends one, must be exactly the origin
+/// of `PUBLIC_URL` (scheme, host and port). `Host` is not trusted: it is
+/// whatever the client or a proxy put there.
+fn origin_matches(req: &ServiceRequest, public: &url::Origin) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
         return true;
     };
-    let Some(host) = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    url::Url::parse(origin)
+    origin
+        .to_str()
         .ok()
-        .and_then(|u| {
-            let h = u.host_str()?.to_owned();
-            Some(match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h,
-            })
-        })
-        .is_some_and(|o| o.eq_ignore_ascii_case(host))
+        .and_then(|o| url::Url::parse(o).ok())
+        .is_some_and(|u| u.origin().is_tuple() && &u.origin() == public)
 }
 
 fn form_token(body: &[u8]) -> Option<String> {
@@ -94,17 +84,36 @@ pub async fn guard(
     }
 
     // Read the whole (bounded) body. An oversized body is drained rather than
-    // abandoned, so the client reliably receives the 413 instead of a reset.
+    // abandoned, so the client reliably receives the 413 instead of a reset,
+    // but only up to DRAIN_LIMIT bytes and DRAIN_TIME in all: a chunked body
+    // without Content-Length could otherwise be drained forever.
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
+    let mut seen = 0usize;
     let mut too_large = false;
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return Ok(reject(
-                req,
-                &WebError::BadRequest("The request body could not be read.".into()),
-            ));
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, payload.next()).await {
+            Err(_) => {
+                let (http, _) = req.into_parts();
+                return Ok(ServiceResponse::new(
+                    http,
+                    error_page(StatusCode::REQUEST_TIMEOUT, None),
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(Some(Err(_))) => {
+                return Ok(reject(
+                    req,
+                    &WebError::BadRequest("The request body could not be read.".into()),
+                ));
+            }
         };
+        seen += chunk.len();
+        if seen > DRAIN_LIMIT {
+            return Ok(reject(req, &WebError::PayloadTooLarge));
+        }
         if too_large || body.len() + chunk.len() > limit {
             too_large = true;
             continue;
@@ -123,11 +132,15 @@ pub async fn guard(
         .or_else(|| form_token(&body));
     let session = req.get_session();
     let expected = TypedSession(&session).expected_csrf();
-    let ok = origin_matches(&req)
+    let public = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.public_url.origin());
+    let ok = public.is_some_and(|p| origin_matches(&req, &p))
         && matches!((&submitted, &expected), (Some(s), Some(e)) if constant_time_eq(s, e));
     if !ok {
+        // The route template, never the path: paths carry invite tokens.
         tracing::warn!(
-            path = %req.path(),
+            route = req.match_pattern().as_deref().unwrap_or("unmatched"),
             has_token = submitted.is_some(),
             has_session_token = expected.is_some(),
             "CSRF check failed; request refused"

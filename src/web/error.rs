@@ -23,6 +23,9 @@ pub enum WebError {
     PayloadTooLarge,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Too much password work in flight; the client should retry shortly.
+    #[error("server busy")]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -58,10 +61,18 @@ macro_rules! unexpected_from {
         }
     )*};
 }
+impl From<crate::credentials::password::PasswordError> for WebError {
+    fn from(e: crate::credentials::password::PasswordError) -> Self {
+        match e {
+            crate::credentials::password::PasswordError::Busy => WebError::Busy,
+            other => WebError::Unexpected(anyhow::Error::new(other)),
+        }
+    }
+}
+
 unexpected_from!(
     askama::Error,
     sqlx::Error,
-    crate::credentials::password::PasswordError,
     actix_session::SessionInsertError,
     actix_session::SessionGetError
 );
@@ -139,6 +150,7 @@ impl ResponseError for WebError {
             WebError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -162,11 +174,36 @@ impl ResponseError for WebError {
                 Some("This form has expired or was not sent from Switchboard. Go back, reload the page and try again. Nothing was changed.".into()),
             ),
             WebError::BadRequest(msg) => error_page(StatusCode::BAD_REQUEST, Some(msg.clone())),
+            WebError::Busy => {
+                let mut res = error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some("Switchboard is busy signing people in. Please try again in a moment.".into()),
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(BUSY_RETRY_SECS));
+                res
+            }
             other => error_page(other.status_code(), None),
         }
     }
 }
 
+/// What a 503 for password work asks the client to wait, in seconds.
+pub const BUSY_RETRY_SECS: u32 = 2;
+
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::*;
+
+    #[test]
+    fn busy_password_work_is_a_503_with_retry_after() {
+        let e = WebError::from(crate::credentials::password::PasswordError::Busy);
+        let res = e.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "2");
+    }
 }

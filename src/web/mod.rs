@@ -18,6 +18,7 @@ pub mod headers;
 pub mod health;
 pub mod home;
 pub mod render;
+pub mod root_span;
 pub mod session;
 pub mod session_store;
 pub mod static_files;

@@ -1,6 +1,12 @@
 //! actix-session's `SessionStore` backed by Postgres, so sessions survive
 //! restarts, are shared by every web instance, and can be ended by an admin
 //! (deactivation, password change). The cookie key is hashed before storage.
+//!
+//! Only signed-in sessions get a row. An anonymous visitor's state (the
+//! login form's CSRF token, a flash) travels inside the session cookie
+//! itself, which actix-session signs with the installation key, so anonymous
+//! requests cannot grow the table. Such a state can never carry a login:
+//! `load` drops any auth key found in one.
 
 use std::collections::HashMap;
 
@@ -8,6 +14,8 @@ use actix_session::storage::{
     LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
 };
 use actix_web::cookie::time::Duration;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use sqlx::PgPool;
 
@@ -27,6 +35,53 @@ impl PgSessionStore {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
+}
+
+/// Cookie keys that carry an anonymous state instead of naming a row.
+const ANON_PREFIX: &str = "a.";
+
+/// Leaves room under actix-session's 4064-byte key limit for signing.
+const ANON_MAX_KEY: usize = 3000;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AnonState {
+    /// Unix time after which the state is void (the idle timeout).
+    exp: i64,
+    state: State,
+}
+
+fn is_anonymous(state: &State) -> bool {
+    !state.keys().any(|k| AUTH_KEYS.contains(&k.as_str()))
+}
+
+/// The anonymous state as a cookie key, or None when it is too big for one.
+fn encode_anonymous(state: &State, ttl: &Duration) -> Option<SessionKey> {
+    let json = serde_json::to_vec(&AnonState {
+        exp: expiry(ttl).timestamp(),
+        state: state.clone(),
+    })
+    .ok()?;
+    let key = format!("{ANON_PREFIX}{}", URL_SAFE_NO_PAD.encode(json));
+    if key.len() > ANON_MAX_KEY {
+        return None;
+    }
+    SessionKey::try_from(key).ok()
+}
+
+/// The state inside an anonymous key; None when it is not one, is expired
+/// or malformed. Auth keys are dropped whatever the cookie says.
+fn decode_anonymous(key: &SessionKey) -> Option<Option<State>> {
+    let raw = key.as_ref().strip_prefix(ANON_PREFIX)?;
+    let decoded = URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<AnonState>(&b).ok())
+        .filter(|a| a.exp > Utc::now().timestamp())
+        .map(|mut a| {
+            a.state.retain(|k, _| !AUTH_KEYS.contains(&k.as_str()));
+            a.state
+        });
+    Some(decoded)
 }
 
 fn key_hash(key: &SessionKey) -> String {
@@ -52,6 +107,9 @@ fn login_id_of(state: &State) -> Option<String> {
 
 impl SessionStore for PgSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
+        if let Some(anonymous) = decode_anonymous(session_key) {
+            return Ok(anonymous);
+        }
         let Some(value) = sessions::load(&self.pool, &key_hash(session_key))
             .await
             .map_err(|e| LoadError::Other(e.into()))?
@@ -64,6 +122,11 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        if is_anonymous(&state)
+            && let Some(key) = encode_anonymous(&state, ttl)
+        {
+            return Ok(key);
+        }
         let key = generate_session_key();
         let json = serde_json::to_value(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let login_id = login_id_of(&state);
@@ -88,6 +151,13 @@ impl SessionStore for PgSessionStore {
         state: State,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
+        if session_key.as_ref().starts_with(ANON_PREFIX) {
+            // Nothing stored to update: the new state gets a new key.
+            return self.save(state, ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            });
+        }
         let json =
             serde_json::to_value(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let login_id = login_id_of(&state);
@@ -123,12 +193,73 @@ impl SessionStore for PgSessionStore {
         session_key: &SessionKey,
         ttl: &Duration,
     ) -> Result<(), anyhow::Error> {
+        if session_key.as_ref().starts_with(ANON_PREFIX) {
+            // An anonymous state's deadline is inside its key; it is renewed
+            // whenever the state changes.
+            return Ok(());
+        }
         sessions::touch(&self.pool, &key_hash(session_key), expiry(ttl)).await?;
         Ok(())
     }
 
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        if session_key.as_ref().starts_with(ANON_PREFIX) {
+            return Ok(());
+        }
         sessions::delete(&self.pool, &key_hash(session_key)).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttl() -> Duration {
+        Duration::seconds(3600)
+    }
+
+    #[test]
+    fn anonymous_state_round_trips_through_its_key() {
+        let mut state = State::new();
+        state.insert("csrf".into(), "\"tok\"".into());
+        let key = encode_anonymous(&state, &ttl()).unwrap();
+        assert!(key.as_ref().starts_with(ANON_PREFIX));
+        assert_eq!(decode_anonymous(&key), Some(Some(state)));
+    }
+
+    #[test]
+    fn an_anonymous_key_never_carries_a_login() {
+        let mut state = State::new();
+        state.insert(
+            STAFF_ID.into(),
+            "\"00000000-0000-0000-0000-000000000001\"".into(),
+        );
+        state.insert("csrf".into(), "\"tok\"".into());
+        let json = serde_json::to_vec(&AnonState {
+            exp: Utc::now().timestamp() + 60,
+            state,
+        })
+        .unwrap();
+        let key =
+            SessionKey::try_from(format!("{ANON_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))).unwrap();
+        let loaded = decode_anonymous(&key).unwrap().unwrap();
+        assert!(!loaded.contains_key(STAFF_ID));
+        assert!(loaded.contains_key("csrf"));
+    }
+
+    #[test]
+    fn an_expired_or_garbled_anonymous_key_is_empty() {
+        let json = serde_json::to_vec(&AnonState {
+            exp: Utc::now().timestamp() - 1,
+            state: State::new(),
+        })
+        .unwrap();
+        let old =
+            SessionKey::try_from(format!("{ANON_PREFIX}{}", URL_SAFE_NO_PAD.encode(json))).unwrap();
+        assert_eq!(decode_anonymous(&old), Some(None));
+        let junk = SessionKey::try_from(format!("{ANON_PREFIX}!!")).unwrap();
+        assert_eq!(decode_anonymous(&junk), Some(None));
+        assert_eq!(decode_anonymous(&generate_session_key()), None);
     }
 }

@@ -375,3 +375,273 @@ async fn health_and_readiness() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "ready");
 }
+
+#[tokio::test]
+async fn login_with_a_tab_in_next_stays_on_this_site() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    for hostile in ["/\t/evil.example", "/\\/evil.example", "/\u{ff0f}/evil"] {
+        let c = app.client();
+        let r = c
+            .post_form(
+                "/login",
+                &[
+                    ("email", &acme.email("owner")),
+                    ("password", PASSWORD),
+                    ("next", hostile),
+                ],
+            )
+            .await;
+        assert_eq!(location(&r), "/", "{hostile:?}");
+    }
+}
+
+#[tokio::test]
+async fn thirty_parallel_wrong_passwords_get_at_most_the_limit_of_guesses() {
+    let app = TestApp::spawn_with(|s| {
+        s.auth.max_failures_per_account = 5;
+        s.auth.max_failures_per_ip = 1000;
+    })
+    .await;
+    let acme = app.agency("Acme").await;
+    let c = app.client();
+    c.csrf().await;
+    let email = acme.email("owner");
+    let attempts = (0..30).map(|i| {
+        let c = &c;
+        let email = email.as_str();
+        async move {
+            let pw = format!("wrong password number {i}");
+            c.post_form("/login", &[("email", email), ("password", &pw)])
+                .await
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    for s in &statuses {
+        assert!(
+            [
+                StatusCode::UNAUTHORIZED,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::SERVICE_UNAVAILABLE
+            ]
+            .contains(s),
+            "{statuses:?}"
+        );
+    }
+    // Every verified (and failed) password writes one login.failed row.
+    let verified: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'login.failed' AND target = $1",
+    )
+    .bind(&email)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        (1..=5).contains(&verified),
+        "{verified} passwords were verified; the limit is 5 ({statuses:?})"
+    );
+    let unauthorized = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(unauthorized as i64, verified);
+}
+
+#[tokio::test]
+async fn anonymous_pages_store_no_session_rows_and_their_forms_still_work() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    for _ in 0..5 {
+        let c = app.client();
+        assert_eq!(c.get_html("/login").await.0, StatusCode::OK);
+        assert_eq!(
+            c.get_html("/invite/not-a-real-token").await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert!(
+            c.session_cookie().is_some(),
+            "the form token rides in the cookie"
+        );
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "anonymous visits must not grow the session table");
+    // A failed login keeps nothing worth a row either; a good one does.
+    let c = app.client();
+    assert_eq!(
+        c.login(&acme.email("owner"), "wrong password!!")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    assert_redirects_to(&c.login(&acme.email("owner"), PASSWORD).await, "/");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE staff_id = $1")
+        .bind(acme.owner)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+#[tokio::test]
+async fn a_huge_email_is_stored_cut_to_the_longest_real_address() {
+    let app = TestApp::spawn().await;
+    let huge = format!("{}@acme.test", "a".repeat(60_000));
+    let r = app.client().login(&huge, "wrong password!!").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let failure: i32 = sqlx::query_scalar("SELECT max(length(email)) FROM login_failures")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(failure <= 254, "login_failures.email is {failure} chars");
+    let audited: i32 = sqlx::query_scalar(
+        "SELECT max(length(target)) FROM audit_log WHERE action = 'login.failed'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(audited <= 254, "audit target is {audited} chars");
+}
+
+#[tokio::test]
+async fn throttled_attempts_write_at_most_one_audit_row_a_minute() {
+    let app = TestApp::spawn_with(|s| s.auth.max_failures_per_account = 2).await;
+    let acme = app.agency("Acme").await;
+    let c = app.client();
+    for _ in 0..2 {
+        c.login(&acme.email("owner"), "wrong password!!").await;
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            c.login(&acme.email("owner"), "wrong password!!")
+                .await
+                .status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    let throttled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'login.throttled'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(throttled, 1);
+    // A minute later (aged in the database) the next one is recorded again.
+    sqlx::query("UPDATE audit_log SET at = at - interval '61 seconds'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    c.login(&acme.email("owner"), "wrong password!!").await;
+    let throttled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'login.throttled'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(throttled, 2);
+}
+
+#[tokio::test]
+async fn current_password_guesses_on_the_change_form_are_throttled() {
+    let app = TestApp::spawn_with(|s| s.auth.max_failures_per_account = 3).await;
+    let acme = app.agency("Acme").await;
+    let c = app.signed_in(&acme.email("chatter")).await;
+    let change = |current: &'static str| {
+        let c = &c;
+        async move {
+            c.post_form(
+                "/account/password",
+                &[
+                    ("current_password", current),
+                    ("new_password", "a brand new passphrase"),
+                    ("new_password_confirm", "a brand new passphrase"),
+                ],
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            change("wrong wrong wrong").await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    let r = change(PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    // The password did not change.
+    assert_eq!(
+        app.client()
+            .login(&acme.email("chatter"), "a brand new passphrase")
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the account is locked for the login form too"
+    );
+    let unchanged =
+        sqlx::query_scalar::<_, String>("SELECT password_hash FROM staff WHERE id = $1")
+            .bind(acme.chatter)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        switchboard::credentials::password::verify(PASSWORD.to_owned().into(), Some(unchanged))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn changing_password_rotates_this_sessions_key() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let c = app.signed_in(&acme.email("manager")).await;
+    let before = c.session_cookie().unwrap();
+    let r = c
+        .post_form(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a brand new passphrase"),
+                ("new_password_confirm", "a brand new passphrase"),
+            ],
+        )
+        .await;
+    assert_redirects_to(&r, "/account");
+    let after = c.session_cookie().unwrap();
+    assert_ne!(before, after, "the session key changes with the password");
+    assert_redirects_to(
+        &TestClient::with_cookie(&app.address, &before)
+            .get("/")
+            .await,
+        "/login",
+    );
+    let (status, body) = c.get_html("/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Password changed"), "{body}");
+}
+
+#[tokio::test]
+async fn session_cookie_has_the_host_prefix_when_public_url_is_https() {
+    let app =
+        TestApp::spawn_with(|s| s.public_url = url::Url::parse("https://crm.example.com").unwrap())
+            .await;
+    let r = app.client().get("/login").await;
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-sb_session="), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}

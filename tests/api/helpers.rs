@@ -128,13 +128,19 @@ impl TestApp {
         LazyLock::force(&TRACING);
         let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
         let mut settings = test_settings(&db);
+        // PUBLIC_URL names the real address: the CSRF Origin check compares
+        // with it, as a browser's Origin header would.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
         tweak(&mut settings);
         let opts: PgConnectOptions = settings.connect_options().expect("db url");
         let pool = store::connect_and_migrate(opts, 5)
             .await
             .expect("test database");
-        let app = Application::build_with_pool(settings.clone(), pool.clone()).expect("app builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
+        let app = Application::build_with_listener(settings.clone(), pool.clone(), listener)
+            .expect("app builds");
+        let address = format!("http://127.0.0.1:{port}");
         tokio::spawn(app.run_until_stopped());
         Self {
             address,

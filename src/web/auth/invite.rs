@@ -11,11 +11,11 @@ use serde::Deserialize;
 
 use crate::credentials::{password, token::sha256_hex};
 use crate::domain::{AuditAction, DisplayName, Email, NewPassword, PasswordChoiceError};
+use crate::http::client_ip::ClientIp;
 use crate::store::audit::AuditEntry;
 use crate::store::invites::Invite;
 use crate::store::{self, StoreError};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::forms::FieldErrors;
 use crate::web::render::{PageCtx, html, html_status, see_other};

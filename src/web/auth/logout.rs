@@ -5,9 +5,9 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 
 use crate::domain::AuditAction;
+use crate::http::client_ip::ClientIp;
 use crate::store::{self, audit::AuditEntry};
 use crate::web::AppState;
-use crate::web::client_ip::ClientIp;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
 use crate::web::render::see_other;
