@@ -9,10 +9,7 @@ use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use switchboard::config::{
-    AuthSettings, DEFAULT_SCOPES, FanvueApp, FanvueSettings, LogFormat, SecretKey, Settings,
-    SyncSettings, TokenAuth, WebhookSettings,
-};
+use switchboard::config::{FanvueApp, LogFormat, Settings};
 use switchboard::domain::{AgencyId, CreatorId, Role, StaffId};
 use switchboard::sim::{SimConfig, SimHandle};
 use switchboard::startup::{Application, SESSION_COOKIE};
@@ -33,64 +30,17 @@ fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The shipped defaults (`Settings::for_tests`) on a fresh database, with the
+/// few changes the API tests rely on.
 pub fn test_settings(database: &str) -> Settings {
     let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{database}"));
-    Settings {
-        database_url: SecretString::from(url.to_string()),
-        secret_key: SecretKey::from_base64("c3dpdGNoYm9hcmQtdGVzdC1rZXktMzItYnl0ZXMhISE=")
-            .expect("test key"),
-        public_url: url::Url::parse("http://127.0.0.1:8080").expect("url"),
-        host: "127.0.0.1".into(),
-        port: 0,
-        log_format: LogFormat::Text,
-        log_filter: "info".into(),
-        trust_forwarded_for: false,
-        max_form_bytes: 64 * 1024,
-        auth: AuthSettings {
-            session_idle_minutes: 60,
-            session_absolute_hours: 12,
-            throttle_window_secs: 900,
-            max_failures_per_account: 5,
-            max_failures_per_ip: 30,
-            invite_ttl_hours: 72,
-        },
-        fanvue: FanvueSettings {
-            app: None,
-            api_url: url::Url::parse("http://127.0.0.1:9").expect("url"),
-            auth_url: url::Url::parse("http://127.0.0.1:9").expect("url"),
-            api_version: "2025-06-26".into(),
-            scopes: DEFAULT_SCOPES
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            token_auth: TokenAuth::Basic,
-            interactive_reserve_percent: 20,
-            request_timeout: std::time::Duration::from_secs(10),
-        },
-        webhooks: WebhookSettings {
-            secret: Some(SecretString::from("test-webhook-secret")),
-            previous_secret: None,
-            tolerance_secs: 300,
-            max_attempts: 3,
-            workers: 1,
-            // Tests drive processing themselves.
-            enabled: false,
-            intake_writers: 2,
-            intake_batch: 256,
-        },
-        // Tests drive sync steps themselves (no background workers).
-        sync: SyncSettings {
-            enabled: false,
-            workers: 1,
-            reconcile_interval_secs: 300,
-            overlap_secs: 120,
-            history_depth: 1000,
-            purchase_horizon_hours: 72,
-            lease_secs: 30,
-            poll_interval_ms: 200,
-        },
-    }
+    let mut settings = Settings::for_tests(url.as_str());
+    // Webhook intake refuses everything unsigned: tests sign with this one.
+    settings.webhooks.secret = Some(SecretString::from("test-webhook-secret"));
+    // Dead-lettering is reached in three drains instead of eight.
+    settings.webhooks.max_attempts = 3;
+    settings
 }
 
 pub struct TestApp {
