@@ -50,6 +50,55 @@ pub struct TestApp {
     pub sim: Option<SimHandle>,
     #[allow(dead_code)]
     pub settings: Settings,
+    /// Drops this test's database when the test ends.
+    _database: DropDatabase,
+}
+
+/// The name of a database a test created; dropping it drops the database.
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    /// `Drop` cannot await, and the test's runtime may be shutting down, so
+    /// a thread with its own runtime and connection does it. `FORCE` closes
+    /// the app's pool connections, which the app, still running, would hold.
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.0);
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&server_url()).await?;
+                // The name is ours: `sbtest_` and a uuid.
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        // A failed drop only leaves a database for the test script to clear;
+        // never turn a passing test into a panic (or a panic into an abort).
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test database: {e}");
+        }
+    }
+}
+
+/// Agency "Acme" on an app wired to the simulator, its admin signed in and
+/// the first simulated creator connected: the start of most tests that
+/// need a creator.
+pub struct ConnectedCreator {
+    pub app: TestApp,
+    pub acme: TestAgency,
+    pub admin: TestClient,
+    /// The creator's uuid at (simulated) Fanvue.
+    pub fanvue: uuid::Uuid,
+    /// The creator's Switchboard id.
+    pub id: CreatorId,
 }
 
 /// An agency created for a test, with its people's ids by role label.
@@ -77,6 +126,7 @@ impl TestApp {
         LazyLock::force(&TRACING);
         let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
         let mut settings = test_settings(&db);
+        let database = DropDatabase(db);
         tweak(&mut settings);
         let opts: PgConnectOptions = settings.connect_options().expect("db url");
         let pool = store::connect_and_migrate(opts, 5)
@@ -90,6 +140,7 @@ impl TestApp {
             pool,
             settings,
             sim: None,
+            _database: database,
         }
     }
 
@@ -112,6 +163,7 @@ impl TestApp {
             .expect("simulator starts");
         let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
         let mut settings = test_settings(&db);
+        let database = DropDatabase(db);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
@@ -136,6 +188,32 @@ impl TestApp {
             pool,
             settings,
             sim: Some(sim),
+            _database: database,
+        }
+    }
+
+    /// `with_connected_creator_in` with the default simulator and settings.
+    pub async fn with_connected_creator() -> ConnectedCreator {
+        Self::with_connected_creator_in(|_| {}, |_| {}).await
+    }
+
+    /// An app on a simulator tweaked by `tweak_sim`, agency "Acme", its admin
+    /// signed in, and the first simulated creator connected.
+    pub async fn with_connected_creator_in(
+        tweak_sim: impl FnOnce(&mut SimConfig),
+        tweak: impl FnOnce(&mut Settings),
+    ) -> ConnectedCreator {
+        let app = Self::spawn_with_sim(tweak_sim, tweak).await;
+        let acme = app.agency("Acme").await;
+        let admin = app.signed_in(&acme.email("admin")).await;
+        let fanvue = app.sim().creator_uuids()[0];
+        let id = app.connect(&admin, fanvue).await;
+        ConnectedCreator {
+            app,
+            acme,
+            admin,
+            fanvue,
+            id,
         }
     }
 
@@ -288,6 +366,74 @@ impl TestApp {
             .fetch_all(&self.pool)
             .await
             .expect("audit")
+    }
+
+    /// Fails unless `agency`'s audit log holds `action`.
+    pub async fn assert_audited(&self, agency: AgencyId, action: &str) {
+        let actions = self.audit_actions(agency).await;
+        assert!(
+            actions.iter().any(|a| a == action),
+            "expected {action:?} in the audit log, found {actions:?}"
+        );
+    }
+
+    /// How many times `agency`'s audit log holds `action`.
+    pub async fn audited_count(&self, agency: AgencyId, action: &str) -> usize {
+        let actions = self.audit_actions(agency).await;
+        actions.iter().filter(|a| *a == action).count()
+    }
+
+    /// Moves every recorded failed login `by` into the past (as if that
+    /// much time had gone by), instead of sleeping out the throttle window.
+    pub async fn age_login_failures(&self, by: std::time::Duration) {
+        sqlx::query("UPDATE login_failures SET at = at - make_interval(secs => $1)")
+            .bind(by.as_secs_f64())
+            .execute(&self.pool)
+            .await
+            .expect("age login failures");
+    }
+
+    /// Lets `creator`'s sync lease run out now, whoever holds it.
+    pub async fn expire_sync_lease(&self, creator: CreatorId) {
+        sqlx::query(
+            "UPDATE sync_state SET lease_expires_at = now() - interval '1 second' WHERE creator_id = $1",
+        )
+        .bind(creator)
+        .execute(&self.pool)
+        .await
+        .expect("expire lease");
+    }
+
+    /// Lets every webhook processing claim run out now (a crashed worker's
+    /// claim lapsing).
+    pub async fn expire_webhook_claims(&self) {
+        sqlx::query(
+            "UPDATE webhook_events SET locked_until = now() - interval '1 second' WHERE status = 'processing'",
+        )
+        .execute(&self.pool)
+        .await
+        .expect("expire claims");
+    }
+
+    /// The status of every stored webhook event, oldest first.
+    pub async fn webhook_statuses(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT status FROM webhook_events ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .expect("webhook statuses")
+    }
+
+    /// The status of the only stored webhook event.
+    pub async fn webhook_status(&self) -> String {
+        let all = self.webhook_statuses().await;
+        assert_eq!(all.len(), 1, "expected exactly one webhook event: {all:?}");
+        all.into_iter().next().expect("one event")
+    }
+
+    /// How many stored webhook events have `status`.
+    pub async fn webhooks_with_status(&self, status: &str) -> usize {
+        let all = self.webhook_statuses().await;
+        all.iter().filter(|s| *s == status).count()
     }
 }
 
