@@ -493,12 +493,7 @@ async fn rotated_refresh_token_survives_a_restart() {
         0,
         "an old refresh token was never replayed"
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "connected");
+    assert_eq!(app.creator_status(id).await, "connected");
 }
 
 #[tokio::test]
@@ -522,12 +517,7 @@ async fn revoked_grant_marks_needs_reauth_and_stops_using_the_connection() {
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectionError::NeedsReauth), "{err:?}");
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "needs_reauth");
+    assert_eq!(app.creator_status(id).await, "needs_reauth");
     // From now on nothing is sent to Fanvue for this creator.
     let before = app.sim().stats().total_requests;
     let again = conns.access_token(id).await;
@@ -544,12 +534,7 @@ async fn revoked_grant_marks_needs_reauth_and_stops_using_the_connection() {
         .await;
     let consent = admin.http.get(location(&r)).send().await.unwrap();
     admin.http.get(location(&consent)).send().await.unwrap();
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "connected");
+    assert_eq!(app.creator_status(id).await, "connected");
 }
 
 #[tokio::test]
@@ -646,12 +631,7 @@ async fn chatters_see_only_assigned_creators_and_cannot_manage_connections() {
             .unwrap(),
         0
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(first)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "connected");
+    assert_eq!(app.creator_status(first).await, "connected");
 
     // The manager sees every creator on the overview.
     let manager = app.signed_in(&acme.email("manager")).await;

@@ -368,6 +368,15 @@ impl TestApp {
             .expect("audit")
     }
 
+    /// A creator's connection status (`connected`, `needs_reauth`, ...).
+    pub async fn creator_status(&self, id: CreatorId) -> String {
+        sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("creator status")
+    }
+
     /// Fails unless `agency`'s audit log holds `action`.
     pub async fn assert_audited(&self, agency: AgencyId, action: &str) {
         let actions = self.audit_actions(agency).await;
