@@ -55,7 +55,13 @@ pub struct TestApp {
 }
 
 /// The name of a database a test created; dropping it drops the database.
-struct DropDatabase(String);
+pub struct DropDatabase(String);
+
+impl DropDatabase {
+    pub fn new(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+}
 
 impl Drop for DropDatabase {
     /// `Drop` cannot await, and the test's runtime may be shutting down, so
@@ -126,7 +132,7 @@ impl TestApp {
         LazyLock::force(&TRACING);
         let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
         let mut settings = test_settings(&db);
-        let database = DropDatabase(db);
+        let database = DropDatabase::new(&db);
         tweak(&mut settings);
         let opts: PgConnectOptions = settings.connect_options().expect("db url");
         let pool = store::connect_and_migrate(opts, 5)
@@ -163,7 +169,7 @@ impl TestApp {
             .expect("simulator starts");
         let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
         let mut settings = test_settings(&db);
-        let database = DropDatabase(db);
+        let database = DropDatabase::new(&db);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
