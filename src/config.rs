@@ -257,42 +257,7 @@ impl Settings {
         file: Option<&Path>,
         defaults: &[(&str, &str)],
     ) -> Result<Self, ConfigError> {
-        let mut b = config::Config::builder()
-            .set_default("public_url", "http://127.0.0.1:8080")?
-            .set_default("host", "127.0.0.1")?
-            .set_default("port", 8080)?
-            .set_default("log_format", "text")?
-            .set_default("log_filter", "info,sqlx=warn")?
-            .set_default("trust_forwarded_for", false)?
-            .set_default("trusted_proxy_hops", 1)?
-            .set_default("max_form_bytes", 64 * 1024)?
-            .set_default("auth.session_idle_minutes", 120)?
-            .set_default("auth.session_absolute_hours", 12)?
-            .set_default("auth.throttle_window_secs", 900)?
-            .set_default("auth.max_failures_per_account", 5)?
-            .set_default("auth.max_failures_per_ip", 30)?
-            .set_default("auth.invite_ttl_hours", 72)?
-            .set_default("fanvue.api_url", "https://api.fanvue.com")?
-            .set_default("fanvue.auth_url", "https://auth.fanvue.com")?
-            .set_default("fanvue.api_version", "2025-06-26")?
-            .set_default("fanvue.scopes", DEFAULT_SCOPES)?
-            .set_default("fanvue.token_auth", "basic")?
-            .set_default("fanvue.interactive_reserve_percent", 20)?
-            .set_default("fanvue.request_timeout_secs", 20)?
-            .set_default("sync.enabled", true)?
-            .set_default("sync.workers", 2)?
-            .set_default("sync.reconcile_interval_secs", 300)?
-            .set_default("sync.overlap_secs", 120)?
-            .set_default("sync.history_depth", 1000)?
-            .set_default("sync.purchase_horizon_hours", 72)?
-            .set_default("sync.lease_secs", 60)?
-            .set_default("sync.poll_interval_ms", 1000)?
-            .set_default("webhooks.tolerance_secs", 300)?
-            .set_default("webhooks.max_attempts", 8)?
-            .set_default("webhooks.workers", 1)?
-            .set_default("webhooks.enabled", true)?
-            .set_default("webhooks.intake_writers", 2)?
-            .set_default("webhooks.intake_batch", 256)?;
+        let mut b = shipped_defaults()?;
         for (k, v) in defaults {
             b = b.set_default(*k, *v)?;
         }
@@ -513,6 +478,80 @@ impl Settings {
     }
 }
 
+/// The shipped defaults: every setting except the database URL and the
+/// secret key has one here, and nowhere else.
+fn shipped_defaults()
+-> Result<config::builder::ConfigBuilder<config::builder::DefaultState>, ConfigError> {
+    Ok(config::Config::builder()
+        .set_default("public_url", "http://127.0.0.1:8080")?
+        .set_default("host", "127.0.0.1")?
+        .set_default("port", 8080)?
+        .set_default("log_format", "text")?
+        .set_default("log_filter", "info,sqlx=warn")?
+        .set_default("trust_forwarded_for", false)?
+        .set_default("trusted_proxy_hops", 1)?
+        .set_default("max_form_bytes", 64 * 1024)?
+        .set_default("auth.session_idle_minutes", 120)?
+        .set_default("auth.session_absolute_hours", 12)?
+        .set_default("auth.throttle_window_secs", 900)?
+        .set_default("auth.max_failures_per_account", 5)?
+        .set_default("auth.max_failures_per_ip", 30)?
+        .set_default("auth.invite_ttl_hours", 72)?
+        .set_default("fanvue.api_url", "https://api.fanvue.com")?
+        .set_default("fanvue.auth_url", "https://auth.fanvue.com")?
+        .set_default("fanvue.api_version", "2025-06-26")?
+        .set_default("fanvue.scopes", DEFAULT_SCOPES)?
+        .set_default("fanvue.token_auth", "basic")?
+        .set_default("fanvue.interactive_reserve_percent", 20)?
+        .set_default("fanvue.request_timeout_secs", 20)?
+        .set_default("sync.enabled", true)?
+        .set_default("sync.workers", 2)?
+        .set_default("sync.reconcile_interval_secs", 300)?
+        .set_default("sync.overlap_secs", 120)?
+        .set_default("sync.history_depth", 1000)?
+        .set_default("sync.purchase_horizon_hours", 72)?
+        .set_default("sync.lease_secs", 60)?
+        .set_default("sync.poll_interval_ms", 1000)?
+        .set_default("webhooks.tolerance_secs", 300)?
+        .set_default("webhooks.max_attempts", 8)?
+        .set_default("webhooks.workers", 1)?
+        .set_default("webhooks.enabled", true)?
+        .set_default("webhooks.intake_writers", 2)?
+        .set_default("webhooks.intake_batch", 256)?)
+}
+
+/// Settings for integration tests and benchmarks: the shipped defaults
+/// (through the same validation as `load`), never a file or the
+/// environment, and only these overrides:
+/// - the given database and a fixed, non-example secret key;
+/// - port 0, so parallel apps never collide;
+/// - Fanvue URLs pointing at a closed local port, so nothing can reach the
+///   real Fanvue by accident (tests point them at the simulator);
+/// - no background sync or webhook workers: tests and benches drive each
+///   step themselves, so results do not depend on timing.
+impl Settings {
+    pub fn for_tests(database_url: &str) -> Self {
+        const TEST_KEY: &str = "c3dpdGNoYm9hcmQtdGVzdC1rZXktMzItYnl0ZXMhISE=";
+        let overrides: [(&str, &str); 7] = [
+            ("database_url", database_url),
+            ("secret_key", TEST_KEY),
+            ("port", "0"),
+            ("fanvue.api_url", "http://127.0.0.1:9"),
+            ("fanvue.auth_url", "http://127.0.0.1:9"),
+            ("sync.enabled", "false"),
+            ("webhooks.enabled", "false"),
+        ];
+        let build = || -> Result<Self, ConfigError> {
+            let mut b = shipped_defaults()?;
+            for (k, v) in overrides {
+                b = b.set_override(k, v)?;
+            }
+            Self::from_raw(b.build()?.try_deserialize()?)
+        };
+        build().expect("the shipped defaults with test overrides are valid")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -642,5 +681,17 @@ mod tests {
         assert!(!dbg.contains("postgres://"), "{dbg}");
         assert!(dbg.contains("REDACTED"), "{dbg}");
         assert!(!s.secure_cookies());
+    }
+
+    #[test]
+    fn test_settings_keep_the_shipped_defaults() {
+        let s = Settings::for_tests("postgres://postgres@127.0.0.1/x");
+        assert_eq!(s.sync.lease_secs, 60);
+        assert_eq!(s.sync.poll_interval_ms, 1000);
+        assert_eq!(s.webhooks.max_attempts, 8);
+        assert_eq!(s.auth.session_idle_minutes, 120);
+        assert_eq!(s.port, 0);
+        assert!(!s.sync.enabled && !s.webhooks.enabled);
+        assert!(s.webhooks.secret.is_none() && s.fanvue.app.is_none());
     }
 }

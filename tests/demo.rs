@@ -8,12 +8,14 @@ mod helpers;
 
 use std::time::{Duration, Instant};
 
-use helpers::{TestClient, test_settings};
+use helpers::{DropDatabase, TestClient, test_settings};
 use switchboard::demo::{DEMO_PASSWORD, DemoArgs};
 
 #[tokio::test]
 async fn demo_starts_logins_work_and_live_messages_arrive_within_5_seconds() {
     let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
+    // Declared first, so dropped last: after the demo has stopped.
+    let _database = DropDatabase::new(&db);
     let args = DemoArgs {
         port: 0,
         creators: 2,

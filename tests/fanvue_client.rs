@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use secrecy::SecretString;
-use switchboard::config::{DEFAULT_SCOPES, FanvueSettings, TokenAuth};
+use switchboard::config::Settings;
 use switchboard::fanvue::client::{ChatsQuery, RetryPolicy};
 use switchboard::fanvue::models::{BatchEntry, BatchRequest, SendMessage};
 use switchboard::fanvue::{CallAuth, FanvueClient, FanvueError, Priority};
@@ -32,19 +32,10 @@ async fn sim(tweak: impl FnOnce(&mut SimConfig)) -> SimHandle {
 }
 
 fn client(sim: &SimHandle) -> FanvueClient {
-    let settings = FanvueSettings {
-        app: None,
-        api_url: url::Url::parse(&sim.api_base_url()).unwrap(),
-        auth_url: url::Url::parse(sim.auth_base_url()).unwrap(),
-        api_version: sim.api_version().to_owned(),
-        scopes: DEFAULT_SCOPES
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
-        token_auth: TokenAuth::Basic,
-        interactive_reserve_percent: 20,
-        request_timeout: Duration::from_secs(10),
-    };
+    let mut settings = Settings::for_tests("postgres://127.0.0.1/unused").fanvue;
+    settings.api_url = url::Url::parse(&sim.api_base_url()).unwrap();
+    settings.auth_url = url::Url::parse(sim.auth_base_url()).unwrap();
+    settings.api_version = sim.api_version().to_owned();
     FanvueClient::new(&settings).unwrap()
 }
 

@@ -571,16 +571,7 @@ mod tests {
 
     #[test]
     fn deprecation_notices_are_kept_once_each() {
-        let settings = crate::config::FanvueSettings {
-            app: None,
-            api_url: url::Url::parse("http://127.0.0.1:9").unwrap(),
-            auth_url: url::Url::parse("http://127.0.0.1:9").unwrap(),
-            api_version: "2025-06-26".into(),
-            scopes: vec!["read:self".into()],
-            token_auth: crate::config::TokenAuth::Basic,
-            interactive_reserve_percent: 20,
-            request_timeout: Duration::from_secs(1),
-        };
+        let settings = crate::config::Settings::for_tests("postgres://127.0.0.1/unused").fanvue;
         let client = FanvueClient::new(&settings).unwrap();
         let mut h = HeaderMap::new();
         h.insert("sunset", "Wed, 01 Jul 2026 00:00:00 GMT".parse().unwrap());

@@ -69,9 +69,13 @@ async fn spawn() -> (TestApp, TestAgency, TestClient) {
 
 #[tokio::test]
 async fn connect_flow_connects_the_creator_with_encrypted_tokens() {
-    let (app, acme, admin) = spawn().await;
-    let creator = app.sim().creator_uuids()[0];
-    let id = app.connect(&admin, creator).await;
+    let ConnectedCreator {
+        app,
+        acme,
+        admin,
+        fanvue: creator,
+        id,
+    } = TestApp::with_connected_creator().await;
 
     let (status, body) = admin.get_html(&format!("/admin/creators/{id}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -132,11 +136,7 @@ async fn connect_flow_connects_the_creator_with_encrypted_tokens() {
             "{page}"
         );
     }
-    assert!(
-        app.audit_actions(acme.id)
-            .await
-            .contains(&"creator.connected".to_owned())
-    );
+    app.assert_audited(acme.id, "creator.connected").await;
     assert_eq!(
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM oauth_flows")
             .fetch_one(&app.pool)
@@ -250,11 +250,7 @@ async fn pkce_mismatch_is_refused_by_fanvue_and_nothing_is_stored() {
             .contains("did not accept the authorization")
     );
     assert_eq!(creators_count(&app).await, 0);
-    assert!(
-        app.audit_actions(acme.id)
-            .await
-            .contains(&"creator.connect_failed".to_owned())
-    );
+    app.assert_audited(acme.id, "creator.connect_failed").await;
 }
 
 #[tokio::test]
@@ -364,9 +360,13 @@ async fn callback_from_another_staff_session_is_refused() {
 
 #[tokio::test]
 async fn reconnecting_updates_in_place_and_another_agency_is_refused() {
-    let (app, acme, admin) = spawn().await;
-    let creator = app.sim().creator_uuids()[0];
-    let id = app.connect(&admin, creator).await;
+    let ConnectedCreator {
+        app,
+        acme,
+        admin,
+        fanvue: creator,
+        id,
+    } = TestApp::with_connected_creator().await;
     let r = admin
         .post_form(&format!("/admin/creators/{id}/reconnect"), &[])
         .await;
@@ -375,11 +375,7 @@ async fn reconnecting_updates_in_place_and_another_agency_is_refused() {
     let done = admin.http.get(location(&consent)).send().await.unwrap();
     assert_eq!(location(&done), format!("/admin/creators/{id}"));
     assert_eq!(creators_count(&app).await, 1);
-    assert!(
-        app.audit_actions(acme.id)
-            .await
-            .contains(&"creator.reconnected".to_owned())
-    );
+    app.assert_audited(acme.id, "creator.reconnected").await;
 
     let globex = app.agency("Globex").await;
     let intruder = app.signed_in(&globex.email("admin")).await;
@@ -400,8 +396,7 @@ async fn reconnecting_updates_in_place_and_another_agency_is_refused() {
 
 #[tokio::test]
 async fn proactive_refresh_happens_before_expiry() {
-    let (app, _, admin) = spawn().await;
-    let id = app.connect(&admin, app.sim().creator_uuids()[0]).await;
+    let ConnectedCreator { app, id, .. } = TestApp::with_connected_creator().await;
     let conns = connections(&app);
     conns.access_token(id).await.unwrap();
     assert_eq!(refreshes(&app), 0, "a fresh token is used as is");
@@ -441,8 +436,7 @@ async fn proactive_refresh_happens_before_expiry() {
 
 #[tokio::test]
 async fn twenty_concurrent_calls_on_an_expired_token_refresh_once() {
-    let (app, _, admin) = spawn().await;
-    let id = app.connect(&admin, app.sim().creator_uuids()[0]).await;
+    let ConnectedCreator { app, id, .. } = TestApp::with_connected_creator().await;
     // Fanvue considers the token expired; our copy does not know yet, so
     // every call meets a 401 first.
     app.sim().advance_clock(Duration::from_secs(2 * 3600));
@@ -470,8 +464,7 @@ async fn twenty_concurrent_calls_on_an_expired_token_refresh_once() {
 
 #[tokio::test]
 async fn rotated_refresh_token_survives_a_restart() {
-    let (app, _, admin) = spawn().await;
-    let id = app.connect(&admin, app.sim().creator_uuids()[0]).await;
+    let ConnectedCreator { app, id, .. } = TestApp::with_connected_creator().await;
     let (_, first_refresh) = stored_tokens(&app, id).await;
     connections(&app).refresh(id, None).await.ok();
     // `refresh(None)` on a fresh token is a no-op; force one by expiring it.
@@ -500,19 +493,18 @@ async fn rotated_refresh_token_survives_a_restart() {
         0,
         "an old refresh token was never replayed"
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "connected");
+    assert_eq!(app.creator_status(id).await, "connected");
 }
 
 #[tokio::test]
 async fn revoked_grant_marks_needs_reauth_and_stops_using_the_connection() {
-    let (app, _, admin) = spawn().await;
-    let creator = app.sim().creator_uuids()[0];
-    let id = app.connect(&admin, creator).await;
+    let ConnectedCreator {
+        app,
+        admin,
+        fanvue: creator,
+        id,
+        ..
+    } = TestApp::with_connected_creator().await;
     app.sim().revoke_tokens(Some(&creator.to_string()));
     let conns = connections(&app);
     let client = conns.client();
@@ -525,12 +517,7 @@ async fn revoked_grant_marks_needs_reauth_and_stops_using_the_connection() {
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectionError::NeedsReauth), "{err:?}");
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "needs_reauth");
+    assert_eq!(app.creator_status(id).await, "needs_reauth");
     // From now on nothing is sent to Fanvue for this creator.
     let before = app.sim().stats().total_requests;
     let again = conns.access_token(id).await;
@@ -547,18 +534,18 @@ async fn revoked_grant_marks_needs_reauth_and_stops_using_the_connection() {
         .await;
     let consent = admin.http.get(location(&r)).send().await.unwrap();
     admin.http.get(location(&consent)).send().await.unwrap();
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "connected");
+    assert_eq!(app.creator_status(id).await, "connected");
 }
 
 #[tokio::test]
 async fn disconnect_deletes_tokens_and_purge_deletes_the_creator() {
-    let (app, acme, admin) = spawn().await;
-    let id = app.connect(&admin, app.sim().creator_uuids()[0]).await;
+    let ConnectedCreator {
+        app,
+        acme,
+        admin,
+        id,
+        ..
+    } = TestApp::with_connected_creator().await;
     let r = admin
         .post_form(&format!("/admin/creators/{id}/disconnect"), &[])
         .await;
@@ -584,11 +571,8 @@ async fn disconnect_deletes_tokens_and_purge_deletes_the_creator() {
         .await;
     assert_eq!(location(&r), "/admin/creators");
     assert_eq!(creators_count(&app).await, 0);
-    let actions = app.audit_actions(acme.id).await;
-    assert!(
-        actions.contains(&"creator.disconnected".to_owned())
-            && actions.contains(&"creator.purged".to_owned())
-    );
+    app.assert_audited(acme.id, "creator.disconnected").await;
+    app.assert_audited(acme.id, "creator.purged").await;
 }
 
 #[tokio::test]
@@ -647,12 +631,7 @@ async fn chatters_see_only_assigned_creators_and_cannot_manage_connections() {
             .unwrap(),
         0
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-        .bind(first)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "connected");
+    assert_eq!(app.creator_status(first).await, "connected");
 
     // The manager sees every creator on the overview.
     let manager = app.signed_in(&acme.email("manager")).await;
@@ -671,11 +650,8 @@ async fn chatters_see_only_assigned_creators_and_cannot_manage_connections() {
         .await;
     let (_, home) = chatter.get_html("/").await;
     assert!(!home.contains(&format!("@{h1}")));
-    let actions = app.audit_actions(acme.id).await;
-    assert!(
-        actions.contains(&"creator.assigned".to_owned())
-            && actions.contains(&"creator.unassigned".to_owned())
-    );
+    app.assert_audited(acme.id, "creator.assigned").await;
+    app.assert_audited(acme.id, "creator.unassigned").await;
 }
 
 #[tokio::test]

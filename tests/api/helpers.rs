@@ -9,10 +9,7 @@ use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use switchboard::config::{
-    AuthSettings, DEFAULT_SCOPES, FanvueApp, FanvueSettings, LogFormat, SecretKey, Settings,
-    SyncSettings, TokenAuth, WebhookSettings,
-};
+use switchboard::config::{FanvueApp, LogFormat, Settings};
 use switchboard::domain::{AgencyId, CreatorId, Role, StaffId};
 use switchboard::sim::{SimConfig, SimHandle};
 use switchboard::startup::{Application, SESSION_COOKIE};
@@ -33,65 +30,17 @@ fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The shipped defaults (`Settings::for_tests`) on a fresh database, with the
+/// few changes the API tests rely on.
 pub fn test_settings(database: &str) -> Settings {
     let mut url = url::Url::parse(&server_url()).expect("TEST_DATABASE_URL is a URL");
     url.set_path(&format!("/{database}"));
-    Settings {
-        database_url: SecretString::from(url.to_string()),
-        secret_key: SecretKey::from_base64("c3dpdGNoYm9hcmQtdGVzdC1rZXktMzItYnl0ZXMhISE=")
-            .expect("test key"),
-        public_url: url::Url::parse("http://127.0.0.1:8080").expect("url"),
-        host: "127.0.0.1".into(),
-        port: 0,
-        log_format: LogFormat::Text,
-        log_filter: "info".into(),
-        trust_forwarded_for: false,
-        trusted_proxy_hops: 1,
-        max_form_bytes: 64 * 1024,
-        auth: AuthSettings {
-            session_idle_minutes: 60,
-            session_absolute_hours: 12,
-            throttle_window_secs: 900,
-            max_failures_per_account: 5,
-            max_failures_per_ip: 30,
-            invite_ttl_hours: 72,
-        },
-        fanvue: FanvueSettings {
-            app: None,
-            api_url: url::Url::parse("http://127.0.0.1:9").expect("url"),
-            auth_url: url::Url::parse("http://127.0.0.1:9").expect("url"),
-            api_version: "2025-06-26".into(),
-            scopes: DEFAULT_SCOPES
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            token_auth: TokenAuth::Basic,
-            interactive_reserve_percent: 20,
-            request_timeout: std::time::Duration::from_secs(10),
-        },
-        webhooks: WebhookSettings {
-            secret: Some(SecretString::from("test-webhook-secret")),
-            previous_secret: None,
-            tolerance_secs: 300,
-            max_attempts: 3,
-            workers: 1,
-            // Tests drive processing themselves.
-            enabled: false,
-            intake_writers: 2,
-            intake_batch: 256,
-        },
-        // Tests drive sync steps themselves (no background workers).
-        sync: SyncSettings {
-            enabled: false,
-            workers: 1,
-            reconcile_interval_secs: 300,
-            overlap_secs: 120,
-            history_depth: 1000,
-            purchase_horizon_hours: 72,
-            lease_secs: 30,
-            poll_interval_ms: 200,
-        },
-    }
+    let mut settings = Settings::for_tests(url.as_str());
+    // Webhook intake refuses everything unsigned: tests sign with this one.
+    settings.webhooks.secret = Some(SecretString::from("test-webhook-secret"));
+    // Dead-lettering is reached in three drains instead of eight.
+    settings.webhooks.max_attempts = 3;
+    settings
 }
 
 pub struct TestApp {
@@ -101,6 +50,61 @@ pub struct TestApp {
     pub sim: Option<SimHandle>,
     #[allow(dead_code)]
     pub settings: Settings,
+    /// Drops this test's database when the test ends.
+    _database: DropDatabase,
+}
+
+/// The name of a database a test created; dropping it drops the database.
+pub struct DropDatabase(String);
+
+impl DropDatabase {
+    pub fn new(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+}
+
+impl Drop for DropDatabase {
+    /// `Drop` cannot await, and the test's runtime may be shutting down, so
+    /// a thread with its own runtime and connection does it. `FORCE` closes
+    /// the app's pool connections, which the app, still running, would hold.
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.0);
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&server_url()).await?;
+                // The name is ours: `sbtest_` and a uuid.
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        // A failed drop only leaves a database for the test script to clear;
+        // never turn a passing test into a panic (or a panic into an abort).
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test database: {e}");
+        }
+    }
+}
+
+/// Agency "Acme" on an app wired to the simulator, its admin signed in and
+/// the first simulated creator connected: the start of most tests that
+/// need a creator.
+pub struct ConnectedCreator {
+    pub app: TestApp,
+    pub acme: TestAgency,
+    pub admin: TestClient,
+    /// The creator's uuid at (simulated) Fanvue.
+    pub fanvue: uuid::Uuid,
+    /// The creator's Switchboard id.
+    pub id: CreatorId,
 }
 
 /// An agency created for a test, with its people's ids by role label.
@@ -133,6 +137,7 @@ impl TestApp {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+        let database = DropDatabase::new(&db);
         tweak(&mut settings);
         let opts: PgConnectOptions = settings.connect_options().expect("db url");
         let pool = store::connect_and_migrate(opts, 5)
@@ -147,6 +152,7 @@ impl TestApp {
             pool,
             settings,
             sim: None,
+            _database: database,
         }
     }
 
@@ -169,6 +175,7 @@ impl TestApp {
             .expect("simulator starts");
         let db = format!("sbtest_{}", uuid::Uuid::new_v4().simple());
         let mut settings = test_settings(&db);
+        let database = DropDatabase::new(&db);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
@@ -193,6 +200,32 @@ impl TestApp {
             pool,
             settings,
             sim: Some(sim),
+            _database: database,
+        }
+    }
+
+    /// `with_connected_creator_in` with the default simulator and settings.
+    pub async fn with_connected_creator() -> ConnectedCreator {
+        Self::with_connected_creator_in(|_| {}, |_| {}).await
+    }
+
+    /// An app on a simulator tweaked by `tweak_sim`, agency "Acme", its admin
+    /// signed in, and the first simulated creator connected.
+    pub async fn with_connected_creator_in(
+        tweak_sim: impl FnOnce(&mut SimConfig),
+        tweak: impl FnOnce(&mut Settings),
+    ) -> ConnectedCreator {
+        let app = Self::spawn_with_sim(tweak_sim, tweak).await;
+        let acme = app.agency("Acme").await;
+        let admin = app.signed_in(&acme.email("admin")).await;
+        let fanvue = app.sim().creator_uuids()[0];
+        let id = app.connect(&admin, fanvue).await;
+        ConnectedCreator {
+            app,
+            acme,
+            admin,
+            fanvue,
+            id,
         }
     }
 
@@ -345,6 +378,83 @@ impl TestApp {
             .fetch_all(&self.pool)
             .await
             .expect("audit")
+    }
+
+    /// A creator's connection status (`connected`, `needs_reauth`, ...).
+    pub async fn creator_status(&self, id: CreatorId) -> String {
+        sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("creator status")
+    }
+
+    /// Fails unless `agency`'s audit log holds `action`.
+    pub async fn assert_audited(&self, agency: AgencyId, action: &str) {
+        let actions = self.audit_actions(agency).await;
+        assert!(
+            actions.iter().any(|a| a == action),
+            "expected {action:?} in the audit log, found {actions:?}"
+        );
+    }
+
+    /// How many times `agency`'s audit log holds `action`.
+    pub async fn audited_count(&self, agency: AgencyId, action: &str) -> usize {
+        let actions = self.audit_actions(agency).await;
+        actions.iter().filter(|a| *a == action).count()
+    }
+
+    /// Moves every recorded failed login `by` into the past (as if that
+    /// much time had gone by), instead of sleeping out the throttle window.
+    pub async fn age_login_failures(&self, by: std::time::Duration) {
+        sqlx::query("UPDATE login_failures SET at = at - make_interval(secs => $1)")
+            .bind(by.as_secs_f64())
+            .execute(&self.pool)
+            .await
+            .expect("age login failures");
+    }
+
+    /// Lets `creator`'s sync lease run out now, whoever holds it.
+    pub async fn expire_sync_lease(&self, creator: CreatorId) {
+        sqlx::query(
+            "UPDATE sync_state SET lease_expires_at = now() - interval '1 second' WHERE creator_id = $1",
+        )
+        .bind(creator)
+        .execute(&self.pool)
+        .await
+        .expect("expire lease");
+    }
+
+    /// Lets every webhook processing claim run out now (a crashed worker's
+    /// claim lapsing).
+    pub async fn expire_webhook_claims(&self) {
+        sqlx::query(
+            "UPDATE webhook_events SET locked_until = now() - interval '1 second' WHERE status = 'processing'",
+        )
+        .execute(&self.pool)
+        .await
+        .expect("expire claims");
+    }
+
+    /// The status of every stored webhook event, oldest first.
+    pub async fn webhook_statuses(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT status FROM webhook_events ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .expect("webhook statuses")
+    }
+
+    /// The status of the only stored webhook event.
+    pub async fn webhook_status(&self) -> String {
+        let all = self.webhook_statuses().await;
+        assert_eq!(all.len(), 1, "expected exactly one webhook event: {all:?}");
+        all.into_iter().next().expect("one event")
+    }
+
+    /// How many stored webhook events have `status`.
+    pub async fn webhooks_with_status(&self, status: &str) -> usize {
+        let all = self.webhook_statuses().await;
+        all.iter().filter(|s| *s == status).count()
     }
 }
 

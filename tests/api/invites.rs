@@ -81,11 +81,8 @@ async fn invite_link_creates_an_account_once() {
             .await
             .unwrap();
     assert_eq!(n, 1);
-    let actions = app.audit_actions(acme.id).await;
-    assert!(
-        actions.contains(&"staff.invited".to_owned())
-            && actions.contains(&"invite.accepted".to_owned())
-    );
+    app.assert_audited(acme.id, "staff.invited").await;
+    app.assert_audited(acme.id, "invite.accepted").await;
 }
 
 #[tokio::test]

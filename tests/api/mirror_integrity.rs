@@ -10,7 +10,12 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 async fn spawn_two_mirrored() -> (TestApp, TestClient, CreatorId, CreatorId) {
-    let app = TestApp::spawn_with_sim(
+    let ConnectedCreator {
+        app,
+        admin,
+        id: first,
+        ..
+    } = TestApp::with_connected_creator_in(
         |c| {
             c.scenario.creators = 2;
             c.scenario.fans_per_creator = 4;
@@ -19,11 +24,7 @@ async fn spawn_two_mirrored() -> (TestApp, TestClient, CreatorId, CreatorId) {
         |_| {},
     )
     .await;
-    let acme = app.agency("Acme").await;
-    let admin = app.signed_in(&acme.email("admin")).await;
-    let uuids = app.sim().creator_uuids();
-    let first = app.connect(&admin, uuids[0]).await;
-    let second = app.connect(&admin, uuids[1]).await;
+    let second = app.connect(&admin, app.sim().creator_uuids()[1]).await;
     let engine = app.sync_engine();
     for creator in [first, second] {
         sync_until_idle(&engine, creator).await;

@@ -44,14 +44,7 @@ async fn last_owner_cannot_be_demoted_or_deactivated() {
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(app.staff_active(acme.admin).await);
-    let actions = app.audit_actions(acme.id).await;
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "staff.role_changed")
-            .count(),
-        2
-    );
+    assert_eq!(app.audited_count(acme.id, "staff.role_changed").await, 2);
 }
 
 #[tokio::test]
@@ -140,11 +133,8 @@ async fn deactivate_then_reactivate() {
             .status(),
         StatusCode::SEE_OTHER
     );
-    let actions = app.audit_actions(acme.id).await;
-    assert!(
-        actions.contains(&"staff.deactivated".to_owned())
-            && actions.contains(&"staff.reactivated".to_owned())
-    );
+    app.assert_audited(acme.id, "staff.deactivated").await;
+    app.assert_audited(acme.id, "staff.reactivated").await;
 }
 
 #[tokio::test]
@@ -260,11 +250,8 @@ async fn fanvue_uuid_is_validated_and_kept_on_error() {
             .await
             .unwrap();
     assert!(stored.is_none());
-    assert!(
-        app.audit_actions(acme.id)
-            .await
-            .contains(&"staff.fanvue_uuid_changed".to_owned())
-    );
+    app.assert_audited(acme.id, "staff.fanvue_uuid_changed")
+        .await;
 }
 
 #[tokio::test]

@@ -215,8 +215,10 @@ fn creator_api(app: &TestApp, creator: Uuid) -> (FanvueClient, CallAuth) {
     )
 }
 
-async fn spawn(fans: usize, messages: usize) -> (TestApp, TestClient, Uuid, CreatorId) {
-    let app = TestApp::spawn_with_sim(
+/// A connected creator (of two) with `fans` chats of `messages` each, every
+/// fan contactable.
+async fn connected(fans: usize, messages: usize) -> ConnectedCreator {
+    TestApp::with_connected_creator_in(
         |c| {
             c.scenario.creators = 2;
             c.scenario.fans_per_creator = fans;
@@ -225,12 +227,18 @@ async fn spawn(fans: usize, messages: usize) -> (TestApp, TestClient, Uuid, Crea
         },
         |_| {},
     )
-    .await;
-    let acme = app.agency("Acme").await;
-    let admin = app.signed_in(&acme.email("admin")).await;
-    let creator = app.sim().creator_uuids()[0];
-    let id = app.connect(&admin, creator).await;
-    (app, admin, creator, id)
+    .await
+}
+
+async fn spawn(fans: usize, messages: usize) -> (TestApp, TestClient, Uuid, CreatorId) {
+    let ConnectedCreator {
+        app,
+        admin,
+        fanvue,
+        id,
+        ..
+    } = connected(fans, messages).await;
+    (app, admin, fanvue, id)
 }
 
 #[tokio::test]
@@ -639,22 +647,17 @@ async fn two_workers_never_sync_one_creator_at_once() {
 async fn a_crashed_workers_lease_expires_and_another_finishes_without_duplicates() {
     let (app, _, creator, id) = spawn(20, 60).await;
     let e = engine(&app);
-    // A worker claims the creator with a short lease, then dies.
-    let dead = Lease::claim(
-        &app.pool,
-        "dead-worker",
-        Duration::from_millis(1500),
-        Some(id),
-    )
-    .await
-    .unwrap()
-    .expect("claimed");
+    // A worker claims the creator, then dies.
+    let dead = Lease::claim(&app.pool, "dead-worker", Duration::from_secs(30), Some(id))
+        .await
+        .unwrap()
+        .expect("claimed");
     assert_eq!(
         e.run_once("survivor", Some(id)).await.unwrap(),
         Outcome::Idle,
         "leased: nobody else may start"
     );
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    app.expire_sync_lease(id).await;
     sync_until_idle(&e, id).await;
     assert_same(
         "after takeover",
@@ -676,7 +679,12 @@ async fn a_crashed_workers_lease_expires_and_another_finishes_without_duplicates
 
 #[tokio::test]
 async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
-    let app = TestApp::spawn_with_sim(
+    let ConnectedCreator {
+        app,
+        fanvue: creator,
+        id,
+        ..
+    } = TestApp::with_connected_creator_in(
         |c| {
             c.scenario.creators = 1;
             c.scenario.fans_per_creator = 40;
@@ -687,10 +695,6 @@ async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
         |_| {},
     )
     .await;
-    let acme = app.agency("Acme").await;
-    let admin = app.signed_in(&acme.email("admin")).await;
-    let creator = app.sim().creator_uuids()[0];
-    let id = app.connect(&admin, creator).await;
     let e = engine(&app);
     app.sim().reset_stats();
     app.sim().patch_faults(FaultsPatch {
@@ -750,7 +754,13 @@ async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
 
 #[tokio::test]
 async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped() {
-    let (app, admin, creator, id) = spawn(5, 5).await;
+    let ConnectedCreator {
+        app,
+        acme,
+        admin,
+        fanvue: creator,
+        id,
+    } = connected(5, 5).await;
     let e = engine(&app);
     sync_until_idle(&e, id).await;
     let r = admin
@@ -769,13 +779,10 @@ async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped()
         .post_form(&format!("/admin/creators/{id}/sync/reconcile"), &[])
         .await;
     assert_eq!(e.run_once("w", Some(id)).await.unwrap(), Outcome::Idle);
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'sync.reconcile_requested'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(
+        app.audited_count(acme.id, "sync.reconcile_requested").await,
+        1
+    );
     // A creator whose grant is gone is never claimed.
     app.sim().revoke_tokens(Some(&creator.to_string()));
     sqlx::query("UPDATE creators SET status = 'needs_reauth' WHERE id = $1")

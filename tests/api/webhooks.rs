@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 async fn setup() -> (TestApp, Uuid, CreatorId) {
-    let app = TestApp::spawn_with_sim(
+    let ConnectedCreator {
+        app, fanvue, id, ..
+    } = TestApp::with_connected_creator_in(
         |c| {
             c.scenario.creators = 2;
             c.scenario.fans_per_creator = 6;
@@ -25,11 +27,7 @@ async fn setup() -> (TestApp, Uuid, CreatorId) {
         |_| {},
     )
     .await;
-    let acme = app.agency("Acme").await;
-    let admin = app.signed_in(&acme.email("admin")).await;
-    let creator = app.sim().creator_uuids()[0];
-    let id = app.connect(&admin, creator).await;
-    (app, creator, id)
+    (app, fanvue, id)
 }
 
 fn secret(app: &TestApp) -> SecretString {
@@ -101,11 +99,7 @@ async fn a_valid_delivery_is_stored_then_applied() {
         "accepted"
     );
     // Stored, not yet in the mirror: the request did no mirror write.
-    let status: String = sqlx::query_scalar("SELECT status FROM webhook_events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "pending");
+    assert_eq!(app.webhook_status().await, "pending");
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE uuid = $1")
         .bind(msg)
         .fetch_one(&app.pool)
@@ -125,11 +119,7 @@ async fn a_valid_delivery_is_stored_then_applied() {
         (text.as_deref(), direction.as_str(), unread),
         (Some("hello there"), "in", 1)
     );
-    let status: String = sqlx::query_scalar("SELECT status FROM webhook_events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "processed");
+    assert_eq!(app.webhook_status().await, "processed");
 }
 
 #[tokio::test]
@@ -228,11 +218,7 @@ async fn every_refusal_path_answers_its_status_and_applies_nothing() {
     let stranger = received(Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), "who?");
     let r = signed(&app, path, &stranger).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let status: String = sqlx::query_scalar("SELECT status FROM webhook_events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(status, "unmatched");
+    assert_eq!(app.webhook_status().await, "unmatched");
     assert_eq!(drain(&app).await, 0);
 }
 
@@ -422,12 +408,12 @@ async fn a_crash_between_claim_and_apply_is_retried_and_applied_once() {
     )
     .await;
     // A worker claims it and dies before applying.
-    let claimed = switchboard::store::webhooks::claim(&app.pool, 10, 0.5)
+    let claimed = switchboard::store::webhooks::claim(&app.pool, 10, 30.0)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(drain(&app).await, 0, "claimed by the dead worker");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    app.expire_webhook_claims().await;
     assert_eq!(drain(&app).await, 1, "the lapsed claim is picked up");
     assert_eq!(drain(&app).await, 0);
     let (n, attempts): (i64, i32) = sqlx::query_as(
@@ -485,15 +471,15 @@ async fn the_previous_secret_works_only_during_the_rotation_overlap() {
         (now + chrono::Duration::hours(1), StatusCode::OK),
         (now - chrono::Duration::minutes(1), StatusCode::UNAUTHORIZED),
     ] {
-        let app = TestApp::spawn_with_sim(
+        let ConnectedCreator {
+            app,
+            fanvue: creator,
+            ..
+        } = TestApp::with_connected_creator_in(
             |_| {},
             |s| s.webhooks.previous_secret = Some((old.clone(), until)),
         )
         .await;
-        let acme = app.agency("Acme").await;
-        let admin = app.signed_in(&acme.email("admin")).await;
-        let creator = app.sim().creator_uuids()[0];
-        app.connect(&admin, creator).await;
         let raw = serde_json::to_vec(&received(
             creator,
             Uuid::new_v4(),
@@ -622,17 +608,23 @@ async fn simulator_deliveries_land_in_the_mirror_and_an_outage_is_closed_by_reco
         "after the outage and a reconcile the mirror holds exactly Fanvue's messages"
     );
     // The queued deliveries arrive later and change nothing but are harmless.
+    let delivered_before = app.sim().deliveries().len();
     app.sim().patch_faults(FaultsPatch {
         webhook_paused: Some(false),
         ..Default::default()
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..100 {
+        if app.sim().deliveries().len() > delivered_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        app.sim().deliveries().len() > delivered_before,
+        "the held deliveries arrive after the outage"
+    );
     drain(&app).await;
-    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE status = 'dead'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(dead, 0);
+    assert_eq!(app.webhooks_with_status("dead").await, 0);
 }
 
 #[tokio::test]
@@ -820,12 +812,8 @@ async fn a_failing_event_in_a_processing_round_does_not_hold_back_the_others() {
         .await
         .unwrap();
     assert_eq!(applied, 4);
-    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM webhook_events ORDER BY id")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
     assert_eq!(
-        statuses,
+        app.webhook_statuses().await,
         [
             "processed",
             "processed",
