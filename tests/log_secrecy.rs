@@ -181,9 +181,9 @@ async fn invitation_life(app: &TestApp, admin: &TestClient) -> String {
     token
 }
 
-/// Every route of the web face, with its method; `{…}` parts are filled
-/// with a random id. `route_table_is_complete` keeps it in step with
-/// `src/web/mod.rs`.
+/// Every route of the web face and of webhook intake, with its method;
+/// `{…}` parts are filled with a random id. `route_table_is_complete` keeps
+/// it in step with `src/web/mod.rs` and `src/webhooks/mod.rs`.
 const ROUTES: &[(&str, &str)] = &[
     ("POST", "/webhooks/fanvue"),
     ("POST", "/webhooks/fanvue/{event}"),
@@ -225,21 +225,27 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/creators/{id}/assignments/{staff_id}/remove"),
 ];
 
-/// Scopes in `src/web/mod.rs` whose routes are listed here in full.
+/// Scopes whose routes are listed here in full.
 const SCOPES: &[&str] = &["/webhooks"];
 
-#[test]
-fn route_table_is_complete() {
-    let source = include_str!("../src/web/mod.rs");
+/// The quoted paths in a file's `pub fn routes`.
+fn declared_paths(source: &'static str) -> Vec<&'static str> {
     let routes_fn = &source[source.find("pub fn routes").expect("routes fn")..];
-    let declared: Vec<&str> = routes_fn
+    routes_fn
         .split('"')
         .skip(1)
         .step_by(2)
         .filter(|s| s.starts_with('/'))
-        .collect();
-    assert!(declared.len() >= 30, "{declared:?}");
-    for path in declared {
+        .collect()
+}
+
+#[test]
+fn route_table_is_complete() {
+    let web = declared_paths(include_str!("../src/web/mod.rs"));
+    let webhooks = declared_paths(include_str!("../src/webhooks/mod.rs"));
+    assert!(web.len() >= 30, "{web:?}");
+    assert!(webhooks.len() >= 2, "{webhooks:?}");
+    for path in web.into_iter().chain(webhooks) {
         let covered = SCOPES.contains(&path) || ROUTES.iter().any(|(_, p)| p.ends_with(path));
         assert!(covered, "route {path} is missing from ROUTES");
     }
