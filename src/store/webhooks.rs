@@ -40,6 +40,7 @@ pub enum Intake {
 /// row at a time when a batch fails). Dedupe keys must be distinct within
 /// `events`; the result is in the same order. Rows are inserted in key order so that two concurrent batches
 /// sharing keys wait on each other instead of deadlocking.
+#[tracing::instrument(skip_all)]
 pub async fn insert_many(
     db: impl PgExecutor<'_>,
     events: &[&NewEvent],
@@ -91,6 +92,7 @@ pub struct NewRejection<'a> {
 /// Logs a rejection unless `per_minute` were logged in the last minute
 /// (installation-wide); beyond that only the minute's count goes up.
 /// Returns whether the row was kept.
+#[tracing::instrument(skip_all)]
 pub async fn reject(
     pool: &sqlx::PgPool,
     r: &NewRejection<'_>,
@@ -140,6 +142,7 @@ pub struct Claimed {
 
 /// Claims due events (pending, or processing whose claim lapsed: a worker
 /// crashed between claim and apply).
+#[tracing::instrument(skip_all)]
 pub async fn claim(
     db: impl PgExecutor<'_>,
     limit: i64,
@@ -163,6 +166,7 @@ pub async fn claim(
 }
 
 /// Marks a round of events applied, in the transaction that applied them.
+#[tracing::instrument(skip_all)]
 pub async fn mark_processed(
     conn: &mut PgConnection,
     ids: &[WebhookEventId],
@@ -177,6 +181,7 @@ pub async fn mark_processed(
 
 /// Files events whose creator was disconnected after intake as unmatched:
 /// they are kept, never applied.
+#[tracing::instrument(skip_all)]
 pub async fn mark_unmatched(
     conn: &mut PgConnection,
     ids: &[WebhookEventId],
@@ -190,6 +195,7 @@ pub async fn mark_unmatched(
 }
 
 /// Schedules a retry, or dead-letters after `max_attempts`.
+#[tracing::instrument(skip_all)]
 pub async fn mark_failed(
     db: impl PgExecutor<'_>,
     id: WebhookEventId,
@@ -212,6 +218,7 @@ pub async fn mark_failed(
 }
 
 /// An admin's "retry" on a dead letter (scoped by agency).
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn retry_dead(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -225,14 +232,11 @@ pub async fn retry_dead(
     .bind(id)
     .execute(db)
     .await?;
-    if r.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    super::expect_found(r)
 }
 
 /// Freshness: a webhook for this creator was just applied.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn touch_creator(db: impl PgExecutor<'_>, creator: CreatorId) -> Result<(), StoreError> {
     sqlx::query("UPDATE sync_state SET last_webhook_at = now() WHERE creator_id = $1 AND (last_webhook_at IS NULL OR last_webhook_at < now() - interval '1 second')")
         .bind(creator)
@@ -248,6 +252,7 @@ pub struct TypeSummary {
     pub last_received_at: Option<DateTime<Utc>>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn summary(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -270,6 +275,7 @@ pub struct DeadLetter {
     pub error: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn dead_letters(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -292,6 +298,7 @@ pub struct Rejection {
 
 /// The agency's own rejections: those whose signed body named one of its
 /// creators. Others (forged, or another agency's) are only counted.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn recent_rejections(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -310,6 +317,7 @@ pub async fn recent_rejections(
 
 /// How many kept rejections concern no creator of `agency`, plus those only
 /// counted beyond the per-minute cap.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn rejections_elsewhere(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -326,6 +334,7 @@ pub async fn rejections_elsewhere(
 }
 
 /// Rejections are kept a week for diagnosis.
+#[tracing::instrument(skip_all)]
 pub async fn purge_rejections(
     db: impl PgExecutor<'_>,
     older_than_days: i64,
@@ -340,6 +349,7 @@ pub async fn purge_rejections(
 }
 
 /// The per-minute counts of unlogged rejections, kept as long as the rows.
+#[tracing::instrument(skip_all)]
 pub async fn purge_dropped_rejections(
     db: impl PgExecutor<'_>,
     older_than_days: i64,

@@ -39,15 +39,11 @@ pub use crate::fanvue::models::UserRef as Person;
 #[serde(rename_all = "camelCase")]
 pub struct ReceivedMessage {
     pub uuid: Uuid,
-    #[serde(default)]
     pub text: Option<String>,
-    #[serde(default)]
     pub has_media: Option<bool>,
     #[serde(default)]
     pub media_uuids: Vec<Uuid>,
-    #[serde(default)]
     pub price: Option<i64>,
-    #[serde(default)]
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -58,7 +54,6 @@ pub struct MessageReceived {
     pub message: ReceivedMessage,
     pub sender: Person,
     pub recipient_uuid: Uuid,
-    #[serde(default)]
     pub timestamp: Option<DateTime<Utc>>,
 }
 
@@ -74,14 +69,10 @@ pub struct MessageRead {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Purchase {
-    #[serde(default)]
     pub post_uuid: Option<Uuid>,
-    #[serde(default)]
     pub route_uuid: Option<Uuid>,
-    #[serde(default)]
     pub price: Option<i64>,
     pub recipient_uuid: Uuid,
-    #[serde(default)]
     pub sender: Option<Person>,
     pub timestamp: DateTime<Utc>,
 }
@@ -91,14 +82,10 @@ pub struct Purchase {
 pub struct Tip {
     pub context: String,
     pub recipient_uuid: Uuid,
-    #[serde(default)]
     pub sender_uuid: Option<Uuid>,
     pub price: i64,
-    #[serde(default)]
     pub sender: Option<Person>,
-    #[serde(default)]
     pub post_uuid: Option<Uuid>,
-    #[serde(default)]
     pub message_uuid: Option<Uuid>,
     pub timestamp: DateTime<Utc>,
 }
@@ -109,7 +96,6 @@ pub struct Tip {
 pub struct FanEvent {
     pub recipient_uuid: Uuid,
     pub sender: Person,
-    #[serde(default)]
     pub price: Option<i64>,
     pub timestamp: DateTime<Utc>,
 }
