@@ -203,17 +203,7 @@ async fn session_cookie_flags() {
 
 #[tokio::test]
 async fn secure_cookie_and_hsts_when_public_url_is_https() {
-    let app =
-        TestApp::spawn_with(|s| s.public_url = url::Url::parse("https://crm.example.com").unwrap())
-            .await;
-    let r = app.client().get("/login").await;
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let (_app, r, cookie) = login_page_over_https().await;
     assert!(cookie.contains("Secure"), "{cookie}");
     assert_eq!(
         r.headers().get("strict-transport-security").unwrap(),
@@ -611,6 +601,16 @@ async fn changing_password_rotates_this_sessions_key() {
 
 #[tokio::test]
 async fn session_cookie_has_the_host_prefix_when_public_url_is_https() {
+    let (_app, _, cookie) = login_page_over_https().await;
+    assert!(cookie.starts_with("__Host-sb_session="), "{cookie}");
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+/// The login page of an app whose PUBLIC_URL is https: the app, the
+/// response and the session cookie it set.
+async fn login_page_over_https() -> (TestApp, reqwest::Response, String) {
     let app =
         TestApp::spawn_with(|s| s.public_url = url::Url::parse("https://crm.example.com").unwrap())
             .await;
@@ -618,12 +618,9 @@ async fn session_cookie_has_the_host_prefix_when_public_url_is_https() {
     let cookie = r
         .headers()
         .get("set-cookie")
-        .unwrap()
+        .expect("a session cookie")
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(cookie.starts_with("__Host-sb_session="), "{cookie}");
-    assert!(cookie.contains("Secure"), "{cookie}");
-    assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Domain"), "{cookie}");
+    (app, r, cookie)
 }
