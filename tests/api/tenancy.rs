@@ -103,13 +103,16 @@ fn routes_table_is_complete() {
 
 #[tokio::test]
 async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
-    let app = TestApp::spawn_with_sim(|_| {}, |_| {}).await;
-    let acme = app.agency("Acme").await;
+    let ConnectedCreator {
+        app,
+        acme,
+        admin: acme_admin,
+        id: acme_creator,
+        ..
+    } = TestApp::with_connected_creator().await;
     let globex = app.agency("Globex").await;
 
-    // A pending invitation and a connected, assigned creator in Acme to aim at.
-    let acme_admin = app.signed_in(&acme.email("admin")).await;
-    let acme_creator = app.connect(&acme_admin, app.sim().creator_uuids()[0]).await;
+    // A pending invitation and an assigned creator in Acme to aim at.
     acme_admin
         .post_form(
             &format!("/admin/creators/{acme_creator}/assignments"),
