@@ -1,5 +1,6 @@
 //! Domain types with no I/O: identifiers, emails, names, roles, password
-//! rules, creator statuses and audit actions. Values are parsed once at the
+//! rules, creator statuses, audit actions, message kinds and sources, and
+//! webhook event types. Values are parsed once at the
 //! edge (forms, CLI, database rows) and the rest of the code only ever sees
 //! the parsed types.
 

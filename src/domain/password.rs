@@ -1,5 +1,5 @@
 //! Rules for a password a person chooses (NIST 800-63B style: length over
-//! composition rules). Hashing lives in `auth::password`.
+//! composition rules). Hashing lives in `credentials::password`.
 
 use secrecy::{ExposeSecret, SecretString};
 

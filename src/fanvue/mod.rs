@@ -9,7 +9,5 @@ pub mod models;
 pub mod oauth;
 pub mod retry;
 
-/// The former name of [`CallAuth`], still used by the connect flow and the
-/// token refresh; remove once they name `CallAuth`.
 pub use client::{CallAuth, FanvueClient, Meter, Priority};
 pub use error::FanvueError;

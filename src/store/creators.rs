@@ -346,6 +346,7 @@ pub async fn unassign(
 }
 
 /// Whether `staff` is assigned to work `creator` (both of `agency`).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator, staff_id = %staff))]
 pub async fn is_assigned(
     db: impl PgExecutor<'_>,
     agency: AgencyId,

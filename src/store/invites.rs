@@ -123,6 +123,7 @@ pub async fn consume(
 
 /// A pending invite (not accepted or revoked), locked for a check before
 /// it is revoked.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, invite_id = %id))]
 pub async fn get_pending_for_update(
     conn: &mut PgConnection,
     agency: AgencyId,
@@ -143,6 +144,7 @@ pub async fn get_pending_for_update(
 /// Revokes the pending invites `inviter` created that they may no longer
 /// grant: every one when `now` is None (deactivated), else those for roles
 /// `now` may not give (`Role::may_manage`). Returns how many.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, staff_id = %inviter))]
 pub async fn revoke_ungrantable(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
@@ -171,6 +173,7 @@ pub async fn revoke_ungrantable(
 /// active and `Role::may_manage` it. Revoking on demotion or deactivation
 /// covers the usual path; this covers a demotion racing the invite's
 /// creation and changes made outside the UI.
+#[tracing::instrument(skip_all, fields(agency_id = %invite.agency_id))]
 pub async fn inviter_may_grant(
     db: impl PgExecutor<'_>,
     invite: &Invite,

@@ -267,6 +267,7 @@ pub async fn record_login(db: impl PgExecutor<'_>, id: StaffId) -> Result<(), St
 /// deactivating them would leave it without one. Locks the active owners so
 /// two concurrent demotions cannot both see "another owner remains"; call it
 /// in the transaction that makes the change.
+#[tracing::instrument(skip_all, fields(agency_id = %person.agency_id, staff_id = %person.id))]
 pub async fn is_last_active_owner(
     conn: &mut PgConnection,
     person: &Staff,

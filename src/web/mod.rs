@@ -6,9 +6,6 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
-/// Moved to `crate::http` (webhook intake uses it too); kept under the old
-/// path for the sign-in handlers.
-pub use crate::http::client_ip;
 pub mod connect;
 pub mod csrf;
 pub mod error;

@@ -1,6 +1,7 @@
 //! Typed access to the session state, so keys are spelled in one place.
-//! The state lives server-side (see `session_store`); the cookie only carries
-//! a random key.
+//! A signed-in session's state lives server-side (see `session_store`) and its
+//! cookie carries only a random key; before sign-in the small state (CSRF
+//! token, flashes) rides in the signed cookie itself.
 
 use actix_session::Session;
 use chrono::{DateTime, Utc};
