@@ -270,14 +270,7 @@ async fn changing_password_ends_other_sessions_but_keeps_this_one() {
     let phone = app.signed_in(&acme.email("manager")).await;
     laptop.get_html("/account/password").await;
     let r = laptop
-        .post_form(
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", "a brand new passphrase"),
-                ("new_password_confirm", "a brand new passphrase"),
-            ],
-        )
+        .change_password(PASSWORD, "a brand new passphrase")
         .await;
     assert_redirects_to(&r, "/account");
     assert_eq!(laptop.get("/").await.status(), StatusCode::OK);
@@ -524,20 +517,7 @@ async fn current_password_guesses_on_the_change_form_are_throttled() {
     let app = TestApp::spawn_with(|s| s.auth.max_failures_per_account = 3).await;
     let acme = app.agency("Acme").await;
     let c = app.signed_in(&acme.email("chatter")).await;
-    let change = |current: &'static str| {
-        let c = &c;
-        async move {
-            c.post_form(
-                "/account/password",
-                &[
-                    ("current_password", current),
-                    ("new_password", "a brand new passphrase"),
-                    ("new_password_confirm", "a brand new passphrase"),
-                ],
-            )
-            .await
-        }
-    };
+    let change = |current: &'static str| c.change_password(current, "a brand new passphrase");
     for _ in 0..3 {
         assert_eq!(
             change("wrong wrong wrong").await.status(),
@@ -575,16 +555,7 @@ async fn changing_password_rotates_this_sessions_key() {
     let acme = app.agency("Acme").await;
     let c = app.signed_in(&acme.email("manager")).await;
     let before = c.session_cookie().unwrap();
-    let r = c
-        .post_form(
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", "a brand new passphrase"),
-                ("new_password_confirm", "a brand new passphrase"),
-            ],
-        )
-        .await;
+    let r = c.change_password(PASSWORD, "a brand new passphrase").await;
     assert_redirects_to(&r, "/account");
     let after = c.session_cookie().unwrap();
     assert_ne!(before, after, "the session key changes with the password");
