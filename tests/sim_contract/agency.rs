@@ -6,16 +6,8 @@ use crate::fixture::*;
 async fn agency_admin_lists_team_members_as_bare_array_and_chatter_gets_403() {
     let t = spawn().await;
     let members = t.sim.team_member_uuids();
-    let admin = t
-        .sim
-        .issue_token(&members[0].to_string(), ALL_SCOPES)
-        .unwrap()
-        .access_token;
-    let chatter = t
-        .sim
-        .issue_token(&members[1].to_string(), ALL_SCOPES)
-        .unwrap()
-        .access_token;
+    let admin = t.token(members[0], ALL_SCOPES);
+    let chatter = t.token(members[1], ALL_SCOPES);
     let (s, b) = t.json(t.get_as("/agencies/team-members", &admin)).await;
     assert_eq!(s, 200);
     let arr = b.as_array().expect("bare array");
@@ -35,11 +27,7 @@ async fn agency_admin_lists_team_members_as_bare_array_and_chatter_gets_403() {
 async fn agency_chats_span_the_agencys_creators_newest_first() {
     let t = spawn().await;
     let admin = t.sim.team_member_uuids()[0];
-    let tok = t
-        .sim
-        .issue_token(&admin.to_string(), ALL_SCOPES)
-        .unwrap()
-        .access_token;
+    let tok = t.token(admin, ALL_SCOPES);
     let (s, b) = t.json(t.get_as("/agencies/chats?size=50", &tok)).await;
     assert_eq!(s, 200);
     let rows = b["data"].as_array().unwrap();

@@ -100,11 +100,7 @@ async fn unread_filter_and_counts_agree_and_creator_only_filter_is_403_for_non_c
         .sum();
     assert_eq!(sum, unread["unreadMessagesCount"].as_u64().unwrap());
     let member = t.sim.team_member_uuids()[1];
-    let mt = t
-        .sim
-        .issue_token(&member.to_string(), ALL_SCOPES)
-        .unwrap()
-        .access_token;
+    let mt = t.token(member, ALL_SCOPES);
     let (s, _) = t.json(t.get_as("/chats?filter=subscribers", &mt)).await;
     assert_eq!(s, 403);
     let (s, _) = t.json(t.get("/chats?filter=bogus")).await;
@@ -183,11 +179,7 @@ async fn templates_smart_and_custom_lists_have_documented_shapes() {
         rows["data"].as_array().unwrap().len() as u64,
         list["membersCount"].as_u64().unwrap()
     );
-    let read_chat_only = t
-        .sim
-        .issue_token(&t.creator.to_string(), &["read:chat"])
-        .unwrap()
-        .access_token;
+    let read_chat_only = t.token(t.creator, &["read:chat"]);
     let (s, _) = t
         .json(t.get_as("/chats/lists/smart", &read_chat_only))
         .await;

@@ -130,6 +130,15 @@ pub fn challenge(v: &str) -> String {
 }
 
 impl SimFixture {
+    /// An access token for `user` (a creator or team member) with `scopes`,
+    /// issued directly, without the consent flow.
+    pub fn token(&self, user: Uuid, scopes: &[&str]) -> String {
+        self.sim
+            .issue_token(&user.to_string(), scopes)
+            .expect("a known user")
+            .access_token
+    }
+
     pub fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
         let ch = challenge(VERIFIER);
         let mut params = vec![

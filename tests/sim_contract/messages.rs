@@ -156,11 +156,7 @@ async fn team_member_send_carries_sent_by_user_id() {
     let t = spawn().await;
     let fan = t.fans()[0];
     let member = t.sim.team_member_uuids()[1];
-    let mt = t
-        .sim
-        .issue_token(&member.to_string(), ALL_SCOPES)
-        .unwrap()
-        .access_token;
+    let mt = t.token(member, ALL_SCOPES);
     let path = format!("/creators/{}/chats/{fan}/message", t.creator);
     let (s, b) = t
         .json(t.post_as(

@@ -210,11 +210,7 @@ async fn access_token_expires_after_configured_lifetime_and_revocation_is_401() 
     assert_eq!(t.get("/users/me").send().await.unwrap().status(), 200);
     t.sim.advance_clock(Duration::from_secs(61));
     assert_eq!(t.get("/users/me").send().await.unwrap().status(), 401);
-    let fresh = t
-        .sim
-        .issue_token(&t.creator.to_string(), ALL_SCOPES)
-        .unwrap()
-        .access_token;
+    let fresh = t.token(t.creator, ALL_SCOPES);
     assert_eq!(
         t.get_as("/users/me", &fresh).send().await.unwrap().status(),
         200

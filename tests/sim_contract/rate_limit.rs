@@ -97,11 +97,7 @@ async fn rate_limit_headers_ride_on_errors_after_authentication_too() {
     cfg.rate_limit.enabled = true;
     cfg.rate_limit.limit = 3;
     let t = spawn_with(cfg).await;
-    let no_chat = t
-        .sim
-        .issue_token(&t.creator.to_string(), &["read:self"])
-        .unwrap()
-        .access_token;
+    let no_chat = t.token(t.creator, &["read:self"]);
     // 403 (scope) and 404 (no conversation) are charged to the bucket and carry headers.
     let r = t.get_as("/chats", &no_chat).send().await.unwrap();
     assert_eq!(r.status(), 403);

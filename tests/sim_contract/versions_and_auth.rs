@@ -69,11 +69,7 @@ async fn missing_or_unknown_bearer_is_401_with_error_body() {
 #[tokio::test]
 async fn missing_scope_is_403_insufficient_scopes() {
     let t = spawn().await;
-    let tok = t
-        .sim
-        .issue_token(&t.creator.to_string(), &["read:self"])
-        .unwrap()
-        .access_token;
+    let tok = t.token(t.creator, &["read:self"]);
     let (s, b) = t.json(t.get_as("/chats", &tok)).await;
     assert_eq!(s, 403);
     assert_eq!(b, json!({"error": "Insufficient scopes"}));
@@ -91,11 +87,7 @@ async fn creator_scoped_routes_need_access_and_use_their_own_bucket_key() {
     let t = spawn_with(cfg).await;
     let creators = t.sim.creator_uuids(); // round-robin: creator 0 → agency 1, creator 1 → agency 2
     let members = t.sim.team_member_uuids(); // agency 1's members first
-    let chatter = t
-        .sim
-        .issue_token(&members[1].to_string(), ALL_SCOPES)
-        .unwrap()
-        .access_token;
+    let chatter = t.token(members[1], ALL_SCOPES);
     let fans = t.sim.fan_uuids(&creators[0]);
     let (s, b) = t
         .json(t.post_as(
