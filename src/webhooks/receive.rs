@@ -172,7 +172,7 @@ async fn intake(
             let reason = "unrecognised event".to_owned();
             return refuse(state, ip.as_str(), bad(None, reason, "unrecognised event")).await;
         }
-        (Some(claimed), _, s) | (None, Some(claimed), s) if s != Some(claimed) => {
+        (Some(claimed), _, s) | (None, Some(claimed), s) if !shape_allows(s, claimed) => {
             let seen = s.map_or("no known event", |s| s.topic());
             let reason = format!("the body has the shape of {seen}, not {}", claimed.topic());
             return refuse(
@@ -250,5 +250,19 @@ mod tests {
         assert!(has_nul_escape(r#"{"text":"\\\u0000"}"#));
         assert!(!has_nul_escape(r#"{"text":"\\u0000"}"#));
         assert!(!has_nul_escape(r#"{"text":"u0000"}"#));
+    }
+}
+
+/// Whether a body whose fields look like `shape` may be the `claimed` event.
+/// Only a body that positively looks like another event is refused: a body
+/// no shape recognises is left to the claimed type's parser (optional
+/// fields may be absent), and a subscription without its optional `price`
+/// looks like a follow.
+fn shape_allows(shape: Option<EventType>, claimed: EventType) -> bool {
+    match shape {
+        None => true,
+        Some(s) if s == claimed => true,
+        Some(EventType::NewFollower) => claimed == EventType::NewSubscriber,
+        Some(_) => false,
     }
 }

@@ -967,6 +967,12 @@ async fn a_webhook_whose_type_does_not_match_its_body_is_refused_and_logged() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
+    // So is a subscription whose optional price is absent (its fields are a
+    // follow's).
+    let subscription = json!({"recipientUuid": creator, "sender": {"uuid": fan}, "timestamp": at});
+    let r = deliver_signed(&app, "/webhooks/fanvue/new-subscriber", &subscription, &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(events(&app).await, 2);
 }
 
 #[tokio::test]
