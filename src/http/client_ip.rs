@@ -62,12 +62,14 @@ impl ClientIp {
             .unwrap_or_default()
             .hops;
         if hops > 0 {
-            let values: Option<Vec<&str>> = req
+            // Read lossily: a byte the client smuggled into the list must not
+            // make the whole header unreadable (and the proxy the client).
+            let values: Vec<String> = req
                 .headers()
                 .get_all("x-forwarded-for")
-                .map(|v| v.to_str().ok())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .collect();
-            if let Some(ip) = values.and_then(|v| forwarded_client(v, hops)) {
+            if let Some(ip) = forwarded_client(values.iter().map(String::as_str), hops) {
                 return Self(ip.to_string());
             }
         }

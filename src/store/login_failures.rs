@@ -82,20 +82,6 @@ pub async fn uncount(db: impl PgExecutor<'_>, id: i64) -> Result<(), StoreError>
     Ok(())
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn record(
-    db: impl PgExecutor<'_>,
-    email: &str,
-    client_ip: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO login_failures (email, client_ip) VALUES ($1, $2)")
-        .bind(capped(email))
-        .bind(client_ip)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
 /// If `email` or `client_ip` has at least its limit of failures inside the
 /// window, the moment the oldest failure that keeps it locked leaves the
 /// window (the later of the two); otherwise None.

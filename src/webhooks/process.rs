@@ -190,8 +190,12 @@ async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessErro
         creators.insert(creator);
         applied.push(ev.id);
     }
-    store::webhooks::mark_processed(&mut tx, &applied).await?;
-    store::webhooks::mark_unmatched(&mut tx, &disconnected).await?;
+    if !applied.is_empty() {
+        store::webhooks::mark_processed(&mut tx, &applied).await?;
+    }
+    if !disconnected.is_empty() {
+        store::webhooks::mark_unmatched(&mut tx, &disconnected).await?;
+    }
     for creator in creators {
         store::webhooks::touch_creator(&mut *tx, creator).await?;
     }

@@ -240,19 +240,6 @@ async fn intake(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::has_nul_escape;
-
-    #[test]
-    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
-        assert!(has_nul_escape(r#"{"text":"a\u0000b"}"#));
-        assert!(has_nul_escape(r#"{"text":"\\\u0000"}"#));
-        assert!(!has_nul_escape(r#"{"text":"\\u0000"}"#));
-        assert!(!has_nul_escape(r#"{"text":"u0000"}"#));
-    }
-}
-
 /// Whether a body whose fields look like `shape` may be the `claimed` event.
 /// Only a body that positively looks like another event is refused: a body
 /// no shape recognises is left to the claimed type's parser (optional
@@ -264,5 +251,18 @@ fn shape_allows(shape: Option<EventType>, claimed: EventType) -> bool {
         Some(s) if s == claimed => true,
         Some(EventType::NewFollower) => claimed == EventType::NewSubscriber,
         Some(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(r#"{"text":"a\u0000b"}"#));
+        assert!(has_nul_escape(r#"{"text":"\\\u0000"}"#));
+        assert!(!has_nul_escape(r#"{"text":"\\u0000"}"#));
+        assert!(!has_nul_escape(r#"{"text":"u0000"}"#));
     }
 }

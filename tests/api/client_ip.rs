@@ -7,11 +7,18 @@ use crate::helpers::*;
 
 /// The address recorded for an unsigned webhook delivery (its rejection row).
 async fn recorded_ip(app: &TestApp, forwarded: &[&str]) -> String {
+    let raw: Vec<&[u8]> = forwarded.iter().map(|v| v.as_bytes()).collect();
+    recorded_ip_raw(app, &raw).await
+}
+
+/// `recorded_ip` with header values as raw bytes (not necessarily text).
+async fn recorded_ip_raw(app: &TestApp, forwarded: &[&[u8]]) -> String {
     let mut req = reqwest::Client::new()
         .post(format!("{}/webhooks/fanvue/tip", app.address))
         .body("{}");
     for v in forwarded {
-        req = req.header("x-forwarded-for", *v);
+        let value = reqwest::header::HeaderValue::from_bytes(v).expect("a header value");
+        req = req.header("x-forwarded-for", value);
     }
     let r = req.send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
@@ -32,6 +39,12 @@ async fn behind_one_proxy_the_address_it_appended_is_used_not_the_clients_own() 
     assert_eq!(
         recorded_ip(&app, &["6.6.6.6", "203.0.113.8"]).await,
         "203.0.113.8"
+    );
+    // A byte that is not text in the client's part does not hide the
+    // proxy's entry (which would make every such client the proxy).
+    assert_eq!(
+        recorded_ip_raw(&app, &[b"\xe9\xe9, 203.0.113.9"]).await,
+        "203.0.113.9"
     );
     // Without a header (not through the proxy): the peer.
     assert_eq!(recorded_ip(&app, &[]).await, "127.0.0.1");

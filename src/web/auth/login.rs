@@ -10,7 +10,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::credentials::password;
+use crate::credentials::password::{self, PasswordError};
 use crate::domain::AuditAction;
 use crate::domain::Email;
 use crate::http::client_ip::ClientIp;
@@ -170,10 +170,11 @@ pub async fn verify_counted(
 ) -> Result<bool, WebError> {
     match password::verify(password, stored).await {
         Ok(v) => Ok(v),
-        Err(e) => {
+        Err(PasswordError::Busy) => {
             store::login_failures::uncount(&state.pool, attempt).await?;
-            Err(e.into())
+            Err(PasswordError::Busy.into())
         }
+        Err(e) => Err(e.into()),
     }
 }
 
