@@ -307,9 +307,13 @@ async fn deactivating_an_admin_revokes_their_pending_invites() {
             .unwrap();
     assert!(revoked.is_some(), "the invite is marked revoked");
     // Reactivating does not bring the invite back.
-    owner
-        .post_form(&format!("/admin/staff/{}/reactivate", acme.admin), &[])
-        .await;
+    assert_redirects_to(
+        &owner
+            .post_form(&format!("/admin/staff/{}/reactivate", acme.admin), &[])
+            .await,
+        &format!("/admin/staff/{}", acme.admin),
+    );
+    assert!(app.staff_active(acme.admin).await);
     assert!(!invite_usable(&app, &link).await);
 }
 

@@ -107,7 +107,7 @@ async fn api_latency_and_webhook_delay_faults_slow_things_down() {
     t.sim.register_webhook(&url, &[]);
     t.sim.patch_faults(FaultsPatch {
         api_latency_ms: Some(0),
-        webhook_delay_ms: Some(300),
+        webhook_delay_ms: Some(2000),
         ..Default::default()
     });
     let mut n = 0;
