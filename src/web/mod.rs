@@ -14,6 +14,7 @@ pub mod forms;
 pub mod headers;
 pub mod health;
 pub mod home;
+pub mod inbox;
 pub mod render;
 pub mod root_span;
 pub mod session;

@@ -74,6 +74,12 @@ impl PageCtx {
         }
     }
 
+    /// The cache-busting URL of an embedded asset, for page-specific
+    /// styles and scripts (`{{ ctx.asset("inbox.js") }}`).
+    pub fn asset(&self, name: &str) -> &'static str {
+        static_files::url(name)
+    }
+
     pub fn is_admin(&self) -> bool {
         self.staff.as_ref().is_some_and(|s| s.role.is_admin())
     }

@@ -25,6 +25,26 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/app.js"),
     },
     Asset {
+        name: "inbox.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/inbox.css"),
+    },
+    Asset {
+        name: "inbox.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/inbox.js"),
+    },
+    Asset {
+        name: "live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/live.js"),
+    },
+    Asset {
+        name: "compose.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/compose.js"),
+    },
+    Asset {
         name: "logo.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/logo.svg"),

@@ -1,0 +1,5 @@
+//! The shared inbox: the chat list, a chat's thread with its compose box,
+//! sending through the ledger, and the live event stream.
+
+pub mod compose;
+pub mod thread;

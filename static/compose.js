@@ -1,0 +1,2 @@
+// compose.js: see the inbox pages.
+"use strict";

@@ -1,0 +1,2 @@
+// inbox.js: see the inbox pages.
+"use strict";

@@ -1,0 +1,2 @@
+// live.js: see the inbox pages.
+"use strict";
