@@ -319,6 +319,9 @@ pub struct ScenarioConfig {
     pub uncontactable_share: f64,
     pub templates_per_creator: usize,
     pub custom_lists_per_creator: usize,
+    /// Hostile input (see `sim::hostile`): markup, RTL overrides, zero-width joiners, a
+    /// 5,000-character word and emoji in some fans' names and in some messages. Off by default.
+    pub hostile_names: bool,
 }
 
 impl Default for ScenarioConfig {
@@ -342,6 +345,7 @@ impl Default for ScenarioConfig {
             uncontactable_share: 0.05,
             templates_per_creator: 5,
             custom_lists_per_creator: 2,
+            hostile_names: false,
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::events::{self, Event, EventKind};
 use super::faults::{Faults, FaultsPatch};
 use super::render;
-use super::state::{Sim, Stats};
+use super::state::{HookError, Sim, Stats};
 use super::world::Role;
 
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
@@ -38,7 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             .route("/oauth/tokens", post().to(issue_tokens))
             .route("/activity", post().to(activity))
             .route("/tick", post().to(tick))
-            .route("/fans/{uuid}", post().to(fan_update)),
+            .route("/fans/{uuid}", post().to(fan_update))
+            .route("/fans/{uuid}/message", post().to(fan_says))
+            .route("/fans/{uuid}/tip", post().to(fan_tips))
+            .route("/messages/{uuid}/purchase", post().to(fan_buys))
+            .route("/media/{creator}", get().to(media_library)),
     );
 }
 
@@ -384,4 +388,95 @@ async fn fan_update(
         u.online = v;
     }
     HttpResponse::NoContent().finish()
+}
+
+fn hook_error(e: HookError) -> HttpResponse {
+    match e {
+        HookError::UnknownUser(_) | HookError::NoChat | HookError::UnknownMessage => {
+            HttpResponse::NotFound().json(serde_json::json!({ "error": e.to_string() }))
+        }
+        _ => bad(&e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaysBody {
+    creator: String,
+    text: String,
+}
+
+/// `POST {control}/fans/{fan}/message` `{creator, text}`: the fan writes now.
+async fn fan_says(
+    sim: web::Data<Sim>,
+    req: HttpRequest,
+    body: web::Json<SaysBody>,
+) -> HttpResponse {
+    let fan = req.match_info().get("uuid").unwrap_or_default();
+    match sim.fan_says(&body.creator, fan, &body.text) {
+        Ok(u) => HttpResponse::Created().json(serde_json::json!({ "messageUuid": u })),
+        Err(e) => hook_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TipBody {
+    creator: String,
+    amount: u32,
+    #[serde(default)]
+    message_uuid: Option<uuid::Uuid>,
+}
+
+/// `POST {control}/fans/{fan}/tip` `{creator, amount, messageUuid?}`.
+async fn fan_tips(sim: web::Data<Sim>, req: HttpRequest, body: web::Json<TipBody>) -> HttpResponse {
+    let fan = req.match_info().get("uuid").unwrap_or_default();
+    match sim.fan_tips(&body.creator, fan, body.amount, body.message_uuid.as_ref()) {
+        Ok(u) => HttpResponse::Created().json(serde_json::json!({ "tipMessageUuid": u })),
+        Err(e) => hook_error(e),
+    }
+}
+
+/// `POST {control}/messages/{uuid}/purchase`: the fan buys that PPV now.
+async fn fan_buys(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
+    let Some(msg) = req
+        .match_info()
+        .get("uuid")
+        .and_then(|s| s.parse::<uuid::Uuid>().ok())
+    else {
+        return bad("message uuid expected");
+    };
+    match sim.fan_buys(&msg) {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "messageUuid": msg })),
+        Err(e) => hook_error(e),
+    }
+}
+
+/// `GET {control}/media/{creator}`: the creator's whole library (truth, unpaged).
+async fn media_library(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {
+    let who = req.match_info().get("creator").unwrap_or_default();
+    let Some(c) = sim.resolve_user(who) else {
+        return HttpResponse::NotFound().json(serde_json::json!({"error": "unknown creator"}));
+    };
+    let w = sim.world.read();
+    let items: Vec<serde_json::Value> = w
+        .creator_data
+        .get(&c)
+        .map(|cd| {
+            cd.media
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "uuid": m.uuid,
+                        "mediaType": m.media_type.as_str(),
+                        "name": m.name,
+                        "folderName": m.folder_name,
+                        "recommendedPrice": m.recommended_price,
+                        "usage": m.usage.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    HttpResponse::Ok().json(items)
 }

@@ -36,6 +36,12 @@ pub struct Faults {
     pub unknown_type_rate: f64,
     /// The new, undocumented message `type` used by `unknown_type_rate`.
     pub unknown_type_value: String,
+    /// Share of sends (`POST …/message`) whose message IS created, then answered 500: a
+    /// timeout or 5xx after Fanvue got the request.
+    pub send_fail_after_commit_rate: f64,
+    /// Share of sends refused with the contactability 400 (`{message}`), nothing created.
+    /// For one fan, prefer the per-fan `contactable` flag (`POST {control}/fans/{uuid}`).
+    pub send_contactability_rate: f64,
 }
 
 /// Partial update of [`Faults`]: only given fields change.
@@ -55,6 +61,8 @@ pub struct FaultsPatch {
     pub batch_internal_rate: Option<f64>,
     pub unknown_type_rate: Option<f64>,
     pub unknown_type_value: Option<String>,
+    pub send_fail_after_commit_rate: Option<f64>,
+    pub send_contactability_rate: Option<f64>,
 }
 
 impl Faults {
@@ -75,7 +83,9 @@ impl Faults {
             batch_malformed_item,
             batch_internal_rate,
             unknown_type_rate,
-            unknown_type_value
+            unknown_type_value,
+            send_fail_after_commit_rate,
+            send_contactability_rate
         );
     }
 

@@ -9,6 +9,8 @@ pub mod config;
 mod control;
 pub mod events;
 pub mod faults;
+pub mod hostile;
+pub mod library;
 pub mod oauth;
 pub mod rate_limit;
 pub mod render;
@@ -30,7 +32,7 @@ pub use config::{SimConfig, SimMode};
 pub use events::EventKind;
 pub use faults::{Faults, FaultsPatch};
 pub use oauth::TokenResponse;
-pub use state::{Sim, Stats};
+pub use state::{HookError, Sim, Stats};
 pub use webhooks::{DeliveryRecord, sign as sign_webhook, signature_header};
 
 /// `switchboard sim` arguments. Flags override the scenario file, which overrides defaults.
@@ -370,6 +372,81 @@ impl SimHandle {
     /// Generates `n` live activity steps now. Returns webhook events sent.
     pub fn generate_activity(&self, n: usize) -> usize {
         self.sim.generate_activity(n)
+    }
+
+    /// Fan says `text` to `creator` now (message + `message.received` webhook). Returns
+    /// the new message's uuid.
+    pub fn fan_says(
+        &self,
+        creator: &uuid::Uuid,
+        fan: &uuid::Uuid,
+        text: &str,
+    ) -> Result<uuid::Uuid, HookError> {
+        self.sim
+            .fan_says(&creator.to_string(), &fan.to_string(), text)
+    }
+    /// The fan of PPV `message` buys it now (purchase + `purchase.new` webhook).
+    pub fn fan_buys(&self, message: &uuid::Uuid) -> Result<(), HookError> {
+        self.sim.fan_buys(message)
+    }
+    /// Fan tips `creator` `amount_cents` now, on `message` (a creator message of their
+    /// chat) or on a post; TIP message + `tip.new` webhook. Returns the TIP message uuid.
+    pub fn fan_tips(
+        &self,
+        creator: &uuid::Uuid,
+        fan: &uuid::Uuid,
+        amount_cents: u32,
+        message: Option<&uuid::Uuid>,
+    ) -> Result<uuid::Uuid, HookError> {
+        self.sim.fan_tips(
+            &creator.to_string(),
+            &fan.to_string(),
+            amount_cents,
+            message,
+        )
+    }
+    /// Per-fan contactability (false → sends to them get the contactability 400).
+    pub fn set_fan_contactable(
+        &self,
+        fan: &uuid::Uuid,
+        contactable: bool,
+    ) -> Result<(), HookError> {
+        self.sim.set_fan_contactable(&fan.to_string(), contactable)
+    }
+    /// Messages created through the API send routes since start (or the last
+    /// [`SimHandle::reset_stats`]), including fail-after-commit ones.
+    pub fn messages_sent(&self) -> u64 {
+        self.sim.stats.lock().messages_sent
+    }
+    /// A creator's media library (uuid, mediaType, recommendedPrice), newest first.
+    pub fn media_library(
+        &self,
+        creator: &uuid::Uuid,
+    ) -> Vec<(uuid::Uuid, &'static str, Option<u32>)> {
+        let w = self.sim.world.read();
+        w.user_id(creator)
+            .and_then(|c| w.creator_data.get(&c))
+            .map(|cd| {
+                cd.media
+                    .iter()
+                    .map(|m| (m.uuid, m.media_type.as_str(), m.recommended_price))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// Library media the fan has bought from the creator (media of purchased PPVs).
+    pub fn purchased_media(&self, creator: &uuid::Uuid, fan: &uuid::Uuid) -> Vec<uuid::Uuid> {
+        let w = self.sim.world.read();
+        let Some(chat) = w
+            .user_id(creator)
+            .zip(w.user_id(fan))
+            .and_then(|(c, f)| w.chat_of(c, f))
+        else {
+            return Vec::new();
+        };
+        let mut v: Vec<uuid::Uuid> = w.purchased_media(chat).into_iter().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Stops the server and background tasks.

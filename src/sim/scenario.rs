@@ -68,6 +68,14 @@ impl Texts {
             creator: CREATOR_LINES.iter().map(|s| Arc::from(*s)).collect(),
         }
     }
+    /// Live texts; with the hostile knob on, fans also say hostile things.
+    fn for_scenario(cfg: &ScenarioConfig) -> Self {
+        let mut t = Self::new();
+        if cfg.hostile_names {
+            t.fan.extend(super::hostile::texts());
+        }
+        t
+    }
     fn pick(&self, rng: &mut ChaCha8Rng, from_creator: bool) -> Arc<str> {
         let pool = if from_creator {
             &self.creator
@@ -227,6 +235,10 @@ pub fn generate(cfg: &ScenarioConfig, seed: u64, epoch_ms: i64) -> World {
             cd.custom_lists = lists;
         }
     }
+    super::library::attach(&mut w, seed, start, epoch_ms);
+    if cfg.hostile_names {
+        super::hostile::apply(&mut w);
+    }
     w
 }
 
@@ -385,7 +397,7 @@ pub fn live_step(
     if w.chats.is_empty() || w.creators.is_empty() {
         return Vec::new();
     }
-    let texts = Texts::new();
+    let texts = Texts::for_scenario(scenario);
     if rng.random_bool(live.new_fan_share.clamp(0.0, 1.0)) {
         return new_fan(w, rng, now);
     }
@@ -453,21 +465,9 @@ fn fan_message(
         (Vec::new(), None)
     };
     let uuid = next_uuid(rng);
-    let id = w.insert_message(
-        chat,
-        uuid,
-        NewMessage {
-            from_creator: false,
-            text: (!media_only).then(|| texts.pick(rng, false)),
-            sent_at: now,
-            kind: MsgType::SingleRecipient,
-            price: None,
-            sent_by: None,
-            media: media_list,
-            media_type,
-        },
-    );
-    vec![events::message_received(w, id)]
+    let text = (!media_only).then(|| texts.pick(rng, false));
+    let (_, event) = w.fan_message(chat, uuid, text, media_list, media_type, now);
+    vec![event]
 }
 
 /// A team member answers from Fanvue's own UI: history only, no webhook.
@@ -491,11 +491,17 @@ fn team_reply(
         .collect();
     let sent_by = members.choose(rng).copied();
     let ppv = rng.random_bool(scenario.ppv_share.clamp(0.0, 1.0));
-    let (media_list, media_type) = if ppv {
+    let (mut media_list, mut media_type) = if ppv {
         media(rng, 1)
     } else {
         (Vec::new(), None)
     };
+    // The creator side sends from its library.
+    if let Some(first) = media_list.first().copied()
+        && let Some((uuids, t)) = super::library::pick(w, creator, &first, media_type, 1)
+    {
+        (media_list, media_type) = (uuids, Some(t));
+    }
     let uuid = next_uuid(rng);
     let id = w.insert_message(
         chat,

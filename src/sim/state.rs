@@ -32,6 +32,27 @@ pub struct Stats {
     pub by_status: BTreeMap<u16, u64>,
     pub rate_limited: u64,
     pub injected_errors: u64,
+    /// Messages created by the send routes (`POST …/chats/{userUuid}/message`, both twins),
+    /// including those answered 500 by `send_fail_after_commit_rate`: exactly what reached
+    /// the fans.
+    pub messages_sent: u64,
+}
+
+/// Why a targeted control hook (fan says / buys / tips) was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HookError {
+    #[error("unknown simulated user {0}")]
+    UnknownUser(String),
+    #[error("that fan has no chat with that creator")]
+    NoChat,
+    #[error("unknown message")]
+    UnknownMessage,
+    #[error("not an unbought PPV message")]
+    NotPurchasable,
+    #[error("the tipped message must be a creator message of that chat")]
+    NotTippable,
+    #[error("{0}")]
+    Invalid(&'static str),
 }
 
 pub struct Sim {
@@ -139,6 +160,107 @@ impl Sim {
     pub fn schedule_purchase(&self, w: &mut World, msg: u32, sent_at: i64) {
         let mut rng = self.live_rng.lock();
         scenario::schedule_purchase(w, &mut rng, &self.config.scenario, msg, sent_at);
+    }
+
+    fn chat_for(&self, creator: &str, fan: &str) -> Result<super::world::ChatId, HookError> {
+        let c = self
+            .resolve_user(creator)
+            .filter(|c| self.world.read().user(*c).role == Role::Creator)
+            .ok_or_else(|| HookError::UnknownUser(creator.to_string()))?;
+        let f = self
+            .resolve_user(fan)
+            .ok_or_else(|| HookError::UnknownUser(fan.to_string()))?;
+        self.world.read().chat_of(c, f).ok_or(HookError::NoChat)
+    }
+
+    /// Fan `fan` (uuid or handle) writes `text` to `creator` now: the message is stored and
+    /// its `message.received` webhook dispatched, exactly as live activity does.
+    pub fn fan_says(&self, creator: &str, fan: &str, text: &str) -> Result<uuid::Uuid, HookError> {
+        if !(1..=5000).contains(&text.chars().count()) {
+            return Err(HookError::Invalid(
+                "text must be between 1 and 5000 characters",
+            ));
+        }
+        let chat = self.chat_for(creator, fan)?;
+        let uuid = uuid::Uuid::new_v4();
+        let now = self.clock.now_ms();
+        let (_, event) = self.world.write().fan_message(
+            chat,
+            uuid,
+            Some(std::sync::Arc::from(text)),
+            Vec::new(),
+            None,
+            now,
+        );
+        self.dispatch(&[event]);
+        Ok(uuid)
+    }
+
+    /// The fan of a PPV message buys it now (purchase + `purchase.new` webhook). Its media
+    /// then count as bought by that fan (`purchasedBy`).
+    pub fn fan_buys(&self, message: &uuid::Uuid) -> Result<(), HookError> {
+        let now = self.clock.now_ms();
+        let event = {
+            let mut w = self.world.write();
+            let id = *w
+                .msg_by_uuid
+                .get(message)
+                .ok_or(HookError::UnknownMessage)?;
+            if !w.messages[id as usize].from_creator {
+                return Err(HookError::NotPurchasable);
+            }
+            w.purchase(id, now).ok_or(HookError::NotPurchasable)?
+        };
+        self.dispatch(&[event]);
+        Ok(())
+    }
+
+    /// The fan tips `creator` `amount` cents now, on `message` (a creator message of their
+    /// chat; context "message") or else on a post (context "post"): the TIP message and
+    /// the `tip.new` webhook, as live activity makes them. Returns the TIP message's uuid.
+    pub fn fan_tips(
+        &self,
+        creator: &str,
+        fan: &str,
+        amount: u32,
+        message: Option<&uuid::Uuid>,
+    ) -> Result<uuid::Uuid, HookError> {
+        if amount == 0 {
+            return Err(HookError::Invalid(
+                "amount must be a positive number of cents",
+            ));
+        }
+        let chat = self.chat_for(creator, fan)?;
+        let now = self.clock.now_ms();
+        let hist = uuid::Uuid::new_v4();
+        let event = {
+            let mut w = self.world.write();
+            let tipped = match message {
+                None => None,
+                Some(u) => {
+                    let id = *w.msg_by_uuid.get(u).ok_or(HookError::UnknownMessage)?;
+                    let m = &w.messages[id as usize];
+                    if m.chat != chat || !m.from_creator || m.deleted {
+                        return Err(HookError::NotTippable);
+                    }
+                    Some(id)
+                }
+            };
+            let post = tipped.is_none().then(uuid::Uuid::new_v4);
+            w.tip(chat, amount, now, tipped, post, hist)
+        };
+        self.dispatch(&[event]);
+        Ok(hist)
+    }
+
+    /// Sets whether the creator side may message this fan (false → sends get the
+    /// contactability 400).
+    pub fn set_fan_contactable(&self, fan: &str, contactable: bool) -> Result<(), HookError> {
+        let id = self
+            .resolve_user(fan)
+            .ok_or_else(|| HookError::UnknownUser(fan.to_string()))?;
+        self.world.write().users[id as usize].contactable = contactable;
+        Ok(())
     }
 
     /// Issues tokens for a user without the browser flow.

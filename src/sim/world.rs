@@ -144,6 +144,17 @@ pub enum MediaType {
 }
 
 impl MediaType {
+    pub const ALL: [MediaType; 4] = [
+        MediaType::Image,
+        MediaType::Video,
+        MediaType::Audio,
+        MediaType::Document,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MediaType::Image => "image",
@@ -152,6 +163,60 @@ impl MediaType {
             MediaType::Document => "document",
         }
     }
+}
+
+/// Where a library item is used (`usage` filter of `GET /media`); the simulator's own
+/// vocabulary, since Fanvue's docs do not list the values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaUsage {
+    Chat,
+    Post,
+    Vault,
+}
+
+impl MediaUsage {
+    pub const ALL: [MediaUsage; 3] = [MediaUsage::Chat, MediaUsage::Post, MediaUsage::Vault];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaUsage::Chat => "chat",
+            MediaUsage::Post => "post",
+            MediaUsage::Vault => "vault",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// One rendition of a media item (`variants[]`).
+#[derive(Debug, Clone)]
+pub struct MediaVariant {
+    pub uuid: Uuid,
+    /// `main`, `thumbnail` or `blurred`.
+    pub variant_type: &'static str,
+    pub display_position: u32,
+    pub url: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub length_ms: Option<u64>,
+}
+
+/// An item of a creator's media library (`GET /media`).
+#[derive(Debug, Clone)]
+pub struct MediaItem {
+    pub uuid: Uuid,
+    pub created_at: i64,
+    pub name: String,
+    pub caption: Option<String>,
+    pub description: Option<String>,
+    pub media_type: MediaType,
+    pub folder_name: Option<String>,
+    /// Cents.
+    pub recommended_price: Option<u32>,
+    pub usage: Vec<MediaUsage>,
+    pub variants: Vec<MediaVariant>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +281,8 @@ pub struct CreatorData {
     pub templates: Vec<Template>,
     pub custom_lists: Vec<CustomList>,
     pub notifications: Notifications,
+    /// The creator's media library, newest first.
+    pub media: Vec<MediaItem>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -300,6 +367,8 @@ pub struct World {
     pub tips: Vec<Tip>,
     /// PPVs bought in the future: (when, message).
     pub pending_purchases: BinaryHeap<Reverse<(i64, MsgId)>>,
+    /// Library item uuid → (creator, index in that creator's `media`).
+    pub media_by_uuid: HashMap<Uuid, (UserId, usize)>,
 }
 
 impl World {
@@ -547,6 +616,67 @@ impl World {
             cd.notifications.new_tip += 1;
         }
         events::tip(self, self.tips.len() - 1)
+    }
+
+    /// A library item of `creator` by uuid.
+    pub fn media_item(&self, creator: UserId, uuid: &Uuid) -> Option<&MediaItem> {
+        let (c, i) = *self.media_by_uuid.get(uuid)?;
+        (c == creator)
+            .then(|| self.creator_data.get(&c).and_then(|cd| cd.media.get(i)))
+            .flatten()
+    }
+
+    /// Replaces a creator's library and its index.
+    pub fn set_media_library(&mut self, creator: UserId, items: Vec<MediaItem>) {
+        if let Some(cd) = self.creator_data.get(&creator) {
+            for m in &cd.media {
+                self.media_by_uuid.remove(&m.uuid);
+            }
+        }
+        for (i, m) in items.iter().enumerate() {
+            self.media_by_uuid.insert(m.uuid, (creator, i));
+        }
+        self.creator_data.entry(creator).or_default().media = items;
+    }
+
+    /// Media uuids the fan of `chat` has bought: the media of every purchased PPV there.
+    /// Derived from the purchases themselves, so it can never disagree with them.
+    pub fn purchased_media(&self, chat: ChatId) -> std::collections::HashSet<Uuid> {
+        self.chats[chat as usize]
+            .messages
+            .iter()
+            .map(|m| &self.messages[*m as usize])
+            .filter(|m| m.price.is_some() && m.purchased_at.is_some())
+            .flat_map(|m| m.media.iter().copied())
+            .collect()
+    }
+
+    /// A fan message arrives (live activity and the control hooks): stores it and returns
+    /// its `message.received` webhook.
+    pub fn fan_message(
+        &mut self,
+        chat: ChatId,
+        uuid: Uuid,
+        text: Option<Arc<str>>,
+        media: Vec<Uuid>,
+        media_type: Option<MediaType>,
+        now: i64,
+    ) -> (MsgId, Event) {
+        let id = self.insert_message(
+            chat,
+            uuid,
+            NewMessage {
+                from_creator: false,
+                text,
+                sent_at: now,
+                kind: MsgType::SingleRecipient,
+                price: None,
+                sent_by: None,
+                media,
+                media_type,
+            },
+        );
+        (id, events::message_received(self, id))
     }
 
     /// Messages of a chat strictly published after `cutoff_ms`, oldest first.

@@ -112,6 +112,14 @@ impl SimFixture {
     pub async fn batch(&self, body: Value) -> (StatusCode, Value) {
         self.json(self.post("/chats/messages/batch", body)).await
     }
+    /// The first creator's media library uuids (newest first).
+    pub fn library(&self) -> Vec<Uuid> {
+        self.sim
+            .media_library(&self.creator)
+            .into_iter()
+            .map(|(u, _, _)| u)
+            .collect()
+    }
     pub async fn send_text(&self, fan: &Uuid, text: &str) -> Uuid {
         let (s, b) = self
             .json(self.post(&format!("/chats/{fan}/message"), json!({ "text": text })))

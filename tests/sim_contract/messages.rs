@@ -119,11 +119,11 @@ async fn send_validates_text_and_price_bounds_and_appears_in_history() {
         (json!({"text": "a".repeat(5000)}), true),
         (json!({"text": "a".repeat(5001)}), false),
         (
-            json!({"text": "p", "mediaUuids": [Uuid::new_v4()], "price": 299}),
+            json!({"text": "p", "mediaUuids": [t.library()[0]], "price": 299}),
             false,
         ),
         (
-            json!({"text": "p", "mediaUuids": [Uuid::new_v4()], "price": 300}),
+            json!({"text": "p", "mediaUuids": [t.library()[0]], "price": 300}),
             true,
         ),
         (json!({"text": "p", "price": null}), true),
@@ -162,7 +162,7 @@ async fn team_member_send_carries_sent_by_user_id() {
         .json(t.post_as(
             &path,
             &mt,
-            json!({"text": "from a chatter", "mediaUuids": [Uuid::new_v4()], "price": 1500}),
+            json!({"text": "from a chatter", "mediaUuids": [t.library()[0]], "price": 1500}),
         ))
         .await;
     assert_eq!(s, 201, "{b}");

@@ -6,7 +6,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use switchboard::sim::{self, EventKind};
-use uuid::Uuid;
 
 use crate::fixture::*;
 
@@ -100,7 +99,7 @@ async fn purchase_after_ppv_fires_purchase_webhook_with_route_uuid() {
     let (s, b) = t
         .json(t.post(
             &format!("/chats/{fan}/message"),
-            json!({"text": "unlock me", "mediaUuids": [Uuid::new_v4()], "price": 999}),
+            json!({"text": "unlock me", "mediaUuids": [t.library()[0]], "price": 999}),
         ))
         .await;
     assert_eq!(s, 201);
@@ -286,7 +285,7 @@ async fn every_webhook_payload_has_exactly_the_documented_fields() {
     let (s, _) = t
         .json(t.post(
             &format!("/chats/{fan}/message"),
-            json!({"text": "ppv", "mediaUuids": [Uuid::new_v4()], "price": 500}),
+            json!({"text": "ppv", "mediaUuids": [t.library()[0]], "price": 500}),
         ))
         .await;
     assert_eq!(s, 201);

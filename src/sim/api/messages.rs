@@ -13,7 +13,7 @@ use super::{
     query_pairs, run, write_pagination,
 };
 use crate::sim::state::Sim;
-use crate::sim::world::{MediaType, MsgType, NewMessage, WorldError};
+use crate::sim::world::{MsgType, NewMessage, WorldError};
 use crate::sim::{events, render};
 
 const LIST: RouteSpec = RouteSpec {
@@ -58,6 +58,8 @@ const DELETE_C: RouteSpec = RouteSpec {
 };
 
 const NO_CONVERSATION: &str = "No conversation found with the given user";
+/// The contactability 400 (`{message}`): not subscribed, blocked, or otherwise unreachable.
+pub const NOT_CONTACTABLE: &str = "This user cannot be messaged";
 
 pub async fn list(req: HttpRequest, sim: web::Data<Sim>) -> HttpResponse {
     run(&req, &sim, &LIST, |ctx| list_body(&sim, &req, ctx)).await
@@ -359,6 +361,7 @@ fn send_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx, body: &[u8]) -> ApiResult 
     let creator = inbox(ctx)?;
     let now = sim.clock.now_ms();
     let msg_uuid = Uuid::new_v4();
+    let faults = sim.faults.read().clone();
     {
         let mut w = sim.world.write();
         if let Some(t) = template {
@@ -380,6 +383,25 @@ fn send_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx, body: &[u8]) -> ApiResult 
                 "A message needs text, mediaUuids or a templateUuid".into(),
             ]));
         }
+        // Media must come from this creator's library; a PPV needs some.
+        let mut errors = Vec::new();
+        let mut media_type = None;
+        for (i, u) in media.iter().enumerate() {
+            match w.media_item(creator, u) {
+                Some(item) => {
+                    media_type = media_type.or(Some(item.media_type));
+                }
+                None => errors.push(format!(
+                    "mediaUuids[{i}] does not match a media item in your library"
+                )),
+            }
+        }
+        if price.is_some() && media.is_empty() {
+            errors.push("price requires at least one item in mediaUuids".into());
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
         let chat = w
             .user_id(&fan)
             .and_then(|f| w.chat_of(creator, f))
@@ -387,8 +409,8 @@ fn send_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx, body: &[u8]) -> ApiResult 
                 let u = w.user(w.chats[*c as usize].fan);
                 u.contactable && !u.blocked
             })
-            .ok_or_else(|| ApiError::BadRequest("This user cannot be messaged".into()))?;
-        let media_type = (!media.is_empty()).then_some(MediaType::Image);
+            .filter(|_| !sim.faults.roll(faults.send_contactability_rate))
+            .ok_or_else(|| ApiError::BadRequest(NOT_CONTACTABLE.into()))?;
         let id = w.insert_message(
             chat,
             msg_uuid,
@@ -406,6 +428,18 @@ fn send_body(sim: &Sim, req: &HttpRequest, ctx: &Ctx, body: &[u8]) -> ApiResult 
         if price.is_some() {
             sim.schedule_purchase(&mut w, id, now);
         }
+    }
+    let fail = sim.faults.roll(faults.send_fail_after_commit_rate);
+    {
+        let mut s = sim.stats.lock();
+        s.messages_sent += 1;
+        if fail {
+            s.injected_errors += 1;
+        }
+    }
+    if fail {
+        return Ok(HttpResponse::InternalServerError()
+            .json(serde_json::json!({"error": "Internal server error"})));
     }
     Ok(HttpResponse::Created().json(serde_json::json!({ "messageUuid": msg_uuid })))
 }

@@ -5,6 +5,7 @@
 
 mod agency;
 mod chats;
+mod media;
 mod messages;
 
 use actix_web::http::StatusCode;
@@ -325,6 +326,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
             .route("/chats/lists/smart", get().to(chats::smart_lists))
             .route("/chats/lists/custom", get().to(chats::custom_lists))
             .route("/chats/messages/batch", post().to(messages::batch))
+            .route("/media", get().to(media::list))
+            .route("/media/{uuid}", get().to(media::one))
+            .route(&format!("{c}/media"), get().to(media::list_for_creator))
+            .route(
+                &format!("{c}/media/{{uuid}}"),
+                get().to(media::one_for_creator),
+            )
             .route("/chats/{userUuid}", patch().to(chats::update))
             .route("/chats/{userUuid}/messages", get().to(messages::list))
             .route("/chats/{userUuid}/message", post().to(messages::send))
