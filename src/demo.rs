@@ -61,6 +61,8 @@ pub struct Demo {
     pub pool: PgPool,
     pub sim: SimHandle,
     pub logins: Vec<(String, &'static str)>,
+    /// Each chatter's email and the display names of the creators assigned to them.
+    pub assignments: Vec<(String, Vec<String>)>,
     pub started_in: Duration,
     running: Running,
 }
@@ -174,6 +176,7 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
     connect_creators(&url, &sim)
         .await
         .context("connecting the demo creators")?;
+    let assignments = assign_chatters(&pool, &sim, &staff).await?;
     for kind in [
         EventKind::MessageReceived,
         EventKind::MessageRead,
@@ -196,9 +199,65 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
             .iter()
             .map(|(e, _, r)| (e.to_string(), r.label()))
             .collect(),
+        assignments,
         started_in: started.elapsed(),
         running,
     })
+}
+
+/// Which creators (by index in the simulator's order) the `i`-th of `chatters` works:
+/// each one creator of their own, the last chatter a second one too, so every chatter
+/// has an inbox and the inboxes differ by login.
+fn chatter_creators(i: usize, chatters: usize, creators: usize) -> Vec<usize> {
+    if creators == 0 {
+        return Vec::new();
+    }
+    let mut v = vec![i % creators];
+    if i + 1 == chatters && creators > 1 {
+        let extra = (i + 1) % creators;
+        if !v.contains(&extra) {
+            v.push(extra);
+        }
+    }
+    v
+}
+
+/// Assigns the demo chatters to the connected demo creators (idempotent on restart).
+/// Returns each chatter's email with the assigned creators' display names.
+async fn assign_chatters(
+    pool: &PgPool,
+    sim: &SimHandle,
+    staff: &[StaffId],
+) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let owner = *staff.first().context("demo owner")?;
+    let agency = store::staff::for_session(pool, owner)
+        .await?
+        .context("demo owner")?
+        .agency_id;
+    let connected = store::creators::list(pool, agency).await?;
+    // The simulator's order, so the same seed gives the same assignment.
+    let creators: Vec<&store::creators::Creator> = sim
+        .creator_uuids()
+        .iter()
+        .filter_map(|u| connected.iter().find(|c| c.fanvue_uuid == *u))
+        .collect();
+    let chatters: Vec<(&str, StaffId)> = DEMO_PEOPLE
+        .iter()
+        .zip(staff)
+        .filter(|((_, _, r), _)| *r == Role::Chatter)
+        .map(|((e, _, _), id)| (*e, *id))
+        .collect();
+    let mut out = Vec::new();
+    for (i, (email, id)) in chatters.iter().enumerate() {
+        let mut names = Vec::new();
+        for k in chatter_creators(i, chatters.len(), creators.len()) {
+            let c = creators[k];
+            store::creators::assign(pool, agency, c.id, *id, owner).await?;
+            names.push(c.display_name.clone());
+        }
+        out.push((email.to_string(), names));
+    }
+    Ok(out)
 }
 
 /// The demo agency and its people (created once; reused on restart).
@@ -326,9 +385,38 @@ pub async fn run(args: DemoArgs, file: Option<&std::path::Path>) -> anyhow::Resu
     println!();
     println!("  Sign in with any of these (password: {DEMO_PASSWORD}):");
     for (email, role) in &demo.logins {
-        println!("    {role:<8} {email}");
+        match demo.assignments.iter().find(|(e, _)| e == email) {
+            Some((_, creators)) => {
+                println!("    {role:<8} {email:<32} works {}", creators.join(", "))
+            }
+            None => println!("    {role:<8} {email:<32} works every creator"),
+        }
     }
     println!();
     println!("  Live activity flows in through webhooks; press Ctrl-C to stop.");
     demo.run_until(stop).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chatter_creators;
+
+    #[test]
+    fn every_chatter_gets_a_creator_and_not_everyone_gets_all() {
+        for creators in 1..=5 {
+            let sets: Vec<Vec<usize>> = (0..3).map(|i| chatter_creators(i, 3, creators)).collect();
+            assert!(sets.iter().all(|s| !s.is_empty()), "{creators}: {sets:?}");
+            assert!(sets.iter().flatten().all(|k| *k < creators));
+            if creators > 1 {
+                assert!(
+                    sets.iter().any(|s| s.len() < creators),
+                    "{creators}: {sets:?}"
+                );
+                assert!(sets.windows(2).any(|w| w[0] != w[1]));
+            }
+        }
+        assert_eq!(chatter_creators(0, 3, 3), vec![0]);
+        assert_eq!(chatter_creators(2, 3, 3), vec![2, 0]);
+        assert_eq!(chatter_creators(0, 3, 0), Vec::<usize>::new());
+    }
 }
