@@ -40,6 +40,10 @@ pub struct DemoArgs {
     /// Live activity in the simulator, events per second.
     #[arg(long, default_value_t = 0.5)]
     pub live_rate: f64,
+    /// Give some fans hostile names and messages (markup, RTL overrides, a
+    /// 5,000-character word) to see that pages render them harmlessly.
+    #[arg(long)]
+    pub hostile: bool,
 }
 
 impl Default for DemoArgs {
@@ -51,6 +55,7 @@ impl Default for DemoArgs {
             fans: 40,
             messages: 40,
             live_rate: 0.5,
+            hostile: false,
         }
     }
 }
@@ -124,6 +129,7 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
     cfg.scenario.messages_per_chat = args.messages.max(1);
     cfg.scenario.team_members_per_agency = cfg.scenario.team_members_per_agency.max(3);
     cfg.live.events_per_sec = args.live_rate.max(0.0);
+    cfg.scenario.hostile_names = args.hostile;
     let sim = crate::sim::start(cfg)
         .await
         .context("starting the simulator")?;
