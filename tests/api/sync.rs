@@ -400,7 +400,11 @@ async fn reconcile_after_awkward_activity_converges_to_the_truth() {
     app.sim().freeze_clock(false);
     // A media-only message.
     client
-        .send_message(&auth, fans[3], &send(None, vec![Uuid::new_v4()]))
+        .send_message(
+            &auth,
+            fans[3],
+            &send(None, vec![app.sim().media_library(&creator)[0].0]),
+        )
         .await
         .ok();
     // Fan activity, team-member replies from Fanvue's UI, purchases, tips…
@@ -523,7 +527,7 @@ async fn purchases_after_mirroring_are_picked_up_without_webhooks() {
     for fan in app.sim().fan_uuids(&creator) {
         let ppv = SendMessage {
             text: Some("unlock me".into()),
-            media_uuids: vec![Uuid::new_v4()],
+            media_uuids: vec![app.sim().media_library(&creator)[0].0],
             price: Some(900),
             template_uuid: None,
         };
