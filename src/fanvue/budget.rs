@@ -158,6 +158,15 @@ impl Budget {
         b.known = true;
     }
 
+    /// How long a 429 penalty (or an exhausted window) still blocks `key`,
+    /// if it does; for callers that would rather not wait.
+    pub async fn penalty(&self, key: &str) -> Option<Duration> {
+        let bucket = self.bucket(key);
+        let b = bucket.lock().await;
+        let left = b.reset_at.saturating_duration_since(Instant::now());
+        (b.known && b.remaining == 0 && !left.is_zero()).then_some(left)
+    }
+
     /// Returns the request's slot without news (transport failure).
     pub async fn release(&self, key: &str) {
         let bucket = self.bucket(key);
