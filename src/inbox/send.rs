@@ -114,13 +114,6 @@ impl Sender {
         target: &ChatTarget,
         v: &ValidSend,
     ) -> Result<SendOutcome, SendError> {
-        if !v.confirm_resell {
-            let bought =
-                store::sends::already_bought(&self.pool, agency, target.chat_id, &v.media).await?;
-            if !bought.is_empty() {
-                return Ok(SendOutcome::Held(Hold::AlreadyBought(bought)));
-            }
-        }
         let mut tx = self.pool.begin().await?;
         let claim = store::sends::claim(
             &mut tx,
@@ -145,6 +138,16 @@ impl Sender {
             }
             Claim::New(row) => row,
         };
+        // Checks that hold a new send come after the claim, so a repeat of
+        // a form always answers with its row. Held: the row is rolled back.
+        if !v.confirm_resell {
+            let bought =
+                store::sends::already_bought(&mut *tx, agency, target.chat_id, &v.media).await?;
+            if !bought.is_empty() {
+                tx.rollback().await?;
+                return Ok(SendOutcome::Held(Hold::AlreadyBought(bought)));
+            }
+        }
         // The same message, sent moments ago, ended `unknown`: it may have
         // arrived. Only an explicit "Retry anyway" naming it sends again.
         if let Some(twin) = store::sends::unknown_twin(&mut tx, agency, &row).await?

@@ -1047,3 +1047,50 @@ async fn a_timeout_leaves_the_send_unknown_without_a_second_attempt() {
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert!(sends(&c.app) <= 1, "a timed-out send is never repeated");
 }
+
+#[tokio::test]
+async fn json_and_htmx_clients_get_their_own_answers() {
+    let Inbox { c, chat, .. } = inbox().await;
+    let csrf = c.admin.csrf().await;
+    let url = c.admin.url(&format!("/inbox/chats/{chat}/send"));
+    // JSON: field errors by name.
+    let r = c
+        .admin
+        .http
+        .post(&url)
+        .header("Accept", "application/json")
+        .form(&[
+            ("idempotency_key", key().as_str()),
+            ("text", "pay"),
+            ("price", "1"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let text = r.text().await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).expect(&text);
+    assert_eq!(v["status"], "invalid");
+    assert!(v["fields"]["price"].as_str().unwrap().contains("at least"));
+    assert!(v["fields"]["media"].is_string());
+    // htmx: the compose form alone, blank with a new key after a success.
+    let k = key();
+    let r = c
+        .admin
+        .http
+        .post(&url)
+        .header("HX-Request", "true")
+        .header("X-CSRF-Token", &csrf)
+        .form(&[("idempotency_key", k.as_str()), ("text", "via htmx")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(body.starts_with("<form method=\"post\""), "{body}");
+    assert!(!body.contains("<html"));
+    assert!(!body.contains("via htmx"), "a blank box after a success");
+    assert_ne!(form_key(&body), k);
+    assert_eq!(ledger(&c.app, &k).await.status, "sent");
+}

@@ -1,8 +1,10 @@
 //! `POST /inbox/chats/{id}/send` and `POST /inbox/chats/{id}/read`.
 //!
 //! A send answers a browser with 303 to the thread on success and the
-//! thread re-rendered with the draft on any failure; a client asking for
-//! `Accept: application/json` gets a JSON status instead (see NOTES).
+//! thread re-rendered with the draft on any failure. A client asking for
+//! `Accept: application/json` gets a JSON status instead; an htmx request
+//! (`HX-Request`) gets just the compose form (blank after a success, the
+//! draft after a failure) with the same status codes.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -21,7 +23,7 @@ use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
 use crate::web::inbox::compose::{ComposeBox, NoticeKind};
 use crate::web::inbox::thread::render_thread;
-use crate::web::render::see_other;
+use crate::web::render::{PageCtx, html_status, see_other};
 
 pub fn viewer(me: &CurrentStaff) -> Viewer {
     Viewer {
@@ -53,6 +55,18 @@ pub fn sender(state: &AppState) -> Sender {
         pool: state.pool.clone(),
         connections: state.connections.clone(),
     }
+}
+
+/// The compose form alone, for htmx.
+#[derive(askama::Template)]
+#[template(path = "inbox/_compose.html")]
+pub struct ComposeFragment {
+    pub ctx: PageCtx,
+    pub compose: ComposeBox,
+}
+
+fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().contains_key("HX-Request")
 }
 
 fn wants_json(req: &HttpRequest) -> bool {
@@ -99,6 +113,20 @@ pub async fn send(
     };
     if wants_json(&req) {
         return Ok(json_answer(&answer));
+    }
+    if is_htmx(&req) {
+        let compose = if answer.state == "sent" {
+            ComposeBox::blank(&state, target.chat_id)
+        } else {
+            answer.compose
+        };
+        return html_status(
+            answer.status,
+            &ComposeFragment {
+                ctx: PageCtx::new(&session, Some(&me), "inbox")?,
+                compose,
+            },
+        );
     }
     if answer.state == "sent" {
         return Ok(see_other(&format!("/inbox/chats/{}", target.chat_id)));
