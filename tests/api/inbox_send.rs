@@ -63,6 +63,20 @@ fn patches(app: &TestApp) -> u64 {
         .unwrap_or(0)
 }
 
+/// A media uuid the simulated creator really has (one it sent before), so
+/// sends stay valid once the simulator checks media against its library.
+fn creator_media(c: &ConnectedCreator) -> Uuid {
+    let w = c.app.sim().sim().world.read();
+    let creator = w.user_id(&c.fanvue).unwrap();
+    w.messages
+        .iter()
+        .find(|m| {
+            m.from_creator && w.chats[m.chat as usize].creator == creator && !m.media.is_empty()
+        })
+        .map(|m| m.media[0])
+        .expect("the scenario has creator media")
+}
+
 fn key() -> String {
     Uuid::new_v4().to_string()
 }
@@ -176,7 +190,7 @@ async fn a_send_is_recorded_sent_and_mirrored_at_once() {
 async fn a_ppv_send_carries_price_and_media() {
     let Inbox { c, chat, .. } = inbox().await;
     let k = key();
-    let media = Uuid::new_v4().to_string();
+    let media = creator_media(&c).to_string();
     let r = post_send(
         &c.admin,
         chat,
@@ -753,7 +767,7 @@ async fn replying_to_an_unread_chat_marks_it_read() {
 #[tokio::test]
 async fn media_this_fan_already_bought_is_held_until_confirmed() {
     let Inbox { c, chat, .. } = inbox().await;
-    let bought = Uuid::new_v4();
+    let bought = creator_media(&c);
     // A purchased PPV in this chat carried `bought`.
     sqlx::query(
         "UPDATE messages SET media_uuids = ARRAY[$2]::uuid[], price_cents = 500, purchased_at = now()
