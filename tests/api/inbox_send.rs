@@ -870,9 +870,8 @@ async fn templates_fill_the_compose_form() {
     assert_eq!(v["data"][0]["uuid"], tpl.uuid.to_string());
 }
 
-/// A one-route stand-in for Fanvue's `GET /media` (the simulator's media
-/// library is another part's work): answers the documented wire shape and
-/// records the query it was asked.
+/// A one-route stand-in for Fanvue's `GET /media`: answers the documented
+/// wire shape and records the query it was asked.
 async fn media_mock() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -1003,7 +1002,7 @@ async fn the_media_picker_is_fetched_only_when_opened() {
 }
 
 #[tokio::test]
-#[ignore = "needs the simulator's media library (GET /media, SIM part); enable at merge"]
+#[ignore = "needs the simulator to serve the media library (GET /media)"]
 async fn the_media_picker_lists_the_library_and_marks_what_the_fan_bought() {
     let Inbox { c, chat, .. } = inbox().await;
     let (status, body) = c
