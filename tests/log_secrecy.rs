@@ -223,6 +223,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/creators/{id}/disconnect"),
     ("POST", "/admin/creators/{id}/assignments"),
     ("POST", "/admin/creators/{id}/assignments/{staff_id}/remove"),
+    ("POST", "/inbox/chats/{id}/send"),
+    ("POST", "/inbox/chats/{id}/read"),
+    ("GET", "/inbox/chats/{id}/media"),
+    ("GET", "/inbox/chats/{id}/templates"),
 ];
 
 /// Scopes whose routes are listed here in full.

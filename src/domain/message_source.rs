@@ -1,5 +1,5 @@
-//! Which path wrote a mirrored message last: one of the sync steps or the
-//! webhook intake. Stored in `messages.source` as `as_str`, for diagnosis.
+//! Which path wrote a mirrored message last: one of the sync steps, the
+//! webhook intake or an inbox send. Stored in `messages.source` as `as_str`, for diagnosis.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageSource {
@@ -8,6 +8,8 @@ pub enum MessageSource {
     Purchases,
     History,
     Webhook,
+    /// Written by the inbox right after Fanvue accepted a send.
+    Send,
 }
 
 impl MessageSource {
@@ -18,6 +20,7 @@ impl MessageSource {
             MessageSource::Purchases => "purchases",
             MessageSource::History => "history",
             MessageSource::Webhook => "webhook",
+            MessageSource::Send => "send",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the parsed types.
 
 mod audit_action;
+mod cents;
 mod creator_status;
 mod email;
 mod ids;
@@ -13,9 +14,11 @@ mod message_source;
 mod names;
 mod password;
 mod role;
+mod send_status;
 mod webhook_event;
 
 pub use audit_action::AuditAction;
+pub use cents::Cents;
 pub use creator_status::CreatorStatus;
 pub use email::Email;
 pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId, WebhookEventId};
@@ -24,6 +27,7 @@ pub use message_source::MessageSource;
 pub use names::{AgencyName, DisplayName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordChoiceError};
 pub use role::Role;
+pub use send_status::SendStatus;
 pub use webhook_event::WebhookEventType;
 
 /// Why a value could not be parsed; the message is safe to show to the user.

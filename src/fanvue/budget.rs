@@ -35,6 +35,8 @@ struct Bucket {
     /// Whether any response has taught us the real figures yet.
     known: bool,
     in_flight: u32,
+    /// Until when the last 429's `Retry-After` holds requests back.
+    penalized_until: Option<Instant>,
 }
 
 /// Rate-limit budget shared by every call made with one client.
@@ -80,6 +82,7 @@ impl Budget {
                     reset_at: Instant::now() + DEFAULT_WINDOW,
                     known: false,
                     in_flight: 0,
+                    penalized_until: None,
                 }))
             })
             .clone()
@@ -155,7 +158,18 @@ impl Budget {
         b.in_flight = b.in_flight.saturating_sub(1);
         b.remaining = 0;
         b.reset_at = Instant::now() + retry_after.min(MAX_WAIT);
+        b.penalized_until = Some(b.reset_at);
         b.known = true;
+    }
+
+    /// How long the last 429 still holds `key` back, if it does; for
+    /// callers that would rather not wait (an interactive send).
+    pub async fn penalty(&self, key: &str) -> Option<Duration> {
+        let bucket = self.bucket(key);
+        let b = bucket.lock().await;
+        let until = b.penalized_until?;
+        let left = until.saturating_duration_since(Instant::now());
+        (b.remaining == 0 && !left.is_zero()).then_some(left)
     }
 
     /// Returns the request's slot without news (transport failure).

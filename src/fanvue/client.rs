@@ -3,6 +3,8 @@
 //! as `retry` decides: on 5xx/timeouts only when the request is idempotent
 //! (a send is never retried blindly), on a 429 always.
 //! Per-chat history is always read with `markAsRead=false` (invariant 7).
+//! A send waits out only a short 429 (`SEND_MAX_RATE_WAIT`): a chatter is
+//! told to try again rather than left waiting for a long penalty.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,14 +21,19 @@ pub use super::budget::Priority;
 use super::budget::{Budget, Observed};
 use super::error::FanvueError;
 use super::models::{
-    BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, FanList, Message, Page, SendMessage,
-    SentMessage, TeamMember, Template, UnreadCounts, User, decode_batch, decode_items, decode_page,
+    BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, FanList, MediaItem, Message, Page,
+    SendMessage, SentMessage, TeamMember, Template, UnreadCounts, User, decode_batch, decode_items,
+    decode_page,
 };
 use super::retry::Attempts;
 pub use super::retry::RetryPolicy;
 use crate::config::FanvueSettings;
 
 pub const API_VERSION_HEADER: &str = "X-Fanvue-API-Version";
+
+/// The longest rate-limit wait a send sits through before giving up with
+/// `RateLimited` (the inbox then says "try again in N s").
+pub const SEND_MAX_RATE_WAIT: Duration = Duration::from_secs(2);
 
 /// Whose token a call uses and which budget it draws from. Owned (no
 /// borrowed fields) so futures holding it stay `Send` for spawned tasks.
@@ -180,6 +187,12 @@ impl FanvueClient {
         let bucket: &str = auth.bucket.as_str();
         let mut attempts = Attempts::new(self.retry, call != Call::Send);
         loop {
+            if call == Call::Send
+                && let Some(wait) = self.budget.penalty(bucket).await
+                && wait > SEND_MAX_RATE_WAIT
+            {
+                return Err(FanvueError::RateLimited { retry_after: wait });
+            }
             self.budget.acquire(bucket, auth.priority).await;
             let mut req = self
                 .http
@@ -226,7 +239,8 @@ impl FanvueClient {
                     retry_after_secs = retry_after.as_secs_f64(),
                     "rate limited by Fanvue"
                 );
-                if attempts.after_rate_limit() {
+                let short = call != Call::Send || retry_after <= SEND_MAX_RATE_WAIT;
+                if short && attempts.after_rate_limit() {
                     continue; // `acquire` waits out the penalty.
                 }
                 return Err(FanvueError::RateLimited { retry_after });
@@ -436,6 +450,32 @@ impl FanvueClient {
         .await
     }
 
+    /// `GET /media` (the creator's own library; self route, creator token).
+    /// With `purchased_by` every item says whether that fan bought it.
+    pub async fn media(
+        &self,
+        auth: &CallAuth,
+        query: &MediaQuery,
+    ) -> Result<Page<MediaItem>, FanvueError> {
+        let mut q: Vec<(&str, String)> = vec![
+            ("page", query.page.max(1).to_string()),
+            ("size", query.size.clamp(1, 50).to_string()),
+        ];
+        if let Some(t) = &query.media_type {
+            q.push(("mediaType", t.clone()));
+        }
+        if let Some(f) = &query.folder_name {
+            q.push(("folderName", f.clone()));
+        }
+        if let Some(u) = &query.usage {
+            q.push(("usage", u.clone()));
+        }
+        if let Some(fan) = query.purchased_by {
+            q.push(("purchasedBy", fan.to_string()));
+        }
+        self.get_page(auth, "/media", &q).await
+    }
+
     /// `GET /chats/lists/smart` (a bare array).
     pub async fn smart_lists(
         &self,
@@ -483,6 +523,32 @@ impl FanvueClient {
         let values: Vec<serde_json::Value> =
             self.get_json(auth, "/agencies/team-members", &[]).await?;
         Ok(decode_items(values))
+    }
+}
+
+/// Parameters of `GET /media`.
+#[derive(Debug, Clone)]
+pub struct MediaQuery {
+    pub page: u32,
+    /// 1–50.
+    pub size: u32,
+    /// `image`, `video`, `audio` or `document`.
+    pub media_type: Option<String>,
+    pub folder_name: Option<String>,
+    pub usage: Option<String>,
+    pub purchased_by: Option<Uuid>,
+}
+
+impl Default for MediaQuery {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            size: 24,
+            media_type: None,
+            folder_name: None,
+            usage: None,
+            purchased_by: None,
+        }
     }
 }
 

@@ -210,6 +210,49 @@ pub struct Template {
     pub uuid: Uuid,
     pub name: Option<String>,
     pub text: Option<String>,
+    /// PPV price in cents, when the template is a PPV.
+    #[serde(default)]
+    pub price: Option<i64>,
+    #[serde(default)]
+    pub media_uuids: Vec<Uuid>,
+    #[serde(default)]
+    pub folder_name: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// One rendition of a media item (`variants` of `GET /media`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaVariant {
+    pub uuid: Option<Uuid>,
+    pub variant_type: Option<String>,
+    pub display_position: Option<i64>,
+    pub url: Option<String>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub length_ms: Option<i64>,
+}
+
+/// An item of the creator's media library (`GET /media`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaItem {
+    pub uuid: Uuid,
+    pub status: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub name: Option<String>,
+    pub caption: Option<String>,
+    pub description: Option<String>,
+    /// Raw: `image`, `video`, `audio`, `document`, or a newer value.
+    pub media_type: Option<String>,
+    pub folder_name: Option<String>,
+    /// Cents.
+    pub recommended_price: Option<i64>,
+    #[serde(default)]
+    pub variants: Vec<MediaVariant>,
+    /// Present when the request named `purchasedBy`.
+    pub purchased_by_fan: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -3,5 +3,7 @@
 //! id and role as the session extractor loaded them.
 
 pub mod access;
+pub mod compose_input;
+pub mod send;
 
 pub use access::{Viewer, may_work_creator, visible_creators};

@@ -14,6 +14,8 @@ pub mod mirror_stats;
 pub mod nagle;
 pub mod oauth_flows;
 pub mod purchases;
+pub mod read_state;
+pub mod sends;
 pub mod sessions;
 pub mod staff;
 pub mod sync;

@@ -18,6 +18,14 @@ impl SyncEngine {
         self.default_batches(lease, stats, creator, &fans, true, MessageSource::Backfill)
             .await?;
         let mut tx = lease.begin(&self.pool).await?;
+        // Sends that ended `unknown` are settled against what was just mirrored.
+        store::sends::resolve_unknown(
+            &mut tx,
+            lease.agency_id,
+            lease.creator_id,
+            crate::inbox::send::UNKNOWN_WINDOW,
+        )
+        .await?;
         let hw = store::chats::high_water(&mut tx, lease.creator_id).await?;
         store::sync::mark_backfilled(&mut tx, lease.creator_id, hw).await?;
         tx.commit().await?;

@@ -83,6 +83,14 @@ impl SyncEngine {
         }
 
         let mut tx = lease.begin(&self.pool).await?;
+        // Sends that ended `unknown` are settled against what was just mirrored.
+        store::sends::resolve_unknown(
+            &mut tx,
+            lease.agency_id,
+            lease.creator_id,
+            crate::inbox::send::UNKNOWN_WINDOW,
+        )
+        .await?;
         let hw = store::chats::high_water(&mut tx, lease.creator_id).await?;
         store::sync::mark_reconciled(&mut tx, lease.creator_id, hw).await?;
         tx.commit().await?;

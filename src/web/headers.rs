@@ -57,15 +57,17 @@ pub async fn security(
     Ok(ServiceResponse::new(http, response))
 }
 
-/// Swaps a non-HTML error body for the friendly error page.
+/// Swaps a framework's plain-text error body for the friendly error page
+/// (a handler's own HTML or JSON answer is kept: the inbox's JSON clients
+/// read their errors).
 fn friendly(res: HttpResponse<BoxBody>, wants_html: bool) -> HttpResponse<BoxBody> {
     let status = res.status();
-    let is_html = res
+    let ours = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if !wants_html || is_html || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/json"));
+    if !wants_html || ours || !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
     let mut page = error_page(status, None);

@@ -129,5 +129,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/creators/{id}/assignments/{staff_id}/remove",
             web::post().to(admin::creators::unassign),
+        )
+        .route("/inbox/chats/{id}/send", web::post().to(inbox::send::send))
+        .route(
+            "/inbox/chats/{id}/read",
+            web::post().to(inbox::send::mark_read),
+        )
+        .route(
+            "/inbox/chats/{id}/media",
+            web::get().to(inbox::media::picker),
+        )
+        .route(
+            "/inbox/chats/{id}/templates",
+            web::get().to(inbox::media::templates),
         );
 }

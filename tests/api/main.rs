@@ -9,6 +9,7 @@ mod client_ip;
 mod connections;
 mod csrf;
 mod headers;
+mod inbox_send;
 mod invites;
 mod mirror_integrity;
 mod staff_admin;

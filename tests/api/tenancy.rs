@@ -14,6 +14,8 @@ enum IdKind {
     /// A creator id and (as `{staff_id}`) a staff id.
     CreatorStaff,
     WebhookEvent,
+    /// A chat (`chats.id`) of a creator.
+    Chat,
 }
 
 /// Form fields a POST sends (chosen so that success would change data).
@@ -76,6 +78,18 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
         IdKind::WebhookEvent,
         &[],
     ),
+    (
+        "POST",
+        "/inbox/chats/{id}/send",
+        IdKind::Chat,
+        &[
+            ("idempotency_key", "5b0e7f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"),
+            ("text", "intruder"),
+        ],
+    ),
+    ("POST", "/inbox/chats/{id}/read", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/media", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/templates", IdKind::Chat, &[]),
 ];
 
 /// Routes with a path parameter that is not a tenant id.
@@ -144,6 +158,21 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
+    // An unread Acme chat with a real simulated fan, so a send or a mark
+    // read that got through would reach the simulator.
+    let acme_fan = app.sim().fan_uuids(&app.sim().creator_uuids()[0])[0];
+    let acme_chat: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid, is_read, unread_count)
+         VALUES ($1, $2, $3, $4, false, 2) RETURNING id",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(acme.id)
+    .bind(acme_creator)
+    .bind(acme_fan)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let sim_calls_before = app.sim().stats().total_requests;
     // One deactivated Acme member, so "reactivate" would change something.
     sqlx::query("UPDATE staff SET active = false WHERE id = $1")
         .bind(acme.manager)
@@ -192,7 +221,21 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-        (staff, invites, creators, assignments, requested, dead)
+        let chats: Vec<(uuid::Uuid, bool, i32)> = sqlx::query_as(
+            "SELECT id, is_read, unread_count FROM chats WHERE agency_id = $1 ORDER BY id",
+        )
+        .bind(acme.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let sends: i64 = sqlx::query_scalar("SELECT count(*) FROM outbound_sends")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        (
+            (staff, invites, creators, assignments, requested, dead),
+            (chats, sends),
+        )
     };
     let before = snapshot().await;
 
@@ -209,6 +252,7 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
             IdKind::Invite => vec![acme_invite.to_string()],
             IdKind::Creator | IdKind::CreatorStaff => vec![acme_creator.to_string()],
             IdKind::WebhookEvent => vec![acme_event.to_string()],
+            IdKind::Chat => vec![acme_chat.to_string()],
         };
         let with_staff = |p: String| p.replace("{staff_id}", &chatter_id);
         let mut fields: Vec<(&str, &str)> = fields.to_vec();
@@ -239,6 +283,11 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         }
     }
     assert_eq!(before, snapshot().await, "agency A's data changed");
+    assert_eq!(
+        app.sim().stats().total_requests,
+        sim_calls_before,
+        "a foreign id reached Fanvue"
+    );
 
     // Lists never show another agency's people.
     let (_, staff_page) = intruder.get_html("/admin/staff").await;

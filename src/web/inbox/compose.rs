@@ -1,31 +1,142 @@
 //! The compose box under a thread: what the chatter typed (kept on every
 //! failure), the form's idempotency key, and the messages to show.
 
-use crate::domain::CreatorId;
+use crate::domain::{Cents, CreatorId};
+use crate::inbox::compose_input::{ComposeForm, MAX_TEXT_CHARS};
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
+use crate::web::forms::FieldErrors;
+
+/// How the notice above the form looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    Error,
+    Warning,
+    Info,
+}
 
 /// Everything `templates/inbox/_compose.html` renders.
 pub struct ComposeBox {
     pub chat_id: String,
-    /// A fresh key per rendered form; a resubmitted form reuses it.
+    /// A fresh key per rendered form; a resubmitted form reuses it. After a
+    /// definite failure the re-rendered form gets a new one (a retry is
+    /// safe); after a hold or a validation error it keeps its own.
     pub idempotency_key: String,
     pub text: String,
     pub notice: Option<String>,
+    pub notice_kind: NoticeKind,
+    /// The draft's price as typed.
+    pub price: String,
+    /// The draft's selected media uuids.
+    pub media: Vec<String>,
+    pub template_uuid: String,
+    pub errors: FieldErrors,
+    /// The minimum PPV price, for the hint ("3.00").
+    pub min_price: String,
+    pub max_chars: usize,
+    /// Set for admins when the creator needs reconnecting.
+    pub reconnect_link: Option<String>,
+    /// The `unknown` send a "Retry anyway" would repeat.
+    pub retry_of: Option<String>,
+    /// Media of the draft this fan already bought (ask before reselling).
+    pub already_bought: Vec<String>,
+}
+
+impl ComposeBox {
+    /// A blank box for `chat_id`.
+    pub fn blank(state: &AppState, chat_id: uuid::Uuid) -> Self {
+        Self {
+            chat_id: chat_id.to_string(),
+            idempotency_key: uuid::Uuid::new_v4().to_string(),
+            text: String::new(),
+            notice: None,
+            notice_kind: NoticeKind::Error,
+            price: String::new(),
+            media: Vec::new(),
+            template_uuid: String::new(),
+            errors: FieldErrors::default(),
+            min_price: Cents::new(state.settings.inbox.min_ppv_price_cents).to_string(),
+            max_chars: MAX_TEXT_CHARS,
+            reconnect_link: None,
+            retry_of: None,
+            already_bought: Vec::new(),
+        }
+    }
+
+    /// The box refilled with a submitted form's draft, same key.
+    pub fn with_draft(state: &AppState, chat_id: uuid::Uuid, form: &ComposeForm) -> Self {
+        let mut b = Self::blank(state, chat_id);
+        if !form.idempotency_key.trim().is_empty() {
+            b.idempotency_key = form.idempotency_key.trim().to_owned();
+        }
+        b.text = form.text.clone();
+        b.price = form.price.clone();
+        b.media = form.media.clone();
+        b.template_uuid = form.template_uuid.clone();
+        b
+    }
+
+    /// A new key: the last attempt definitely sent nothing.
+    pub fn fresh_key(mut self) -> Self {
+        self.idempotency_key = uuid::Uuid::new_v4().to_string();
+        self
+    }
+
+    pub fn notice(mut self, kind: NoticeKind, msg: impl Into<String>) -> Self {
+        self.notice_kind = kind;
+        self.notice = Some(msg.into());
+        self
+    }
+
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
+
+    pub fn has_error(&self, field: &str) -> bool {
+        self.errors.get(field).is_some()
+    }
+
+    pub fn notice_class(&self) -> &'static str {
+        match self.notice_kind {
+            NoticeKind::Error => "flash flash-error",
+            NoticeKind::Warning => "flash flash-warn",
+            NoticeKind::Info => "flash flash-info",
+        }
+    }
+
+    pub fn is_selected(&self, media: &str) -> bool {
+        self.media.iter().any(|m| m == media)
+    }
+
+    pub fn was_bought(&self, media: &str) -> bool {
+        self.already_bought.iter().any(|m| m == media)
+    }
+
+    /// The PPV section starts open when the draft is a PPV.
+    pub fn ppv_open(&self) -> bool {
+        !self.price.trim().is_empty()
+            || !self.media.is_empty()
+            || self.has_error("price")
+            || self.has_error("media")
+    }
+
+    pub fn text_chars(&self) -> usize {
+        self.text.chars().count()
+    }
+
+    /// The first block of a uuid, to name media without its library entry.
+    pub fn short_id(&self, id: &str) -> String {
+        id.get(..8).unwrap_or(id).to_owned()
+    }
 }
 
 /// A blank compose box for a thread the viewer may work.
 pub async fn for_thread(
-    _state: &AppState,
+    state: &AppState,
     _me: &CurrentStaff,
     _creator: CreatorId,
     chat_id: uuid::Uuid,
 ) -> Result<ComposeBox, WebError> {
-    Ok(ComposeBox {
-        chat_id: chat_id.to_string(),
-        idempotency_key: uuid::Uuid::new_v4().to_string(),
-        text: String::new(),
-        notice: None,
-    })
+    Ok(ComposeBox::blank(state, chat_id))
 }

@@ -2,4 +2,6 @@
 //! sending through the ledger, and the live event stream.
 
 pub mod compose;
+pub mod media;
+pub mod send;
 pub mod thread;

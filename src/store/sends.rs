@@ -1,0 +1,351 @@
+//! The send ledger (`outbound_sends`, DESIGN §11): one row per compose form,
+//! keyed by the form's idempotency key, committed `pending` before Fanvue
+//! is called and moved once to `sent`, `failed` or `unknown`. Also the
+//! reads a send needs (the chat it targets, media the fan already bought)
+//! and the resolution of `unknown` rows against the mirror.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{AgencyId, CreatorId, SendStatus, StaffId};
+
+/// The chat a send goes to, as the agency sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChatTarget {
+    pub chat_id: Uuid,
+    pub creator_id: CreatorId,
+    pub fan_uuid: Uuid,
+    /// The creator's own Fanvue uuid (the sender of outbound messages).
+    pub creator_fanvue_uuid: Uuid,
+    /// Unread inbound messages in the mirror.
+    pub unread_count: i32,
+    pub is_read: bool,
+}
+
+/// A chat of `agency` by id, with what a send or mark-read needs; `None`
+/// for another agency's chat.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn chat_target(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    chat: Uuid,
+) -> Result<Option<ChatTarget>, StoreError> {
+    Ok(sqlx::query_as::<_, ChatTarget>(
+        "SELECT c.id AS chat_id, c.creator_id, c.fan_uuid, cr.fanvue_uuid AS creator_fanvue_uuid,
+                c.unread_count, c.is_read
+         FROM chats c JOIN creators cr ON cr.id = c.creator_id AND cr.agency_id = c.agency_id
+         WHERE c.agency_id = $1 AND c.id = $2",
+    )
+    .bind(agency)
+    .bind(chat)
+    .fetch_optional(db)
+    .await?)
+}
+
+const COLUMNS: &str = "id, agency_id, creator_id, chat_id, staff_id, idempotency_key, body, price_cents, \
+    media_uuids, status, message_uuid, error, created_at, updated_at, sent_at, retry_of, template_uuid";
+
+/// A ledger row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SendRow {
+    pub id: Uuid,
+    pub agency_id: AgencyId,
+    pub creator_id: CreatorId,
+    pub chat_id: Uuid,
+    pub staff_id: Option<StaffId>,
+    pub idempotency_key: String,
+    pub body: Option<String>,
+    pub price_cents: Option<i64>,
+    pub media_uuids: Vec<Uuid>,
+    #[sqlx(try_from = "String")]
+    pub status: SendStatus,
+    pub message_uuid: Option<Uuid>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub retry_of: Option<Uuid>,
+    pub template_uuid: Option<Uuid>,
+}
+
+/// What a new ledger row records.
+#[derive(Debug, Clone)]
+pub struct NewSend<'a> {
+    pub agency_id: AgencyId,
+    pub creator_id: CreatorId,
+    pub chat_id: Uuid,
+    pub staff_id: StaffId,
+    pub idempotency_key: &'a str,
+    pub body: Option<&'a str>,
+    pub price_cents: Option<i64>,
+    pub media_uuids: &'a [Uuid],
+    pub template_uuid: Option<Uuid>,
+    /// The `unknown` row this send knowingly repeats ("Retry anyway").
+    pub retry_of: Option<Uuid>,
+}
+
+/// Whether `claim` made the row or found it.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    /// This request owns the send: it must call Fanvue.
+    New(SendRow),
+    /// The key was used before (double click, refresh, retry): never send again.
+    Existing(SendRow),
+}
+
+/// Inserts the `pending` row for a form, or finds the row its key already
+/// made. A key used for another agency's or another chat's send is
+/// `NotFound`: it neither sends nor says whose it is.
+#[tracing::instrument(skip_all, fields(agency_id = %s.agency_id, creator_id = %s.creator_id, chat_id = %s.chat_id))]
+pub async fn claim(conn: &mut PgConnection, s: &NewSend<'_>) -> Result<Claim, StoreError> {
+    let inserted = sqlx::query_as::<_, SendRow>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO outbound_sends (id, agency_id, creator_id, chat_id, staff_id, idempotency_key, body,
+            price_cents, media_uuids, status, template_uuid, retry_of)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10,
+            (SELECT o.id FROM outbound_sends o WHERE o.id = $11 AND o.agency_id = $2 AND o.chat_id = $4)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(s.agency_id)
+    .bind(s.creator_id)
+    .bind(s.chat_id)
+    .bind(s.staff_id)
+    .bind(s.idempotency_key)
+    .bind(s.body)
+    .bind(s.price_cents)
+    .bind(s.media_uuids)
+    .bind(s.template_uuid)
+    .bind(s.retry_of)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = inserted {
+        return Ok(Claim::New(row));
+    }
+    let existing = sqlx::query_as::<_, SendRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM outbound_sends
+         WHERE idempotency_key = $1 AND agency_id = $2 AND chat_id = $3"
+    )))
+    .bind(s.idempotency_key)
+    .bind(s.agency_id)
+    .bind(s.chat_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    existing.map(Claim::Existing).ok_or(StoreError::NotFound)
+}
+
+/// One ledger row of `agency`.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, send_id = %id))]
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    id: Uuid,
+) -> Result<SendRow, StoreError> {
+    sqlx::query_as::<_, SendRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM outbound_sends WHERE agency_id = $1 AND id = $2"
+    )))
+    .bind(agency)
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// `pending` (or `unknown`) → `sent` with Fanvue's message uuid. Returns
+/// whether the row moved (false: another path settled it first).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, send_id = %id))]
+pub async fn mark_sent(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    id: Uuid,
+    message: Uuid,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE outbound_sends SET status = 'sent', message_uuid = $3, error = NULL,
+            sent_at = now(), updated_at = now()
+         WHERE agency_id = $1 AND id = $2 AND status IN ('pending', 'unknown')",
+    )
+    .bind(agency)
+    .bind(id)
+    .bind(message)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// `pending` → `failed` (Fanvue refused it: nothing was sent) or
+/// `unknown` (it may have been sent), with the reason shown to staff.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, send_id = %id, status = status.as_str()))]
+pub async fn settle(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    id: Uuid,
+    status: SendStatus,
+    error: &str,
+) -> Result<(), StoreError> {
+    debug_assert!(matches!(status, SendStatus::Failed | SendStatus::Unknown));
+    sqlx::query(
+        "UPDATE outbound_sends SET status = $3, error = $4, updated_at = now()
+         WHERE agency_id = $1 AND id = $2 AND status = 'pending'",
+    )
+    .bind(agency)
+    .bind(id)
+    .bind(status.as_str())
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The latest `unknown` send of the same message (text, price, media) to
+/// the same chat as `row`, other than `row` itself.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %row.chat_id))]
+pub async fn unknown_twin(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    row: &SendRow,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM outbound_sends
+         WHERE agency_id = $1 AND chat_id = $2 AND status = 'unknown' AND id <> $3
+           AND body IS NOT DISTINCT FROM $4 AND price_cents IS NOT DISTINCT FROM $5
+           AND media_uuids = $6
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(agency)
+    .bind(row.chat_id)
+    .bind(row.id)
+    .bind(&row.body)
+    .bind(row.price_cents)
+    .bind(&row.media_uuids)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Media of `candidates` that the fan of `chat` already bought, as far as
+/// the mirror knows (purchased PPVs in this chat carrying them).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn already_bought(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    chat: Uuid,
+    candidates: &[Uuid],
+) -> Result<Vec<Uuid>, StoreError> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT u FROM messages m, UNNEST(m.media_uuids) AS u
+         WHERE m.agency_id = $1 AND m.chat_id = $2 AND m.purchased_at IS NOT NULL
+           AND m.deleted_at IS NULL AND u = ANY($3)
+         ORDER BY u",
+    )
+    .bind(agency)
+    .bind(chat)
+    .bind(candidates)
+    .fetch_all(db)
+    .await?)
+}
+
+/// How `unknown` rows are matched to mirrored messages: an outbound
+/// message of the same chat with the same text and price, sent between
+/// `before` ahead of the row's creation and `after` behind it.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchWindow {
+    pub before: chrono::Duration,
+    pub after: chrono::Duration,
+}
+
+/// What one resolution pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub sent: u64,
+    pub failed: u64,
+}
+
+/// Resolves `creator`'s `unknown` sends against the mirror (run after sync
+/// wrote messages): a match not claimed by another ledger row makes the row
+/// `sent`; a row whose window has passed without one becomes `failed`
+/// ("not found on Fanvue"), so the chatter may send again.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
+pub async fn resolve_unknown(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    window: MatchWindow,
+) -> Result<Resolved, StoreError> {
+    // A row still `pending` long after its request lost its process (a
+    // crash mid-send): whether it went out is unknown, so treat it so.
+    sqlx::query(
+        "UPDATE outbound_sends SET status = 'unknown', error = 'The send was interrupted.', updated_at = now()
+         WHERE agency_id = $1 AND creator_id = $2 AND status = 'pending'
+           AND created_at < now() - interval '2 minutes'",
+    )
+    .bind(agency)
+    .bind(creator)
+    .execute(&mut *conn)
+    .await?;
+    let rows: Vec<(Uuid, bool)> = sqlx::query_as(
+        "SELECT id, created_at + $3 * interval '1 second' < now() FROM outbound_sends
+         WHERE agency_id = $1 AND creator_id = $2 AND status = 'unknown'
+         ORDER BY created_at, id
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(window.after.num_seconds())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut done = Resolved::default();
+    // Row by row, oldest first: two unknown sends of the same text each
+    // claim their own message, never the same one.
+    for (id, expired) in rows {
+        let matched: Option<Uuid> = sqlx::query_scalar(
+            "SELECT m.uuid FROM outbound_sends s
+             JOIN messages m ON m.creator_id = s.creator_id AND m.chat_id = s.chat_id
+             WHERE s.id = $1 AND m.direction = 'out' AND m.deleted_at IS NULL
+               AND m.text IS NOT DISTINCT FROM s.body
+               AND m.price_cents IS NOT DISTINCT FROM s.price_cents
+               AND m.sent_at BETWEEN s.created_at - $2 * interval '1 second'
+                                 AND s.created_at + $3 * interval '1 second'
+               AND NOT EXISTS (SELECT 1 FROM outbound_sends o
+                               WHERE o.creator_id = m.creator_id AND o.message_uuid = m.uuid)
+             ORDER BY m.sent_at, m.uuid LIMIT 1",
+        )
+        .bind(id)
+        .bind(window.before.num_seconds())
+        .bind(window.after.num_seconds())
+        .fetch_optional(&mut *conn)
+        .await?;
+        match matched {
+            Some(uuid) => {
+                sqlx::query(
+                    "UPDATE outbound_sends SET status = 'sent', message_uuid = $2, error = NULL,
+                        sent_at = now(), updated_at = now()
+                     WHERE id = $1 AND status = 'unknown'",
+                )
+                .bind(id)
+                .bind(uuid)
+                .execute(&mut *conn)
+                .await?;
+                done.sent += 1;
+            }
+            None if expired => {
+                sqlx::query(
+                    "UPDATE outbound_sends SET status = 'failed',
+                        error = 'Not found on Fanvue after the send timed out; it was not sent.',
+                        updated_at = now()
+                     WHERE id = $1 AND status = 'unknown'",
+                )
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                done.failed += 1;
+            }
+            None => {}
+        }
+    }
+    Ok(done)
+}
