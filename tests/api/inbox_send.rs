@@ -1002,7 +1002,6 @@ async fn the_media_picker_is_fetched_only_when_opened() {
 }
 
 #[tokio::test]
-#[ignore = "needs the simulator to serve the media library (GET /media)"]
 async fn the_media_picker_lists_the_library_and_marks_what_the_fan_bought() {
     let Inbox { c, chat, .. } = inbox().await;
     let (status, body) = c
