@@ -223,6 +223,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/creators/{id}/disconnect"),
     ("POST", "/admin/creators/{id}/assignments"),
     ("POST", "/admin/creators/{id}/assignments/{staff_id}/remove"),
+    ("GET", "/inbox"),
+    ("GET", "/inbox/rows"),
+    ("GET", "/inbox/counts"),
+    ("GET", "/inbox/chats/{id}"),
+    ("GET", "/inbox/chats/{id}/row"),
+    ("GET", "/inbox/chats/{id}/messages"),
+    ("GET", "/inbox/chats/{id}/messages/{uuid}"),
 ];
 
 /// Scopes whose routes are listed here in full.
@@ -260,6 +267,7 @@ async fn every_route(app: &TestApp, admin: &TestClient) {
         let path = template
             .replace("{staff_id}", &uuid::Uuid::new_v4().to_string())
             .replace("{id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{uuid}", &uuid::Uuid::new_v4().to_string())
             .replace("{token}", QUERY_MARKER)
             .replace("{event}", "tip")
             .replace("{file}", "app.css");

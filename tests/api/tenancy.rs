@@ -14,6 +14,8 @@ enum IdKind {
     /// A creator id and (as `{staff_id}`) a staff id.
     CreatorStaff,
     WebhookEvent,
+    /// A chat id (and, as `{uuid}`, a message of that chat).
+    Chat,
 }
 
 /// Form fields a POST sends (chosen so that success would change data).
@@ -74,6 +76,15 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
         "POST",
         "/admin/webhooks/events/{id}/retry",
         IdKind::WebhookEvent,
+        &[],
+    ),
+    ("GET", "/inbox/chats/{id}", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/row", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/messages", IdKind::Chat, &[]),
+    (
+        "GET",
+        "/inbox/chats/{id}/messages/{uuid}",
+        IdKind::Chat,
         &[],
     ),
 ];
@@ -144,6 +155,31 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
+    // A chat of Acme's creator with one message.
+    let acme_chat = uuid::Uuid::now_v7();
+    let acme_message = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid, fan_display_name, last_message_at)
+         VALUES ($1, $2, $3, $4, 'Acme fan', now())",
+    )
+    .bind(acme_chat)
+    .bind(acme.id)
+    .bind(acme_creator)
+    .bind(uuid::Uuid::new_v4())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, text, sent_at, kind, source)
+         VALUES ($1, $2, $3, $4, 'in', 'Acme secret text', now(), 'SINGLE_RECIPIENT', 'webhook')",
+    )
+    .bind(acme_creator)
+    .bind(acme_message)
+    .bind(acme.id)
+    .bind(acme_chat)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     // One deactivated Acme member, so "reactivate" would change something.
     sqlx::query("UPDATE staff SET active = false WHERE id = $1")
         .bind(acme.manager)
@@ -209,8 +245,13 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
             IdKind::Invite => vec![acme_invite.to_string()],
             IdKind::Creator | IdKind::CreatorStaff => vec![acme_creator.to_string()],
             IdKind::WebhookEvent => vec![acme_event.to_string()],
+            IdKind::Chat => vec![acme_chat.to_string()],
         };
-        let with_staff = |p: String| p.replace("{staff_id}", &chatter_id);
+        let acme_message = acme_message.to_string();
+        let with_staff = |p: String| {
+            p.replace("{staff_id}", &chatter_id)
+                .replace("{uuid}", &acme_message)
+        };
         let mut fields: Vec<(&str, &str)> = fields.to_vec();
         if template.ends_with("/assignments") {
             fields.push(("staff_id", &chatter_id));
