@@ -9,6 +9,8 @@ mod client_ip;
 mod connections;
 mod csrf;
 mod headers;
+mod inbox_list;
+mod inbox_thread;
 mod invites;
 mod mirror_integrity;
 mod staff_admin;
