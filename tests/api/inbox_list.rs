@@ -188,13 +188,18 @@ async fn each_tab_holds_its_chats_and_counts_them() {
     seed.tip(fans[5], 500, at(54)).await;
     // The creator's reply to Ursula was unsent: she is waiting again.
     seed.delete(ursula_reply.uuid).await;
+    // A tip that arrived before its fan's chat was mirrored still counts.
+    let early = Uuid::new_v4();
+    seed.tip(early, 300, at(62)).await;
+    let mut ids = ids;
+    ids.push(seed.chat(fan_chat(early, "Erin Early")).await);
 
     let expect: &[(&str, &[usize])] = &[
-        ("all", &[0, 1, 2, 3, 4, 5, 6]),
+        ("all", &[0, 1, 2, 3, 4, 5, 6, 7]),
         ("unread", &[0]),
         ("awaiting", &[0, 2, 6]),
         ("ppv", &[3]),
-        ("spenders", &[4, 5]),
+        ("spenders", &[4, 5, 7]),
     ];
     let (_, page) = admin.get_html("/inbox").await;
     let (s, counts) = admin.get_html("/inbox/counts").await;
@@ -230,7 +235,9 @@ async fn each_tab_holds_its_chats_and_counts_them() {
     let (_, all) = admin.get_html("/inbox?tab=all").await;
     assert_eq!(
         chat_ids(&all),
-        vec![ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]]
+        vec![
+            ids[7], ids[6], ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]
+        ]
     );
     // The current tab is marked and the list carries its query.
     let (_, ppv_page) = admin.get_html("/inbox?tab=ppv").await;
