@@ -159,6 +159,8 @@ pub struct RowsView {
 pub struct TabView {
     pub tab: Tab,
     pub count: i64,
+    /// The count as shown: "999+" at the cap.
+    pub shown: String,
     pub current: bool,
 }
 
@@ -225,10 +227,18 @@ async fn rows_for(
 fn tab_views(counts: &TabCounts, current: Tab) -> Vec<TabView> {
     Tab::ALL
         .into_iter()
-        .map(|tab| TabView {
-            tab,
-            count: counts.get(tab),
-            current: tab == current,
+        .map(|tab| {
+            let count = counts.get(tab);
+            TabView {
+                tab,
+                count,
+                shown: if count >= q::COUNT_CAP {
+                    format!("{}+", q::COUNT_CAP - 1)
+                } else {
+                    count.to_string()
+                },
+                current: tab == current,
+            }
         })
         .collect()
 }
@@ -298,6 +308,20 @@ pub async fn row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_at_the_cap_show_a_plus() {
+        let counts = TabCounts {
+            all: q::COUNT_CAP,
+            unread: 999,
+            ..Default::default()
+        };
+        let tabs = tab_views(&counts, Tab::Unread);
+        let shown = |t: Tab| tabs.iter().find(|v| v.tab == t).unwrap().shown.clone();
+        assert_eq!(shown(Tab::All), "999+");
+        assert_eq!(shown(Tab::Unread), "999");
+        assert!(tabs.iter().find(|v| v.tab == Tab::Unread).unwrap().current);
+    }
 
     #[test]
     fn parses_and_rebuilds_the_query() {

@@ -189,20 +189,34 @@ pub async fn list_chats(
     } else {
         "AND $7::uuid IS NULL"
     };
-    let sql = format!(
-        "WITH page AS (
-            SELECT x.* FROM unnest($2::uuid[]) AS v(creator_id)
-            CROSS JOIN LATERAL (
-                SELECT c.id, c.creator_id, c.agency_id, c.fan_uuid, c.fan_handle, c.fan_display_name,
-                    c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read, c.unread_count,
-                    {ACTIVITY} AS activity_at
-                FROM chats c
+    const COLUMNS: &str =
+        "c.id, c.creator_id, c.agency_id, c.fan_uuid, c.fan_handle, c.fan_display_name,
+        c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read, c.unread_count";
+    let page = if filter.search.is_some() {
+        // A search matches few chats: one trigram index scan over the
+        // agency, then the (small) set of matches sorted.
+        format!(
+            "SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
+             WHERE c.agency_id = $1 AND c.creator_id = ANY($2)
+               AND {tab} AND {search} {cursor} {only_sql}
+             ORDER BY {ACTIVITY} DESC, c.id DESC
+             LIMIT $6"
+        )
+    } else {
+        format!(
+            "SELECT x.* FROM unnest($2::uuid[]) AS v(creator_id)
+             CROSS JOIN LATERAL (
+                SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
                 WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
                   AND {tab} AND {search} {cursor} {only_sql}
                 ORDER BY {ACTIVITY} DESC, c.id DESC
                 LIMIT $6) x
-            ORDER BY x.activity_at DESC, x.id DESC
-            LIMIT $6)
+             ORDER BY x.activity_at DESC, x.id DESC
+             LIMIT $6"
+        )
+    };
+    let sql = format!(
+        "WITH page AS ({page})
          SELECT c.id, c.creator_id, cr.display_name AS creator_name, c.fan_uuid, c.fan_handle,
             c.fan_display_name, c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read,
             c.unread_count, c.activity_at,
@@ -257,7 +271,12 @@ impl TabCounts {
     }
 }
 
-/// The tab counts (the tab of `filter` is ignored).
+/// Counts stop here ("999+"): a count is a bounded index scan per tab
+/// instead of a pass over every chat of the agency.
+pub const COUNT_CAP: i64 = 1000;
+
+/// The tab counts (the tab of `filter` is ignored), each at most
+/// `COUNT_CAP`.
 #[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
 pub async fn count_tabs(
     db: &PgPool,
@@ -267,25 +286,40 @@ pub async fn count_tabs(
     if filter.creators.is_empty() {
         return Ok(TabCounts::default());
     }
-    let search = if filter.search.is_some() {
-        SEARCH
+    let sql = if filter.search.is_some() {
+        // Few matches: one trigram scan, every tab counted in the same pass.
+        format!(
+            "SELECT least(count(*), $4) AS \"all\",
+                least(count(*) FILTER (WHERE {UNREAD}), $4) AS unread,
+                least(count(*) FILTER (WHERE {AWAITING}), $4) AS awaiting,
+                least(count(*) FILTER (WHERE {OPEN_PPV}), $4) AS ppv,
+                least(count(*) FILTER (WHERE {SPENDER}), $4) AS spenders
+             FROM chats c
+             WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND {SEARCH}"
+        )
     } else {
-        "$3::text IS NULL"
+        let one = |tab: &str| {
+            format!(
+                "(SELECT count(*) FROM (SELECT 1 FROM chats c
+                   WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND $3::text IS NULL AND {tab}
+                   LIMIT $4) s)"
+            )
+        };
+        format!(
+            "SELECT {} AS \"all\", {} AS unread, {} AS awaiting, {} AS ppv, {} AS spenders",
+            one("true"),
+            one(UNREAD),
+            one(AWAITING),
+            one(OPEN_PPV),
+            one(SPENDER)
+        )
     };
-    let sql = format!(
-        "SELECT count(*) AS \"all\",
-            count(*) FILTER (WHERE {UNREAD}) AS unread,
-            count(*) FILTER (WHERE {AWAITING}) AS awaiting,
-            count(*) FILTER (WHERE {OPEN_PPV}) AS ppv,
-            count(*) FILTER (WHERE {SPENDER}) AS spenders
-         FROM chats c
-         WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND {search}"
-    );
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(&creators)
         .bind(filter.search.as_deref().map(contains_pattern))
+        .bind(COUNT_CAP)
         .fetch_one(db)
         .await?)
 }
