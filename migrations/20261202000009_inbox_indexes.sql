@@ -99,7 +99,7 @@ CREATE TRIGGER messages_inbox_flags_update
     FOR EACH STATEMENT EXECUTE FUNCTION messages_inbox_flags();
 
 CREATE FUNCTION tips_inbox_flags() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_seqscan = off AS $$
 BEGIN
     UPDATE chats c SET has_spend = true
     FROM (SELECT DISTINCT creator_id, fan_uuid FROM new_tips WHERE fan_uuid IS NOT NULL) t
@@ -112,9 +112,10 @@ CREATE TRIGGER tips_inbox_flags
     REFERENCING NEW TABLE AS new_tips
     FOR EACH STATEMENT EXECUTE FUNCTION tips_inbox_flags();
 
--- A tip can arrive before its fan's chat exists.
+-- A tip can arrive before its fan's chat exists. (Cached plans of these
+-- small functions, too, must not remember a scan from when tips was empty.)
 CREATE FUNCTION chats_spend_on_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_seqscan = off AS $$
 BEGIN
     NEW.has_spend := NEW.has_spend OR EXISTS (
         SELECT 1 FROM tips t WHERE t.creator_id = NEW.creator_id AND t.fan_uuid = NEW.fan_uuid);
