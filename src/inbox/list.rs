@@ -99,6 +99,8 @@ pub struct RowView {
     pub unread: i32,
     pub is_unread: bool,
     pub top_spender: bool,
+    /// The chat open beside the list (the thread page's side list).
+    pub open: bool,
 }
 
 impl RowView {
@@ -135,6 +137,7 @@ impl RowView {
             unread: r.unread_count.max(0),
             is_unread: r.unread_count > 0 || !r.is_read,
             top_spender: r.is_top_spender,
+            open: false,
         }
     }
 }

@@ -279,7 +279,10 @@ pub async fn load(
     });
     rows.reverse();
     let stats = q::fan_stats(db, viewer.agency_id, head.creator_id, chat, head.fan_uuid).await?;
-    let side = list::side_rows(db, viewer, SIDE_ROWS).await?;
+    let mut side = list::side_rows(db, viewer, SIDE_ROWS).await?;
+    for r in &mut side.rows {
+        r.open = r.id == chat;
+    }
     let view = HeadView::new(&head);
     let admin = viewer.role.is_admin();
     Ok(ThreadView {

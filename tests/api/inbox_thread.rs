@@ -102,6 +102,12 @@ async fn every_message_kind_is_shown_as_the_guide_says() {
     )));
     assert!(html.contains("<ol id=\"messages\" class=\"messages\" aria-live=\"polite\""));
     assert!(html.contains("id=\"compose\"") && html.contains("id=\"compose-text\""));
+    // The side list marks the open chat.
+    let side = chat_li(&html, chat).expect("the chat in the side list");
+    assert!(
+        side.contains("is-open") && side.contains("aria-current=\"page\""),
+        "{side}"
+    );
     // Oldest first.
     let positions: Vec<usize> = all.iter().map(|m| position(&html, m)).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
