@@ -454,3 +454,59 @@ async fn fan_panel_figures_are_exact_to_the_cent() {
     );
     assert!(html.contains("★ Top spender"));
 }
+
+#[tokio::test]
+async fn hostile_names_and_texts_render_as_text_in_header_panel_and_messages() {
+    let ConnectedCreator {
+        app,
+        acme,
+        admin,
+        id: creator,
+        ..
+    } = TestApp::with_connected_creator().await;
+    let seed = MirrorSeed {
+        pool: &app.pool,
+        agency: acme.id,
+        creator,
+    };
+    let fan = Uuid::new_v4();
+    let hostile = "\"><img src=x onerror=alert(1)>\u{202E}evil";
+    let mut profile = fan_chat(fan, hostile);
+    profile.nickname = Some("<b onmouseover=alert(2)>nick</b>".into());
+    profile.avatar_url = Some("\" onerror=\"alert(3)".into());
+    let chat = seed.chat(profile).await;
+    let long_word = "W".repeat(5000);
+    let text = format!("<svg onload=alert(4)>\n{long_word}");
+    let m = seed_message(fan, false, Some(&text), at(0));
+    seed.messages(std::slice::from_ref(&m)).await;
+
+    let (s, html) = admin.get_html(&format!("/inbox/chats/{chat}")).await;
+    assert_eq!(s, StatusCode::OK);
+    for raw in [
+        "<img src=x",
+        "<b onmouseover",
+        "<svg onload",
+        "onerror=\"alert(3)",
+    ] {
+        assert!(!html.contains(raw), "{raw} reached the page unescaped");
+    }
+    let escaped = "&#34;&#62;&#60;img src=x onerror=alert(1)&#62;\u{202E}evil";
+    assert!(html.contains(&format!(
+        "<h1 id=\"thread-title\" dir=\"auto\">{escaped}</h1>"
+    )));
+    assert!(html.contains(&format!(
+        "<h2 id=\"fan-panel-title\" dir=\"auto\">{escaped}</h2>"
+    )));
+    let li = message_li(&html, m.uuid);
+    assert!(li.contains(&format!(
+        "<span class=\"msg-sender\" dir=\"auto\">{escaped}</span>"
+    )));
+    assert!(li.contains(&format!("&#60;svg onload=alert(4)&#62;\n{long_word}</p>")));
+    // No avatar image for a non-https URL; the initial stands in.
+    assert!(!html.contains("<img class=\"avatar"), "no fan avatar image");
+    let (_, list) = admin.get_html("/inbox").await;
+    assert!(!list.contains("<img src=x") && !list.contains("<b onmouseover"));
+    assert!(list.contains(&format!(
+        "<span class=\"chat-name\" dir=\"auto\">{escaped}</span>"
+    )));
+}
