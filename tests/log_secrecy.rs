@@ -227,6 +227,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/inbox/chats/{id}/read"),
     ("GET", "/inbox/chats/{id}/media"),
     ("GET", "/inbox/chats/{id}/templates"),
+    ("GET", "/inbox"),
+    ("GET", "/inbox/rows"),
+    ("GET", "/inbox/counts"),
+    ("GET", "/inbox/chats/{id}"),
+    ("GET", "/inbox/chats/{id}/row"),
+    ("GET", "/inbox/chats/{id}/messages"),
+    ("GET", "/inbox/chats/{id}/messages/{uuid}"),
 ];
 
 /// Scopes whose routes are listed here in full.
@@ -264,6 +271,7 @@ async fn every_route(app: &TestApp, admin: &TestClient) {
         let path = template
             .replace("{staff_id}", &uuid::Uuid::new_v4().to_string())
             .replace("{id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{uuid}", &uuid::Uuid::new_v4().to_string())
             .replace("{token}", QUERY_MARKER)
             .replace("{event}", "tip")
             .replace("{file}", "app.css");

@@ -1,9 +1,16 @@
-//! What chatters do, without HTTP. For now: who may see and work which
-//! creators' inboxes. Never decides from anything but the viewer's agency,
-//! id and role as the session extractor loaded them.
+//! What chatters do, without HTTP: who may see and work which creators'
+//! inboxes, and the inbox's reads (list, thread, fan panel) as view models.
+//! Never decides from anything but the viewer's agency, id and role as the
+//! session extractor loaded them.
 
 pub mod access;
 pub mod compose_input;
 pub mod send;
+pub mod cursor;
+pub mod error;
+pub mod list;
+pub mod preview;
+pub mod thread;
 
 pub use access::{Viewer, may_work_creator, visible_creators};
+pub use error::InboxError;

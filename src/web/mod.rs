@@ -47,6 +47,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/{file}", web::get().to(static_files::serve))
         .route("/", web::get().to(home::overview))
+        .route("/inbox", web::get().to(inbox::list::page))
+        .route("/inbox/rows", web::get().to(inbox::list::rows))
+        .route("/inbox/counts", web::get().to(inbox::list::counts))
+        .route("/inbox/chats/{id}", web::get().to(inbox::thread::show))
+        .route("/inbox/chats/{id}/row", web::get().to(inbox::list::row))
+        .route(
+            "/inbox/chats/{id}/messages",
+            web::get().to(inbox::thread::messages_after),
+        )
+        .route(
+            "/inbox/chats/{id}/messages/{uuid}",
+            web::get().to(inbox::thread::message),
+        )
         .service(
             web::resource("/login")
                 .route(web::get().to(auth::login::form))

@@ -664,3 +664,130 @@ pub async fn invite_usable(app: &TestApp, link: &str) -> bool {
     );
     status == StatusCode::OK
 }
+
+// === READ (inbox list and thread): seeding the mirror through the store ===
+
+/// Writes chats and messages of one creator into the mirror with the
+/// store's own write functions, as sync and webhooks do.
+pub struct MirrorSeed<'a> {
+    pub pool: &'a PgPool,
+    pub agency: AgencyId,
+    pub creator: CreatorId,
+}
+
+/// A fan's chat as the chat list would report it (all else default).
+pub fn fan_chat(fan: uuid::Uuid, display_name: &str) -> store::chats::ChatUpsert {
+    store::chats::ChatUpsert {
+        fan_uuid: fan,
+        display_name: Some(display_name.to_owned()),
+        handle: Some(format!("h{}", &fan.simple().to_string()[..8])),
+        is_read: true,
+        ..Default::default()
+    }
+}
+
+/// A plain message of the chat with `fan`.
+pub fn seed_message(
+    fan: uuid::Uuid,
+    outbound: bool,
+    text: Option<&str>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> store::messages::MessageUpsert {
+    store::messages::MessageUpsert {
+        uuid: uuid::Uuid::now_v7(),
+        fan_uuid: fan,
+        sender_uuid: (!outbound).then_some(fan),
+        recipient_uuid: outbound.then_some(fan),
+        outbound,
+        text: text.map(str::to_owned),
+        sent_at: Some(at),
+        kind: switchboard::domain::MessageKind::single_recipient(),
+        has_media: Some(false),
+        media_type: None,
+        media_uuids: Vec::new(),
+        price_cents: None,
+        purchased_at: None,
+        sent_by_user_uuid: None,
+        is_read: false,
+    }
+}
+
+impl MirrorSeed<'_> {
+    /// Upserts chats; returns the chat id of each, in order.
+    pub async fn chats(&self, chats: &[store::chats::ChatUpsert]) -> Vec<uuid::Uuid> {
+        let mut conn = self.pool.acquire().await.expect("conn");
+        let ids = store::chats::upsert_chats(&mut conn, self.agency, self.creator, chats)
+            .await
+            .expect("chats upserted");
+        chats.iter().map(|c| ids[&c.fan_uuid]).collect()
+    }
+
+    pub async fn chat(&self, chat: store::chats::ChatUpsert) -> uuid::Uuid {
+        self.chats(&[chat]).await[0]
+    }
+
+    pub async fn messages(&self, messages: &[store::messages::MessageUpsert]) {
+        let mut conn = self.pool.acquire().await.expect("conn");
+        store::messages::upsert_messages(
+            &mut conn,
+            self.agency,
+            self.creator,
+            messages,
+            switchboard::domain::MessageSource::Reconcile,
+        )
+        .await
+        .expect("messages upserted");
+    }
+
+    pub async fn tip(&self, fan: uuid::Uuid, cents: i64, at: chrono::DateTime<chrono::Utc>) {
+        let key = format!("tip-{}", uuid::Uuid::new_v4());
+        store::purchases::record_tip(
+            self.pool,
+            self.agency,
+            self.creator,
+            store::purchases::Tip {
+                fan_uuid: Some(fan),
+                amount_cents: cents,
+                tipped_at: at,
+                context: "message",
+                tipped_message_uuid: None,
+                dedupe_key: &key,
+            },
+        )
+        .await
+        .expect("tip recorded");
+    }
+
+    pub async fn delete(&self, message: uuid::Uuid) {
+        let mut conn = self.pool.acquire().await.expect("conn");
+        store::messages::mark_deleted(&mut conn, self.creator, message)
+            .await
+            .expect("marked deleted");
+    }
+}
+
+/// The `<li>` of message `uuid` in a thread page or fragment.
+pub fn message_li(html: &str, uuid: uuid::Uuid) -> &str {
+    let at = html
+        .find(&format!("id=\"msg-{uuid}\""))
+        .unwrap_or_else(|| panic!("message {uuid} not on the page"));
+    let start = html[..at].rfind("<li").expect("li start");
+    let end = html[at..].find("</li>").expect("li end") + at;
+    &html[start..end]
+}
+
+/// The `<li>` of chat `id` in a list page or fragment, if present.
+pub fn chat_li(html: &str, id: uuid::Uuid) -> Option<&str> {
+    let at = html.find(&format!("id=\"chat-{id}\""))?;
+    let start = html[..at].rfind("<li").expect("li start");
+    let end = html[at..].find("</li>").expect("li end") + at;
+    Some(&html[start..end])
+}
+
+/// The chat ids of the rows on a list page or fragment, in order.
+pub fn chat_ids(html: &str) -> Vec<uuid::Uuid> {
+    html.split("data-chat-id=\"")
+        .skip(1)
+        .filter_map(|s| s.get(..36)?.parse().ok())
+        .collect()
+}

@@ -10,6 +10,8 @@ mod connections;
 mod csrf;
 mod headers;
 mod inbox_send;
+mod inbox_list;
+mod inbox_thread;
 mod invites;
 mod mirror_integrity;
 mod staff_admin;

@@ -14,7 +14,7 @@ enum IdKind {
     /// A creator id and (as `{staff_id}`) a staff id.
     CreatorStaff,
     WebhookEvent,
-    /// A chat (`chats.id`) of a creator.
+    /// A chat id (and, as `{uuid}`, a message of that chat).
     Chat,
 }
 
@@ -76,6 +76,15 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
         "POST",
         "/admin/webhooks/events/{id}/retry",
         IdKind::WebhookEvent,
+        &[],
+    ),
+    ("GET", "/inbox/chats/{id}", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/row", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/messages", IdKind::Chat, &[]),
+    (
+        "GET",
+        "/inbox/chats/{id}/messages/{uuid}",
+        IdKind::Chat,
         &[],
     ),
     (
@@ -158,18 +167,32 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    // An unread Acme chat with a real simulated fan, so a send or a mark
-    // read that got through would reach the simulator.
+    // An unread Acme chat with a real simulated fan and one message, so a
+    // send or a mark read that got through would reach the simulator and a
+    // read that got through would show the text.
     let acme_fan = app.sim().fan_uuids(&app.sim().creator_uuids()[0])[0];
-    let acme_chat: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid, is_read, unread_count)
-         VALUES ($1, $2, $3, $4, false, 2) RETURNING id",
+    let acme_chat = uuid::Uuid::now_v7();
+    let acme_message = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO chats (id, agency_id, creator_id, fan_uuid, fan_display_name, last_message_at, is_read, unread_count)
+         VALUES ($1, $2, $3, $4, 'Acme fan', now(), false, 2)",
     )
-    .bind(uuid::Uuid::now_v7())
+    .bind(acme_chat)
     .bind(acme.id)
     .bind(acme_creator)
     .bind(acme_fan)
-    .fetch_one(&app.pool)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, text, sent_at, kind, source)
+         VALUES ($1, $2, $3, $4, 'in', 'Acme secret text', now(), 'SINGLE_RECIPIENT', 'webhook')",
+    )
+    .bind(acme_creator)
+    .bind(acme_message)
+    .bind(acme.id)
+    .bind(acme_chat)
+    .execute(&app.pool)
     .await
     .unwrap();
     let sim_calls_before = app.sim().stats().total_requests;
@@ -254,7 +277,11 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
             IdKind::WebhookEvent => vec![acme_event.to_string()],
             IdKind::Chat => vec![acme_chat.to_string()],
         };
-        let with_staff = |p: String| p.replace("{staff_id}", &chatter_id);
+        let acme_message = acme_message.to_string();
+        let with_staff = |p: String| {
+            p.replace("{staff_id}", &chatter_id)
+                .replace("{uuid}", &acme_message)
+        };
         let mut fields: Vec<(&str, &str)> = fields.to_vec();
         if template.ends_with("/assignments") {
             fields.push(("staff_id", &chatter_id));

@@ -4,4 +4,5 @@
 pub mod compose;
 pub mod media;
 pub mod send;
+pub mod list;
 pub mod thread;

@@ -1,31 +1,50 @@
-//! A chat's thread page.
+//! A chat's thread page (header, messages, compose box, fan panel) and its
+//! message fragments.
 
 use actix_session::Session;
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
 
+use crate::inbox::list::RowView;
+use crate::inbox::thread::{self, HeadView, MessageView, PanelView, ThreadQuery, ThreadView};
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
-use crate::web::inbox::compose::ComposeBox;
-use crate::web::render::{PageCtx, html_status};
+use crate::web::inbox::compose::{self, ComposeBox};
+use crate::web::inbox::list::viewer;
+use crate::web::render::{PageCtx, html, html_status};
 
 #[derive(Template)]
 #[template(path = "inbox/thread.html")]
 pub struct ThreadPage {
     pub ctx: PageCtx,
     pub compose: ComposeBox,
+    pub head: HeadView,
+    pub messages: Vec<MessageView>,
+    pub older: Option<String>,
+    pub still_syncing: bool,
+    pub hide_auto: bool,
+    pub paged: bool,
+    pub panel: PanelView,
+    pub side: Vec<RowView>,
+    /// The side list's `data-query` (the unfiltered list).
+    pub query: String,
 }
 
-/// Renders the thread of `chat` (404 unless the viewer may work its
-/// creator) with `compose` in the compose box: blank on a plain visit, the
-/// draft and its error after a failed send.
-pub async fn render_thread(
-    _state: &AppState,
+/// Message `<li>`s only.
+#[derive(Template)]
+#[template(path = "inbox/_messages.html")]
+pub struct MessagesFragment {
+    pub messages: Vec<MessageView>,
+}
+
+fn page(
     session: &Session,
     me: &CurrentStaff,
-    _chat: uuid::Uuid,
+    view: ThreadView,
     compose: ComposeBox,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
@@ -34,6 +53,92 @@ pub async fn render_thread(
         &ThreadPage {
             ctx: PageCtx::new(session, Some(me), "inbox")?,
             compose,
+            head: view.head,
+            messages: view.messages,
+            older: view.older,
+            still_syncing: view.still_syncing,
+            hide_auto: view.hide_auto,
+            paged: view.paged,
+            panel: view.panel,
+            side: view.side.rows,
+            query: "tab=all&creator=&q=".to_owned(),
         },
     )
+}
+
+/// Renders the thread of `chat` (404 unless the viewer may work its
+/// creator) with `compose` in the compose box: blank on a plain visit, the
+/// draft and its error after a failed send.
+pub async fn render_thread(
+    state: &AppState,
+    session: &Session,
+    me: &CurrentStaff,
+    chat: uuid::Uuid,
+    compose: ComposeBox,
+    status: StatusCode,
+) -> Result<HttpResponse, WebError> {
+    let query = ThreadQuery {
+        before: None,
+        hide_auto: false,
+    };
+    let view = thread::load(&state.pool, viewer(me), chat, query).await?;
+    page(session, me, view, compose, status)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ThreadParams {
+    before: Option<String>,
+    hide_auto: Option<String>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    me: CurrentStaff,
+    path: web::Path<Uuid>,
+    params: web::Query<ThreadParams>,
+) -> Result<HttpResponse, WebError> {
+    let chat = path.into_inner();
+    let query = ThreadQuery::parse(params.before.as_deref(), params.hide_auto.as_deref())?;
+    let view = thread::load(&state.pool, viewer(&me), chat, query).await?;
+    let compose = compose::for_thread(&state, &me, view.head.creator_id, chat).await?;
+    page(&session, &me, view, compose, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AfterParams {
+    after: Option<String>,
+}
+
+/// Messages newer than `after` (a message uuid of this chat), oldest first.
+pub async fn messages_after(
+    state: web::Data<AppState>,
+    me: CurrentStaff,
+    path: web::Path<Uuid>,
+    params: web::Query<AfterParams>,
+) -> Result<HttpResponse, WebError> {
+    let after = match params
+        .after
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| {
+            WebError::BadRequest("`after` must be the uuid of a message of this chat.".to_owned())
+        })?),
+    };
+    let messages = thread::after(&state.pool, viewer(&me), path.into_inner(), after).await?;
+    html(&MessagesFragment { messages })
+}
+
+/// One message's `<li>` (the live script swaps it in place).
+pub async fn message(
+    state: web::Data<AppState>,
+    me: CurrentStaff,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, WebError> {
+    let (chat, uuid) = path.into_inner();
+    let m = thread::one(&state.pool, viewer(&me), chat, uuid).await?;
+    html(&MessagesFragment { messages: vec![m] })
 }

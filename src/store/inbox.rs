@@ -1,0 +1,562 @@
+//! The shared inbox's reads: chat list pages, tab counts, a chat's header,
+//! its thread and the fan panel's figures. Every query is scoped by the
+//! agency and by the creator ids the viewer may work (decided by
+//! `inbox::access`); a chat outside them is "not found".
+//!
+//! Order keys: a chat's activity is `COALESCE(last_message_at, created_at)`
+//! and a message's time `COALESCE(sent_at, first_seen_at)`, both with the id
+//! as tie-breaker, matching the indexes of the inbox migration. Pages are
+//! keyset (never OFFSET), so rows arriving between two page fetches only
+//! ever land above the cursor.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{AgencyId, CreatorId};
+
+/// The list's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    All,
+    Unread,
+    /// The newest human (not automated), not unsent message is the fan's.
+    Awaiting,
+    /// An outbound PPV the fan has not bought yet.
+    Ppv,
+    /// The fan has mirrored spend: a purchased PPV or a tip.
+    Spenders,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [
+        Tab::Unread,
+        Tab::Awaiting,
+        Tab::All,
+        Tab::Ppv,
+        Tab::Spenders,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tab::All => "all",
+            Tab::Unread => "unread",
+            Tab::Awaiting => "awaiting",
+            Tab::Ppv => "ppv",
+            Tab::Spenders => "spenders",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::All => "All",
+            Tab::Unread => "Unread",
+            Tab::Awaiting => "Awaiting reply",
+            Tab::Ppv => "PPV awaiting purchase",
+            Tab::Spenders => "Spenders",
+        }
+    }
+
+    /// The tab's condition on chat `c` (static SQL only).
+    fn predicate(self) -> &'static str {
+        match self {
+            Tab::All => "true",
+            Tab::Unread => UNREAD,
+            Tab::Awaiting => AWAITING,
+            Tab::Ppv => OPEN_PPV,
+            Tab::Spenders => SPENDER,
+        }
+    }
+}
+
+const UNREAD: &str = "(c.unread_count > 0 OR NOT c.is_read)";
+// Kept on the chat by the inbox migration's triggers (see there).
+const AWAITING: &str = "c.awaiting_reply";
+const OPEN_PPV: &str = "c.has_open_ppv";
+const SPENDER: &str = "c.has_spend";
+/// Matches the expression of `chats_fan_search_idx`; `$3` is the LIKE pattern.
+const SEARCH: &str =
+    "lower(COALESCE(c.fan_display_name, '') || ' ' || COALESCE(c.fan_handle, '') || ' '
+      || COALESCE(c.fan_nickname, '')) LIKE $3";
+const ACTIVITY: &str = "COALESCE(c.last_message_at, c.created_at)";
+
+/// Which chats a list shows (besides agency and visible creators).
+#[derive(Debug, Clone, Default)]
+pub struct ChatFilter {
+    pub tab: Option<Tab>,
+    /// Already narrowed to creators the viewer may work.
+    pub creators: Vec<CreatorId>,
+    /// The search text as typed (trimmed); matched as a substring.
+    pub search: Option<String>,
+}
+
+/// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\` literal.
+pub fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for ch in text.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// A position in the list: the last row's activity and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatCursor {
+    pub at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+/// A list row: the chat, its creator and its newest message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChatRow {
+    pub id: Uuid,
+    pub creator_id: CreatorId,
+    pub creator_name: String,
+    pub fan_uuid: Uuid,
+    pub fan_handle: Option<String>,
+    pub fan_display_name: Option<String>,
+    pub fan_nickname: Option<String>,
+    pub fan_avatar_url: Option<String>,
+    pub is_top_spender: bool,
+    pub is_read: bool,
+    pub unread_count: i32,
+    pub activity_at: DateTime<Utc>,
+    pub last_direction: Option<String>,
+    pub last_text: Option<String>,
+    pub last_kind: Option<String>,
+    pub last_media_type: Option<String>,
+    pub last_media_count: Option<i32>,
+    pub last_has_media: Option<bool>,
+    pub last_price_cents: Option<i64>,
+    pub last_purchased: Option<bool>,
+    pub last_deleted: Option<bool>,
+    pub last_tip_cents: Option<i64>,
+}
+
+/// The amount of a TIP message: Fanvue's message carries none, the tip
+/// webhook does; they are the same event, so the tip nearest in time.
+const TIP_AMOUNT: &str = "LEFT JOIN LATERAL (
+        SELECT t.amount_cents FROM tips t
+        WHERE {m}.kind = 'TIP' AND t.creator_id = {m}.creator_id AND t.fan_uuid = {fan}
+          AND t.tipped_at BETWEEN COALESCE({m}.sent_at, {m}.first_seen_at) - interval '10 seconds'
+                              AND COALESCE({m}.sent_at, {m}.first_seen_at) + interval '10 seconds'
+        ORDER BY abs(extract(epoch FROM t.tipped_at - COALESCE({m}.sent_at, {m}.first_seen_at)))
+        LIMIT 1) tip ON true";
+
+fn tip_join(m: &str, fan: &str) -> String {
+    TIP_AMOUNT.replace("{m}", m).replace("{fan}", fan)
+}
+
+/// One page of the list: up to `limit` rows after `after`, newest first.
+/// Per creator, a backward scan of its keyset index (at most `limit` rows
+/// each), then the merge of those few: never a sort of a creator's whole
+/// chat set. `only` narrows it to one chat (a live row refresh).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
+pub async fn list_chats(
+    db: &PgPool,
+    agency: AgencyId,
+    filter: &ChatFilter,
+    after: Option<ChatCursor>,
+    only: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ChatRow>, StoreError> {
+    if filter.creators.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tab = filter.tab.unwrap_or(Tab::All).predicate();
+    let search = if filter.search.is_some() {
+        SEARCH
+    } else {
+        "$3::text IS NULL"
+    };
+    let cursor = if after.is_some() {
+        "AND (COALESCE(c.last_message_at, c.created_at), c.id) < ($4, $5)"
+    } else {
+        "AND $4::timestamptz IS NULL AND $5::uuid IS NULL"
+    };
+    let only_sql = if only.is_some() {
+        "AND c.id = $7"
+    } else {
+        "AND $7::uuid IS NULL"
+    };
+    const COLUMNS: &str =
+        "c.id, c.creator_id, c.agency_id, c.fan_uuid, c.fan_handle, c.fan_display_name,
+        c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read, c.unread_count";
+    let page = if filter.search.is_some() {
+        // A search matches few chats: one trigram index scan over the
+        // agency, then the (small) set of matches sorted.
+        format!(
+            "SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
+             WHERE c.agency_id = $1 AND c.creator_id = ANY($2)
+               AND {tab} AND {search} {cursor} {only_sql}
+             ORDER BY {ACTIVITY} DESC, c.id DESC
+             LIMIT $6"
+        )
+    } else {
+        format!(
+            "SELECT x.* FROM unnest($2::uuid[]) AS v(creator_id)
+             CROSS JOIN LATERAL (
+                SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
+                WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
+                  AND {tab} AND {search} {cursor} {only_sql}
+                ORDER BY {ACTIVITY} DESC, c.id DESC
+                LIMIT $6) x
+             ORDER BY x.activity_at DESC, x.id DESC
+             LIMIT $6"
+        )
+    };
+    let sql = format!(
+        "WITH page AS ({page})
+         SELECT c.id, c.creator_id, cr.display_name AS creator_name, c.fan_uuid, c.fan_handle,
+            c.fan_display_name, c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read,
+            c.unread_count, c.activity_at,
+            lm.direction AS last_direction, lm.text AS last_text, lm.kind AS last_kind,
+            lm.media_type AS last_media_type, cardinality(lm.media_uuids)::int4 AS last_media_count,
+            lm.has_media AS last_has_media, lm.price_cents AS last_price_cents,
+            (lm.purchased_at IS NOT NULL) AS last_purchased, (lm.deleted_at IS NOT NULL) AS last_deleted,
+            tip.amount_cents AS last_tip_cents
+         FROM page c
+         JOIN creators cr ON cr.id = c.creator_id AND cr.agency_id = c.agency_id
+         LEFT JOIN LATERAL (
+            SELECT m.direction, m.text, m.kind, m.media_type, m.media_uuids, m.has_media, m.price_cents,
+                m.purchased_at, m.deleted_at, m.sent_at, m.first_seen_at, m.creator_id
+            FROM messages m WHERE m.chat_id = c.id
+            ORDER BY COALESCE(m.sent_at, m.first_seen_at) DESC, m.uuid DESC LIMIT 1) lm ON true
+         {tip}
+         ORDER BY c.activity_at DESC, c.id DESC",
+        tip = tip_join("lm", "c.fan_uuid"),
+    );
+    let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(agency)
+        .bind(&creators)
+        .bind(filter.search.as_deref().map(contains_pattern))
+        .bind(after.map(|c| c.at))
+        .bind(after.map(|c| c.id))
+        .bind(limit)
+        .bind(only)
+        .fetch_all(db)
+        .await?)
+}
+
+/// How many chats each tab holds, under the creator filter and search.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct TabCounts {
+    pub all: i64,
+    pub unread: i64,
+    pub awaiting: i64,
+    pub ppv: i64,
+    pub spenders: i64,
+}
+
+impl TabCounts {
+    pub fn get(&self, tab: Tab) -> i64 {
+        match tab {
+            Tab::All => self.all,
+            Tab::Unread => self.unread,
+            Tab::Awaiting => self.awaiting,
+            Tab::Ppv => self.ppv,
+            Tab::Spenders => self.spenders,
+        }
+    }
+}
+
+/// Counts stop here ("999+"): a count is a bounded index scan per tab
+/// instead of a pass over every chat of the agency.
+pub const COUNT_CAP: i64 = 1000;
+
+/// The tab counts (the tab of `filter` is ignored), each at most
+/// `COUNT_CAP`.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
+pub async fn count_tabs(
+    db: &PgPool,
+    agency: AgencyId,
+    filter: &ChatFilter,
+) -> Result<TabCounts, StoreError> {
+    if filter.creators.is_empty() {
+        return Ok(TabCounts::default());
+    }
+    let sql = if filter.search.is_some() {
+        // Few matches: one trigram scan, every tab counted in the same pass.
+        format!(
+            "SELECT least(count(*), $4) AS \"all\",
+                least(count(*) FILTER (WHERE {UNREAD}), $4) AS unread,
+                least(count(*) FILTER (WHERE {AWAITING}), $4) AS awaiting,
+                least(count(*) FILTER (WHERE {OPEN_PPV}), $4) AS ppv,
+                least(count(*) FILTER (WHERE {SPENDER}), $4) AS spenders
+             FROM chats c
+             WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND {SEARCH}"
+        )
+    } else {
+        let one = |tab: &str| {
+            format!(
+                "(SELECT count(*) FROM (SELECT 1 FROM chats c
+                   WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND $3::text IS NULL AND {tab}
+                   LIMIT $4) s)"
+            )
+        };
+        format!(
+            "SELECT {} AS \"all\", {} AS unread, {} AS awaiting, {} AS ppv, {} AS spenders",
+            one("true"),
+            one(UNREAD),
+            one(AWAITING),
+            one(OPEN_PPV),
+            one(SPENDER)
+        )
+    };
+    let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(agency)
+        .bind(&creators)
+        .bind(filter.search.as_deref().map(contains_pattern))
+        .bind(COUNT_CAP)
+        .fetch_one(db)
+        .await?)
+}
+
+/// A chat's header and fan profile.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChatHead {
+    pub id: Uuid,
+    pub creator_id: CreatorId,
+    pub creator_name: String,
+    pub creator_handle: String,
+    pub fan_uuid: Uuid,
+    pub fan_handle: Option<String>,
+    pub fan_display_name: Option<String>,
+    pub fan_nickname: Option<String>,
+    pub fan_avatar_url: Option<String>,
+    pub fan_registered_at: Option<DateTime<Utc>>,
+    pub is_top_spender: bool,
+    pub is_read: bool,
+    pub unread_count: i32,
+    pub history_complete: bool,
+}
+
+/// The chat `chat` of the agency (any creator: the caller checks that the
+/// viewer may work its creator).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn chat_head(db: &PgPool, agency: AgencyId, chat: Uuid) -> Result<ChatHead, StoreError> {
+    sqlx::query_as(
+        "SELECT c.id, c.creator_id, cr.display_name AS creator_name, cr.handle AS creator_handle,
+            c.fan_uuid, c.fan_handle, c.fan_display_name, c.fan_nickname, c.fan_avatar_url,
+            c.fan_registered_at, c.is_top_spender, c.is_read, c.unread_count, c.history_complete
+         FROM chats c JOIN creators cr ON cr.id = c.creator_id AND cr.agency_id = c.agency_id
+         WHERE c.agency_id = $1 AND c.id = $2",
+    )
+    .bind(agency)
+    .bind(chat)
+    .fetch_optional(db)
+    .await?
+    .ok_or(StoreError::NotFound)
+}
+
+/// A position in a thread: a message's time and uuid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCursor {
+    pub at: DateTime<Utc>,
+    pub uuid: Uuid,
+}
+
+/// A message as the thread shows it, with who sent it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub uuid: Uuid,
+    pub direction: String,
+    pub text: Option<String>,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub has_media: Option<bool>,
+    pub media_type: Option<String>,
+    pub media_count: i32,
+    pub price_cents: Option<i64>,
+    pub purchased_at: Option<DateTime<Utc>>,
+    pub sent_by_user_uuid: Option<String>,
+    pub is_read: bool,
+    pub deleted: bool,
+    /// Sent through Switchboard's ledger.
+    pub via_ledger: bool,
+    /// The ledger's staff member (None if the row has none any more).
+    pub ledger_staff: Option<String>,
+    /// The staff member mapped to `sent_by_user_uuid`.
+    pub mapped_staff: Option<String>,
+    pub tip_cents: Option<i64>,
+}
+
+/// Which messages of a thread to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Window {
+    /// The newest `limit` before the cursor (or the newest of all), newest first.
+    Before(Option<MessageCursor>),
+    /// Everything after the cursor, oldest first (live appends).
+    After(MessageCursor),
+    /// Exactly this message.
+    One(Uuid),
+}
+
+/// Messages of `chat` (already checked visible) in `window`; `hide_auto`
+/// leaves out AUTOMATED_* ones.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn messages(
+    db: &PgPool,
+    agency: AgencyId,
+    chat: Uuid,
+    fan: Uuid,
+    window: Window,
+    hide_auto: bool,
+    limit: i64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    const AT: &str = "COALESCE(m.sent_at, m.first_seen_at)";
+    let (cond, order) = match window {
+        Window::Before(None) => ("AND $4::timestamptz IS NULL AND $5::uuid IS NULL", "DESC"),
+        Window::Before(Some(_)) => (
+            "AND (COALESCE(m.sent_at, m.first_seen_at), m.uuid) < ($4, $5)",
+            "DESC",
+        ),
+        Window::After(_) => (
+            "AND (COALESCE(m.sent_at, m.first_seen_at), m.uuid) > ($4, $5)",
+            "ASC",
+        ),
+        Window::One(_) => ("AND $4::timestamptz IS NULL AND m.uuid = $5", "DESC"),
+    };
+    let (at, uuid) = match window {
+        Window::Before(c) => (c.map(|c| c.at), c.map(|c| c.uuid)),
+        Window::After(c) => (Some(c.at), Some(c.uuid)),
+        Window::One(u) => (None, Some(u)),
+    };
+    let auto = if hide_auto {
+        "AND m.kind NOT LIKE 'AUTOMATED\\_%'"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT m.uuid, m.direction, m.text, {AT} AS at, m.kind, m.has_media, m.media_type,
+            cardinality(m.media_uuids)::int4 AS media_count, m.price_cents, m.purchased_at,
+            m.sent_by_user_uuid, m.is_read, (m.deleted_at IS NOT NULL) AS deleted,
+            (os.found IS NOT NULL) AS via_ledger, os.staff_name AS ledger_staff,
+            st.display_name AS mapped_staff, tip.amount_cents AS tip_cents
+         FROM messages m
+         LEFT JOIN LATERAL (
+            SELECT true AS found, s.display_name AS staff_name FROM outbound_sends o
+            LEFT JOIN staff s ON s.id = o.staff_id
+            WHERE o.creator_id = m.creator_id AND o.message_uuid = m.uuid AND o.agency_id = m.agency_id
+            ORDER BY o.created_at LIMIT 1) os ON true
+         LEFT JOIN LATERAL (
+            SELECT s.display_name FROM staff s
+            WHERE m.sent_by_user_uuid IS NOT NULL AND s.agency_id = m.agency_id
+              AND s.fanvue_user_uuid::text = lower(m.sent_by_user_uuid)
+            LIMIT 1) st ON true
+         {tip}
+         WHERE m.chat_id = $2 AND m.agency_id = $1 {cond} {auto}
+         ORDER BY {AT} {order}, m.uuid {order}
+         LIMIT $6",
+        tip = tip_join("m", "$3"),
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(agency)
+        .bind(chat)
+        .bind(fan)
+        .bind(at)
+        .bind(uuid)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+}
+
+/// The cursor of message `uuid` of `chat`, if it is there.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn message_cursor(
+    db: &PgPool,
+    agency: AgencyId,
+    chat: Uuid,
+    uuid: Uuid,
+) -> Result<Option<MessageCursor>, StoreError> {
+    let row: Option<(DateTime<Utc>, Uuid)> = sqlx::query_as(
+        "SELECT COALESCE(sent_at, first_seen_at), uuid FROM messages
+         WHERE agency_id = $1 AND chat_id = $2 AND uuid = $3",
+    )
+    .bind(agency)
+    .bind(chat)
+    .bind(uuid)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(at, uuid)| MessageCursor { at, uuid }))
+}
+
+/// The fan panel's figures, all from the mirror.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct FanStats {
+    /// Prices of the fan's purchased PPVs, in cents.
+    pub ppv_cents: i64,
+    pub ppv_bought: i64,
+    /// Outbound PPVs offered (unsent ones only if bought).
+    pub ppv_sent: i64,
+    pub last_ppv_at: Option<DateTime<Utc>>,
+    pub tip_cents: i64,
+    pub tips: i64,
+    pub last_tip_at: Option<DateTime<Utc>>,
+    pub first_message_at: Option<DateTime<Utc>>,
+}
+
+/// The fan of `chat`'s spend with the chat's creator.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator, chat_id = %chat))]
+pub async fn fan_stats(
+    db: &PgPool,
+    agency: AgencyId,
+    creator: CreatorId,
+    chat: Uuid,
+    fan: Uuid,
+) -> Result<FanStats, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT b.ppv_cents, b.ppv_bought, b.last_ppv_at,
+            (SELECT count(*) FROM messages m
+             WHERE m.chat_id = $2 AND m.agency_id = $1 AND m.direction = 'out' AND m.price_cents IS NOT NULL
+               AND m.kind <> 'TIP' AND (m.deleted_at IS NULL OR m.purchased_at IS NOT NULL)) AS ppv_sent,
+            t.tip_cents, t.tips, t.last_tip_at,
+            (SELECT COALESCE(m.sent_at, m.first_seen_at) FROM messages m WHERE m.chat_id = $2
+             ORDER BY COALESCE(m.sent_at, m.first_seen_at), m.uuid LIMIT 1) AS first_message_at
+         FROM (SELECT COALESCE(sum(m.price_cents), 0)::int8 AS ppv_cents, count(*) AS ppv_bought,
+                      max(m.purchased_at) AS last_ppv_at
+               FROM messages m
+               WHERE m.chat_id = $2 AND m.agency_id = $1 AND m.purchased_at IS NOT NULL
+                 AND m.price_cents IS NOT NULL AND m.kind <> 'TIP') b,
+              (SELECT COALESCE(sum(amount_cents), 0)::int8 AS tip_cents, count(*) AS tips,
+                      max(tipped_at) AS last_tip_at
+               FROM tips WHERE agency_id = $1 AND creator_id = $3 AND fan_uuid = $4) t",
+    )
+    .bind(agency)
+    .bind(chat)
+    .bind(creator)
+    .bind(fan)
+    .fetch_one(db)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_literal() {
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+        assert_eq!(contains_pattern("Ann"), "%ann%");
+    }
+
+    #[test]
+    fn tabs_round_trip() {
+        for t in Tab::ALL {
+            assert_eq!(Tab::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(Tab::parse("nope"), None);
+    }
+}
