@@ -7,6 +7,7 @@ pub mod audit;
 pub mod chats;
 pub mod creators;
 pub mod invites;
+pub mod live;
 pub mod locks;
 pub mod login_failures;
 pub mod messages;

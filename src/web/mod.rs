@@ -37,6 +37,8 @@ pub struct AppState {
     /// The Content-Security-Policy, fixed at start-up (it names Fanvue's
     /// authorize origin as a form target for the connect flow).
     pub csp: String,
+    /// This instance's live-event hub (SSE streams subscribe to it).
+    pub live: Arc<crate::live::LiveHub>,
 }
 
 /// Every route of the web face (webhook intake registers its own, in
@@ -47,6 +49,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/{file}", web::get().to(static_files::serve))
         .route("/", web::get().to(home::overview))
+        .route("/inbox/stream", web::get().to(inbox::stream::stream))
         .service(
             web::resource("/login")
                 .route(web::get().to(auth::login::form))

@@ -2,4 +2,5 @@
 //! sending through the ledger, and the live event stream.
 
 pub mod compose;
+pub mod stream;
 pub mod thread;
