@@ -10,6 +10,7 @@ mod connections;
 mod csrf;
 mod headers;
 mod invites;
+mod live;
 mod mirror_integrity;
 mod staff_admin;
 mod sync;
