@@ -397,10 +397,14 @@ async fn last_event_id_resumes_with_the_missed_events() {
 async fn a_rolled_back_write_publishes_nothing() {
     let c = setup().await;
     let app = &c.app;
-    // A chat to write into.
+    let mut s = Sse::open(&c.admin, &app.address, None).await;
+    // A chat to write into; its own events out of the way first.
     let chat_msg = fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await;
     let chat = chat_of(app, chat_msg).await;
-    let mut s = Sse::open(&c.admin, &app.address, None).await;
+    s.wait_for(ARRIVES, is_message(chat_msg))
+        .await
+        .expect("live");
+    s.collect(Duration::from_millis(300)).await;
     let insert = |uuid: Uuid| {
         sqlx::query(
             "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, source, sent_at)
@@ -507,6 +511,8 @@ async fn reconcile_rewriting_identical_rows_publishes_nothing_and_big_writes_res
         .await
         .unwrap();
     let mut s = Sse::open(&c.admin, &app.address, None).await;
+    // Anything still in flight from before goes first.
+    s.collect(Duration::from_millis(500)).await;
     sqlx::query(
         "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, source, sent_at)
          SELECT c.creator_id, gen_random_uuid(), c.agency_id, c.id, 'in', 'MESSAGE', 'api', now()
