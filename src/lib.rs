@@ -11,6 +11,7 @@ pub mod domain;
 pub mod fanvue;
 pub mod http;
 pub mod inbox;
+pub mod live;
 pub mod sim;
 pub mod startup;
 pub mod store;

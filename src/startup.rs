@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::connections::Connections;
 use crate::fanvue::FanvueClient;
 use crate::http::client_ip::TrustedProxies;
+use crate::live::LiveHub;
 use crate::store;
 use crate::sync::SyncEngine;
 use crate::web::error::WebError;
@@ -49,6 +50,45 @@ pub struct Application {
     pool: PgPool,
     settings: Arc<Settings>,
     connections: Connections,
+    live: LiveRuntime,
+}
+
+/// The live-event hub and the listener feeding it; runs as long as the web
+/// face does.
+struct LiveRuntime {
+    hub: Arc<LiveHub>,
+    stop: watch::Sender<bool>,
+    listener: JoinHandle<()>,
+}
+
+impl LiveRuntime {
+    fn start(pool: &PgPool) -> Self {
+        let hub = LiveHub::new(crate::live::HUB_CAPACITY);
+        let (stop, stopped) = watch::channel(false);
+        let listener = crate::live::listener::spawn(pool.clone(), hub.clone(), stopped);
+        Self {
+            hub,
+            stop,
+            listener,
+        }
+    }
+
+    /// Ends every open stream (before the server's graceful stop, which
+    /// would otherwise wait its whole grace period for them).
+    fn close_streams(&self) {
+        self.hub.close();
+    }
+
+    async fn stop(self) {
+        self.hub.close();
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(5), self.listener)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the live listener did not stop in time; abandoning it");
+        }
+    }
 }
 
 impl Application {
@@ -76,11 +116,13 @@ impl Application {
         let client = FanvueClient::new(&settings.fanvue)
             .map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;
         let connections = Connections::new(pool.clone(), settings.clone(), Arc::new(client));
+        let live = LiveRuntime::start(&pool);
         let server = run(
             listener,
             pool.clone(),
             settings.clone(),
             connections.clone(),
+            live.hub.clone(),
         )?;
         Ok(Self {
             port,
@@ -88,6 +130,7 @@ impl Application {
             pool,
             settings,
             connections,
+            live,
         })
     }
 
@@ -97,6 +140,11 @@ impl Application {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// This instance's live-event hub.
+    pub fn live_hub(&self) -> Arc<LiveHub> {
+        self.live.hub.clone()
     }
 
     /// The sync engine sharing this app's pool, tokens and rate budget.
@@ -144,6 +192,7 @@ impl Application {
             stop_workers,
             workers,
             maintenance,
+            live: self.live,
         }
     }
 }
@@ -157,6 +206,7 @@ pub struct Running {
     stop_workers: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
     maintenance: JoinHandle<()>,
+    live: LiveRuntime,
 }
 
 /// How long workers get to finish their current creator or batch.
@@ -187,6 +237,7 @@ impl Running {
     /// the workers (each finishes its current creator and releases its
     /// lease), then housekeeping.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.live.close_streams();
         self.handle.stop(true).await;
         let served = (&mut self.server).await;
         self.stop_background().await;
@@ -195,6 +246,7 @@ impl Running {
 
     async fn stop_background(self) {
         self.maintenance.abort();
+        self.live.stop().await;
         let _ = self.stop_workers.send(true);
         for w in self.workers {
             if tokio::time::timeout(WORKER_GRACE, w).await.is_err() {
@@ -259,6 +311,7 @@ fn run(
     pool: PgPool,
     settings: Arc<Settings>,
     connections: Connections,
+    live: Arc<LiveHub>,
 ) -> anyhow::Result<Server> {
     let key = cookie_key(&settings);
     let csp = headers::content_security_policy(&settings.fanvue.auth_url);
@@ -267,6 +320,7 @@ fn run(
         settings: settings.clone(),
         connections,
         csp,
+        live,
     });
     let intake = web::Data::new(IntakeState::start(pool.clone(), settings.clone()));
     let proxies = TrustedProxies::from_settings(&settings);

@@ -1,2 +1,319 @@
-// live.js: see the inbox pages.
-"use strict";
+// live.js: live updates for the inbox pages over one Server-Sent Events
+// stream per tab (/inbox/stream). Events carry ids only; this fetches the
+// server-rendered fragments and swaps them in. Progressive enhancement: the
+// pages work without it (full reloads). No library, no inline script or
+// style (CSP 'self'); text is never built into HTML here.
+(function () {
+  "use strict";
+
+  var list = document.getElementById("chat-list");
+  var thread = document.getElementById("thread");
+  if ((!list && !thread) || typeof window.EventSource !== "function") return;
+
+  var threadChat = thread ? thread.getAttribute("data-chat-id") : null;
+  var source = null;
+  var lastId = "";
+  var retryDelay = 5000;
+  var rowTimers = {};
+  var countsTimer = null;
+  var resyncTimer = null;
+
+  // --- connection state and announcements (aria-live) ---
+
+  var status = document.createElement("div");
+  status.className = "live-status";
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  var dot = document.createElement("span");
+  dot.className = "live-dot";
+  dot.setAttribute("aria-hidden", "true");
+  var label = document.createElement("span");
+  label.className = "live-label";
+  status.appendChild(dot);
+  status.appendChild(label);
+  document.body.appendChild(status);
+
+  var announcer = document.createElement("div");
+  announcer.className = "live-announcer";
+  announcer.setAttribute("aria-live", "polite");
+  announcer.setAttribute("aria-atomic", "true");
+  document.body.appendChild(announcer);
+
+  function setState(state, text) {
+    status.classList.remove("is-live", "is-reconnecting", "is-offline");
+    status.classList.add("is-" + state);
+    if (label.textContent !== text) label.textContent = text;
+  }
+
+  function announce(text) {
+    announcer.textContent = "";
+    // A fresh text node after a tick is announced even if it repeats.
+    window.setTimeout(function () { announcer.textContent = text; }, 50);
+  }
+
+  // --- fetching fragments ---
+
+  function get(url) {
+    return window.fetch(url, {
+      credentials: "same-origin",
+      headers: { "Accept": "text/html", "X-Requested-With": "live" }
+    }).then(function (r) {
+      if (r.status === 204) return null;
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.text();
+    });
+  }
+
+  // Parses server HTML (already escaped by the templates) into nodes; a
+  // <template> never runs scripts.
+  function parse(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    return t.content;
+  }
+
+  function listQuery() {
+    return list ? (list.getAttribute("data-query") || "") : "";
+  }
+
+  function countsQuery() {
+    var keep = [];
+    listQuery().split("&").forEach(function (kv) {
+      var k = kv.split("=")[0];
+      if (k === "creator" || k === "q") keep.push(kv);
+    });
+    return keep.join("&");
+  }
+
+  // Replaces `old` with `fresh`, keeping keyboard focus where it was.
+  function swap(old, fresh) {
+    var hadFocus = old.contains(document.activeElement);
+    old.replaceWith(fresh);
+    if (hadFocus) {
+      var link = fresh.querySelector("a, button, [tabindex]");
+      if (link) link.focus({ preventScroll: true });
+    }
+    fresh.dispatchEvent(new CustomEvent("live:replaced", { bubbles: true }));
+  }
+
+  // --- chat list ---
+
+  function refreshRow(chat, toTop, isNew) {
+    if (!list) return;
+    var q = listQuery();
+    get("/inbox/chats/" + encodeURIComponent(chat) + "/row" + (q ? "?" + q : ""))
+      .then(function (html) {
+        var old = document.getElementById("chat-" + chat);
+        if (html === null) {
+          // No longer matches this tab or filter.
+          if (old) old.remove();
+          return;
+        }
+        var fresh = parse(html).querySelector("li.chat-row");
+        if (!fresh) return;
+        if (old && !toTop) {
+          swap(old, fresh);
+        } else {
+          if (old) {
+            var hadFocus = old.contains(document.activeElement);
+            old.remove();
+            list.insertBefore(fresh, list.firstElementChild);
+            if (hadFocus) {
+              var link = fresh.querySelector("a");
+              if (link) link.focus({ preventScroll: true });
+            }
+            fresh.dispatchEvent(new CustomEvent("live:replaced", { bubbles: true }));
+          } else {
+            list.insertBefore(fresh, list.firstElementChild);
+            fresh.dispatchEvent(new CustomEvent("live:inserted", { bubbles: true }));
+          }
+        }
+        if (isNew && chat !== threadChat) {
+          var name = fresh.querySelector(".chat-link");
+          announce("New message" + (name ? ": " + name.textContent.replace(/\s+/g, " ").trim().slice(0, 80) : ""));
+        }
+      })
+      .catch(function () { /* the next event or resync catches up */ });
+  }
+
+  // Several events of one chat in a burst (message, then its chat row
+  // update) become one fetch.
+  function queueRow(chat, toTop, isNew) {
+    var prev = rowTimers[chat];
+    if (prev) {
+      window.clearTimeout(prev.timer);
+      toTop = toTop || prev.toTop;
+      isNew = isNew || prev.isNew;
+    }
+    rowTimers[chat] = {
+      toTop: toTop,
+      isNew: isNew,
+      timer: window.setTimeout(function () {
+        delete rowTimers[chat];
+        refreshRow(chat, toTop, isNew);
+      }, 120)
+    };
+  }
+
+  function refreshCounts() {
+    if (!document.getElementById("inbox-tabs")) return;
+    window.clearTimeout(countsTimer);
+    countsTimer = window.setTimeout(function () {
+      var q = countsQuery();
+      get("/inbox/counts" + (q ? "?" + q : "")).then(function (html) {
+        var old = document.getElementById("inbox-tabs");
+        var fresh = html && parse(html).querySelector("#inbox-tabs");
+        if (old && fresh) swap(old, fresh);
+      }).catch(function () {});
+    }, 300);
+  }
+
+  function reloadList() {
+    if (!list) return;
+    var q = listQuery();
+    get("/inbox/rows" + (q ? "?" + q : "")).then(function (html) {
+      if (html === null) return;
+      var rows = parse(html);
+      var focusedChat = null;
+      var row = document.activeElement && document.activeElement.closest
+        ? document.activeElement.closest("li.chat-row") : null;
+      if (row) focusedChat = row.getAttribute("data-chat-id");
+      list.replaceChildren(rows);
+      if (focusedChat) {
+        var again = document.getElementById("chat-" + focusedChat);
+        var link = again && again.querySelector("a");
+        if (link) link.focus({ preventScroll: true });
+      }
+      list.dispatchEvent(new CustomEvent("live:reloaded", { bubbles: true }));
+    }).catch(function () {});
+  }
+
+  // --- thread ---
+
+  var messages = thread ? document.getElementById("messages") : null;
+
+  function nearBottom() {
+    var el = document.scrollingElement || document.documentElement;
+    var box = messages && messages.scrollHeight > messages.clientHeight + 1 ? messages : el;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+  }
+
+  function lastUuid() {
+    var items = messages ? messages.querySelectorAll("li[data-uuid]") : [];
+    return items.length ? items[items.length - 1].getAttribute("data-uuid") : null;
+  }
+
+  function appendNew() {
+    if (!messages) return;
+    var after = lastUuid();
+    if (!after) { reloadThread(); return; }
+    var stick = nearBottom();
+    get("/inbox/chats/" + encodeURIComponent(threadChat) + "/messages?after=" + encodeURIComponent(after))
+      .then(function (html) {
+        if (html === null) return;
+        var added = null;
+        Array.prototype.forEach.call(parse(html).querySelectorAll("li[data-uuid]"), function (li) {
+          var old = document.getElementById(li.id);
+          if (old) { swap(old, li); } else { messages.appendChild(li); added = li; }
+        });
+        if (added && stick) added.scrollIntoView({ block: "end" });
+      }).catch(function () {});
+  }
+
+  function refreshMessage(uuid) {
+    if (!messages) return;
+    var stick = nearBottom();
+    get("/inbox/chats/" + encodeURIComponent(threadChat) + "/messages/" + encodeURIComponent(uuid))
+      .then(function (html) {
+        if (html === null) return;
+        var fresh = parse(html).querySelector("li[data-uuid]");
+        if (!fresh) return;
+        var old = document.getElementById("msg-" + uuid);
+        if (old) {
+          swap(old, fresh);
+        } else {
+          messages.appendChild(fresh);
+          if (stick) fresh.scrollIntoView({ block: "end" });
+        }
+      }).catch(function () {});
+  }
+
+  // Refetches the thread page and swaps in its messages only: the compose
+  // box (and the draft in it) is left alone.
+  function reloadThread() {
+    if (!messages) return;
+    get(window.location.pathname + window.location.search).then(function (html) {
+      var fresh = html && parse(html).getElementById("messages");
+      if (!fresh) return;
+      messages.setAttribute("aria-busy", "true");
+      messages.replaceChildren.apply(messages, Array.prototype.slice.call(fresh.childNodes));
+      messages.removeAttribute("aria-busy");
+    }).catch(function () {});
+  }
+
+  // --- events ---
+
+  function onEvent(e) {
+    if (e.lastEventId) lastId = e.lastEventId;
+    var d;
+    try { d = JSON.parse(e.data || "{}"); } catch (_) { return; }
+    var kind = e.type;
+    if (!d.chat) {
+      if (kind === "tip") refreshCounts();
+      return;
+    }
+    if (list) {
+      queueRow(d.chat, kind === "message", kind === "message");
+      refreshCounts();
+    }
+    if (threadChat && d.chat === threadChat) {
+      if (kind === "message") {
+        if (d.message && document.getElementById("msg-" + d.message)) refreshMessage(d.message);
+        else appendNew();
+      } else if (d.message && (kind === "purchase" || kind === "read" || kind === "send" || kind === "tip")) {
+        refreshMessage(d.message);
+      }
+    }
+  }
+
+  function onResync(e) {
+    if (e.lastEventId) lastId = e.lastEventId;
+    window.clearTimeout(resyncTimer);
+    resyncTimer = window.setTimeout(function () {
+      reloadList();
+      refreshCounts();
+      if (threadChat) reloadThread();
+    }, 200);
+  }
+
+  function connect() {
+    var url = "/inbox/stream" + (lastId ? "?last_event_id=" + encodeURIComponent(lastId) : "");
+    source = new window.EventSource(url);
+    setState("reconnecting", "Connecting…");
+    source.onopen = function () {
+      retryDelay = 5000;
+      setState("live", "Live");
+    };
+    source.onerror = function () {
+      if (source.readyState === window.EventSource.CLOSED) {
+        // The browser gave up (signed out, server gone): try again slowly;
+        // a page reload signs in again if needed.
+        setState("offline", "Offline — updates paused; reload to resume");
+        source.close();
+        window.setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 60000);
+      } else {
+        setState("reconnecting", "Reconnecting…");
+      }
+    };
+    ["message", "purchase", "read", "tip", "send", "chat"].forEach(function (k) {
+      source.addEventListener(k, onEvent);
+    });
+    source.addEventListener("resync", onResync);
+  }
+
+  window.addEventListener("pagehide", function () { if (source) source.close(); });
+  // Back/forward cache: the page returns with its stream closed.
+  window.addEventListener("pageshow", function (e) { if (e.persisted) connect(); });
+  connect();
+})();

@@ -191,6 +191,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/static/{file}"),
     ("GET", "/"),
+    ("GET", "/inbox/stream"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),

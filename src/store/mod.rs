@@ -8,6 +8,7 @@ pub mod chats;
 pub mod creators;
 pub mod inbox;
 pub mod invites;
+pub mod live;
 pub mod locks;
 pub mod login_failures;
 pub mod messages;

@@ -37,6 +37,8 @@ pub struct AppState {
     /// The Content-Security-Policy, fixed at start-up (it names Fanvue's
     /// authorize origin as a form target for the connect flow).
     pub csp: String,
+    /// This instance's live-event hub (SSE streams subscribe to it).
+    pub live: Arc<crate::live::LiveHub>,
 }
 
 /// Every route of the web face (webhook intake registers its own, in
@@ -60,6 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/inbox/chats/{id}/messages/{uuid}",
             web::get().to(inbox::thread::message),
         )
+        .route("/inbox/stream", web::get().to(inbox::stream::stream))
         .service(
             web::resource("/login")
                 .route(web::get().to(auth::login::form))

@@ -791,3 +791,24 @@ pub fn chat_ids(html: &str) -> Vec<uuid::Uuid> {
         .filter_map(|s| s.get(..36)?.parse().ok())
         .collect()
 }
+// --- live (issue 12): a second instance on the same database ---
+
+impl TestApp {
+    /// Starts another instance of the app (its own pool, listener and HTTP
+    /// server) on this app's database, as a second `serve` behind the same
+    /// address would run; returns its base address.
+    #[allow(dead_code)]
+    pub async fn second_instance(&self) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut settings = self.settings.clone();
+        settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+        let opts: PgConnectOptions = settings.connect_options().expect("db url");
+        let pool = store::connect_and_migrate(opts, 5)
+            .await
+            .expect("second pool");
+        let app = Application::build_with_listener(settings, pool, listener).expect("app builds");
+        tokio::spawn(app.run_until_stopped());
+        format!("http://127.0.0.1:{port}")
+    }
+}

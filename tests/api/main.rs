@@ -13,6 +13,7 @@ mod inbox_send;
 mod inbox_list;
 mod inbox_thread;
 mod invites;
+mod live;
 mod mirror_integrity;
 mod staff_admin;
 mod sync;

@@ -5,4 +5,5 @@ pub mod compose;
 pub mod media;
 pub mod send;
 pub mod list;
+pub mod stream;
 pub mod thread;

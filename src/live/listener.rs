@@ -1,0 +1,235 @@
+//! One LISTEN connection per instance. Each NOTIFY names the event rows of
+//! one statement (`tx:first:last`); the listener reads them (buffered
+//! notifications in one query) and publishes them to the hub. A lost
+//! connection is re-established and the gap read back from the table; when
+//! that is not possible every stream is told to resync, so a lost listener
+//! never means silence. Housekeeping prunes old events every minute.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{CHANNEL, LiveEvent, LiveHub, RETENTION};
+use crate::store::live::{LiveEventRow, Notified};
+use crate::store::{self, StoreError};
+
+/// Notifications read back in one query.
+const BATCH: usize = 256;
+/// Most events read back after a lost connection before giving up (resync).
+const CATCH_UP_LIMIT: i64 = 5000;
+/// Read back from this long before the loss was noticed: a transaction that
+/// began a little earlier (its rows carry its start time) is included.
+const CATCH_UP_MARGIN: Duration = Duration::from_secs(30);
+/// Ids already published, remembered to drop duplicates after a catch-up.
+const RECENT: usize = 16_384;
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs the listener and the pruning until `stop` turns true.
+pub fn spawn(pool: PgPool, hub: Arc<LiveHub>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let prune = prune_loop(pool.clone(), stop.clone());
+        let listen = listen_loop(pool, hub, stop.clone());
+        tokio::select! {
+            () = prune => {}
+            () = listen => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    })
+}
+
+async fn prune_loop(pool: PgPool, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match store::live::prune(&pool, RETENTION).await {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "pruned live events"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "live-event prune failed"),
+        }
+    }
+}
+
+/// Ids published recently, bounded.
+struct Recent {
+    order: VecDeque<i64>,
+    set: HashSet<i64>,
+}
+
+impl Recent {
+    fn new() -> Self {
+        Self {
+            order: VecDeque::with_capacity(RECENT),
+            set: HashSet::with_capacity(RECENT),
+        }
+    }
+
+    /// False when `id` was already published.
+    fn insert(&mut self, id: i64) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > RECENT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
+fn publish(hub: &LiveHub, recent: &mut Recent, rows: Vec<LiveEventRow>) {
+    for row in rows {
+        if !recent.insert(row.id) {
+            continue;
+        }
+        match LiveEvent::from_row(row) {
+            Some(ev) => hub.publish(ev),
+            None => tracing::warn!("live event of an unknown kind skipped"),
+        }
+    }
+}
+
+/// A dedicated one-connection pool, so the listener never holds one of the
+/// request pool's connections.
+fn listen_pool(pool: &PgPool) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with((*pool.connect_options()).clone())
+}
+
+async fn connect(listen: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut l = PgListener::connect_with(listen).await?;
+    l.listen(CHANNEL).await?;
+    Ok(l)
+}
+
+/// Reads back what was written since `since`; `false` when that failed or
+/// was too much (the caller resyncs everyone).
+async fn catch_up(pool: &PgPool, hub: &LiveHub, recent: &mut Recent, since: DateTime<Utc>) -> bool {
+    let since = since - chrono::Duration::from_std(CATCH_UP_MARGIN).unwrap_or_default();
+    match store::live::written_since(pool, since, CATCH_UP_LIMIT + 1).await {
+        Ok(rows) if rows.len() as i64 <= CATCH_UP_LIMIT => {
+            tracing::info!(events = rows.len(), "live listener caught up");
+            publish(hub, recent, rows);
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "live listener catch-up failed");
+            false
+        }
+    }
+}
+
+async fn listen_loop(pool: PgPool, hub: Arc<LiveHub>, stop: watch::Receiver<bool>) {
+    let listen = listen_pool(&pool);
+    let mut recent = Recent::new();
+    // Set while events may have been missed: since when.
+    let mut lost_since: Option<DateTime<Utc>> = None;
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let mut listener = match connect(&listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                if lost_since.is_none() {
+                    // A listener that cannot listen: streams must not trust silence.
+                    hub.resync_all();
+                    lost_since = Some(Utc::now());
+                }
+                tracing::warn!(error = %e, "live listener cannot connect; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(250);
+        if let Some(since) = lost_since.take()
+            && !catch_up(&pool, &hub, &mut recent, since).await
+        {
+            hub.resync_all();
+        }
+        tracing::debug!("live listener listening");
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(first)) => {
+                    let mut batch: Vec<Notified> = Vec::new();
+                    let mut note = Some(first);
+                    while let Some(n) = note {
+                        match Notified::parse(n.payload()) {
+                            Some(p) => batch.push(p),
+                            None => tracing::warn!("unreadable live notification skipped"),
+                        }
+                        note = if batch.len() < BATCH {
+                            listener.next_buffered()
+                        } else {
+                            None
+                        };
+                    }
+                    if let Err(e) = read_and_publish(&pool, &hub, &mut recent, &batch).await {
+                        tracing::warn!(error = %e, "live events could not be read; resync");
+                        hub.resync_all();
+                    }
+                }
+                // Connection lost; sqlx has already reconnected and re-listened.
+                Ok(None) => {
+                    tracing::warn!("live listener connection lost; catching up");
+                    if !catch_up(&pool, &hub, &mut recent, Utc::now()).await {
+                        hub.resync_all();
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live listener failed; reconnecting");
+                    hub.resync_all();
+                    lost_since = Some(Utc::now());
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn read_and_publish(
+    pool: &PgPool,
+    hub: &LiveHub,
+    recent: &mut Recent,
+    batch: &[Notified],
+) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let rows = store::live::notified(pool, batch).await?;
+    publish(hub, recent, rows);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_ids_drop_duplicates_and_stay_bounded() {
+        let mut r = Recent::new();
+        assert!(r.insert(1));
+        assert!(!r.insert(1));
+        for i in 2..(RECENT as i64 + 10) {
+            r.insert(i);
+        }
+        assert!(r.set.len() <= RECENT);
+        assert!(r.insert(1), "forgotten after the window");
+    }
+}
