@@ -5,7 +5,6 @@
 //! the parsed types.
 
 mod audit_action;
-mod cents;
 mod creator_status;
 mod email;
 mod ids;
@@ -19,7 +18,6 @@ mod send_status;
 mod webhook_event;
 
 pub use audit_action::AuditAction;
-pub use cents::Cents;
 pub use creator_status::CreatorStatus;
 pub use email::Email;
 pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId, WebhookEventId};

@@ -123,7 +123,7 @@ pub fn validate(form: &ComposeForm, min_price: Cents) -> Result<ValidSend, Field
         if p < min_price {
             errors.add(
                 "price",
-                format!("A pay-to-view price must be at least ${min_price}."),
+                format!("A pay-to-view price must be at least {min_price}."),
             );
         }
         if media.is_empty() && template.is_none() {

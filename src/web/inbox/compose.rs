@@ -56,7 +56,7 @@ impl ComposeBox {
             media: Vec::new(),
             template_uuid: String::new(),
             errors: FieldErrors::default(),
-            min_price: Cents::new(state.settings.inbox.min_ppv_price_cents).to_string(),
+            min_price: Cents::new(state.settings.inbox.min_ppv_price_cents).decimal(),
             max_chars: MAX_TEXT_CHARS,
             reconnect_link: None,
             retry_of: None,

@@ -61,7 +61,7 @@ impl PickItem {
                 .unwrap_or_else(|| "Untitled".into()),
             media_type: m.media_type.unwrap_or_else(|| "media".into()),
             folder: m.folder_name,
-            price: m.recommended_price.map(|c| Cents::new(c).to_string()),
+            price: m.recommended_price.map(|c| Cents::new(c).decimal()),
             bought: m.purchased_by_fan.unwrap_or(false),
         }
     }
@@ -255,7 +255,7 @@ pub async fn templates(
                     "uuid": t.uuid,
                     "name": t.name,
                     "text": t.text,
-                    "price": t.price.map(|c| Cents::new(c).to_string()),
+                    "price": t.price.map(|c| Cents::new(c).decimal()),
                     "media": t.media_uuids,
                 })
             })
@@ -273,7 +273,7 @@ pub async fn templates(
             compose.text = t.text.clone().unwrap_or_default();
             compose.price = t
                 .price
-                .map(|c| Cents::new(c).to_string())
+                .map(|c| Cents::new(c).decimal())
                 .unwrap_or_default();
             compose.media = t.media_uuids.iter().map(|u| u.to_string()).collect();
             compose.template_uuid = t.uuid.to_string();
@@ -289,7 +289,7 @@ pub async fn templates(
                 .or(t.folder_name.clone())
                 .unwrap_or_else(|| "Template".into()),
             preview: t.text.as_deref().unwrap_or("").chars().take(140).collect(),
-            price: t.price.map(|c| Cents::new(c).to_string()),
+            price: t.price.map(|c| Cents::new(c).decimal()),
             media_count: t.media_uuids.len(),
         })
         .collect();
