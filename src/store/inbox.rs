@@ -157,34 +157,21 @@ fn tip_join(m: &str, fan: &str) -> String {
     TIP_AMOUNT.replace("{m}", m).replace("{fan}", fan)
 }
 
-/// One page of the list: up to `limit` rows after `after`, newest first.
-/// Per creator, a backward scan of its keyset index (at most `limit` rows
-/// each), then the merge of those few: never a sort of a creator's whole
-/// chat set. `only` narrows it to one chat (a live row refresh).
-#[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
-pub async fn list_chats(
-    db: &PgPool,
-    agency: AgencyId,
-    filter: &ChatFilter,
-    after: Option<ChatCursor>,
-    only: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<ChatRow>, StoreError> {
-    if filter.creators.is_empty() {
-        return Ok(Vec::new());
-    }
+/// The SQL of `list_chats` (also explained by the benchmark). Binds: $1
+/// agency, $2 creators, $3 search pattern, $4/$5 cursor, $6 limit, $7 only.
+fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
     let tab = filter.tab.unwrap_or(Tab::All).predicate();
     let search = if filter.search.is_some() {
         SEARCH
     } else {
         "$3::text IS NULL"
     };
-    let cursor = if after.is_some() {
+    let cursor = if after {
         "AND (COALESCE(c.last_message_at, c.created_at), c.id) < ($4, $5)"
     } else {
         "AND $4::timestamptz IS NULL AND $5::uuid IS NULL"
     };
-    let only_sql = if only.is_some() {
+    let only_sql = if only {
         "AND c.id = $7"
     } else {
         "AND $7::uuid IS NULL"
@@ -215,7 +202,7 @@ pub async fn list_chats(
              LIMIT $6"
         )
     };
-    let sql = format!(
+    format!(
         "WITH page AS ({page})
          SELECT c.id, c.creator_id, cr.display_name AS creator_name, c.fan_uuid, c.fan_handle,
             c.fan_display_name, c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read,
@@ -235,7 +222,26 @@ pub async fn list_chats(
          {tip}
          ORDER BY c.activity_at DESC, c.id DESC",
         tip = tip_join("lm", "c.fan_uuid"),
-    );
+    )
+}
+
+/// One page of the list: up to `limit` rows after `after`, newest first.
+/// Per creator, a backward scan of its keyset index (at most `limit` rows
+/// each), then the merge of those few: never a sort of a creator's whole
+/// chat set. `only` narrows it to one chat (a live row refresh).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
+pub async fn list_chats(
+    db: &PgPool,
+    agency: AgencyId,
+    filter: &ChatFilter,
+    after: Option<ChatCursor>,
+    only: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ChatRow>, StoreError> {
+    if filter.creators.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = list_chats_sql(filter, after.is_some(), only.is_some());
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
@@ -275,18 +281,10 @@ impl TabCounts {
 /// instead of a pass over every chat of the agency.
 pub const COUNT_CAP: i64 = 1000;
 
-/// The tab counts (the tab of `filter` is ignored), each at most
-/// `COUNT_CAP`.
-#[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
-pub async fn count_tabs(
-    db: &PgPool,
-    agency: AgencyId,
-    filter: &ChatFilter,
-) -> Result<TabCounts, StoreError> {
-    if filter.creators.is_empty() {
-        return Ok(TabCounts::default());
-    }
-    let sql = if filter.search.is_some() {
+/// The SQL of `count_tabs`. Binds: $1 agency, $2 creators, $3 search
+/// pattern, $4 cap.
+fn count_tabs_sql(search: bool) -> String {
+    if search {
         // Few matches: one trigram scan, every tab counted in the same pass.
         format!(
             "SELECT least(count(*), $4) AS \"all\",
@@ -313,7 +311,21 @@ pub async fn count_tabs(
             one(OPEN_PPV),
             one(SPENDER)
         )
-    };
+    }
+}
+
+/// The tab counts (the tab of `filter` is ignored), each at most
+/// `COUNT_CAP`.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
+pub async fn count_tabs(
+    db: &PgPool,
+    agency: AgencyId,
+    filter: &ChatFilter,
+) -> Result<TabCounts, StoreError> {
+    if filter.creators.is_empty() {
+        return Ok(TabCounts::default());
+    }
+    let sql = count_tabs_sql(filter.search.is_some());
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
@@ -404,18 +416,9 @@ pub enum Window {
     One(Uuid),
 }
 
-/// Messages of `chat` (already checked visible) in `window`; `hide_auto`
-/// leaves out AUTOMATED_* ones.
-#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
-pub async fn messages(
-    db: &PgPool,
-    agency: AgencyId,
-    chat: Uuid,
-    fan: Uuid,
-    window: Window,
-    hide_auto: bool,
-    limit: i64,
-) -> Result<Vec<MessageRow>, StoreError> {
+/// The SQL of `messages`. Binds: $1 agency, $2 chat, $3 fan, $4/$5 the
+/// window's cursor (or message), $6 limit.
+fn messages_sql(window: Window, hide_auto: bool) -> String {
     const AT: &str = "COALESCE(m.sent_at, m.first_seen_at)";
     let (cond, order) = match window {
         Window::Before(None) => ("AND $4::timestamptz IS NULL AND $5::uuid IS NULL", "DESC"),
@@ -429,17 +432,12 @@ pub async fn messages(
         ),
         Window::One(_) => ("AND $4::timestamptz IS NULL AND m.uuid = $5", "DESC"),
     };
-    let (at, uuid) = match window {
-        Window::Before(c) => (c.map(|c| c.at), c.map(|c| c.uuid)),
-        Window::After(c) => (Some(c.at), Some(c.uuid)),
-        Window::One(u) => (None, Some(u)),
-    };
     let auto = if hide_auto {
         "AND m.kind NOT LIKE 'AUTOMATED\\_%'"
     } else {
         ""
     };
-    let sql = format!(
+    format!(
         "SELECT m.uuid, m.direction, m.text, {AT} AS at, m.kind, m.has_media, m.media_type,
             cardinality(m.media_uuids)::int4 AS media_count, m.price_cents, m.purchased_at,
             m.sent_by_user_uuid, m.is_read, (m.deleted_at IS NOT NULL) AS deleted,
@@ -461,7 +459,27 @@ pub async fn messages(
          ORDER BY {AT} {order}, m.uuid {order}
          LIMIT $6",
         tip = tip_join("m", "$3"),
-    );
+    )
+}
+
+/// Messages of `chat` (already checked visible) in `window`; `hide_auto`
+/// leaves out AUTOMATED_* ones.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn messages(
+    db: &PgPool,
+    agency: AgencyId,
+    chat: Uuid,
+    fan: Uuid,
+    window: Window,
+    hide_auto: bool,
+    limit: i64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    let sql = messages_sql(window, hide_auto);
+    let (at, uuid) = match window {
+        Window::Before(c) => (c.map(|c| c.at), c.map(|c| c.uuid)),
+        Window::After(c) => (Some(c.at), Some(c.uuid)),
+        Window::One(u) => (None, Some(u)),
+    };
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(chat)
@@ -540,6 +558,79 @@ pub async fn fan_stats(
     .bind(fan)
     .fetch_one(db)
     .await?)
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the list, tab and search queries with the
+/// binds `list_chats` uses: the benchmark documents the plans the product
+/// really runs.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
+pub async fn explain_list_chats(
+    db: &PgPool,
+    agency: AgencyId,
+    filter: &ChatFilter,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "EXPLAIN (ANALYZE, BUFFERS) {}",
+        list_chats_sql(filter, false, false)
+    );
+    let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(agency)
+        .bind(&creators)
+        .bind(filter.search.as_deref().map(contains_pattern))
+        .bind(None::<DateTime<Utc>>)
+        .bind(None::<Uuid>)
+        .bind(limit)
+        .bind(None::<Uuid>)
+        .fetch_all(db)
+        .await?)
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of `count_tabs`.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
+pub async fn explain_count_tabs(
+    db: &PgPool,
+    agency: AgencyId,
+    filter: &ChatFilter,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "EXPLAIN (ANALYZE, BUFFERS) {}",
+        count_tabs_sql(filter.search.is_some())
+    );
+    let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(agency)
+        .bind(&creators)
+        .bind(filter.search.as_deref().map(contains_pattern))
+        .bind(COUNT_CAP)
+        .fetch_all(db)
+        .await?)
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the thread page's `messages` (the newest
+/// `limit`).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn explain_thread(
+    db: &PgPool,
+    agency: AgencyId,
+    chat: Uuid,
+    fan: Uuid,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "EXPLAIN (ANALYZE, BUFFERS) {}",
+        messages_sql(Window::Before(None), false)
+    );
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(agency)
+        .bind(chat)
+        .bind(fan)
+        .bind(None::<DateTime<Utc>>)
+        .bind(None::<Uuid>)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
 }
 
 #[cfg(test)]
