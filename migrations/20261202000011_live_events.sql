@@ -235,3 +235,18 @@ END $$;
 CREATE TRIGGER live_staff_update AFTER UPDATE ON staff
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION live_staff_updated();
+
+-- Sessions ended (sign-out, "sign out other sessions", expiry purge): the
+-- person's streams re-check at once and end if their login is gone.
+CREATE FUNCTION live_sessions_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM live_publish(ARRAY(
+        SELECT ROW(s.agency_id, NULL, NULL, 'access', NULL, NULL, s.id)::live_event_in
+        FROM staff s WHERE s.id IN (SELECT o.staff_id FROM old_rows o WHERE o.staff_id IS NOT NULL)));
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER live_sessions_delete AFTER DELETE ON sessions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION live_sessions_deleted();

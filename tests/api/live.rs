@@ -302,6 +302,25 @@ async fn events_reach_assigned_chatters_only_and_stop_at_unassignment() {
         "an unassigned chatter's stream is silent"
     );
 
+    // Signing out ends that login's streams.
+    let other_login = app.signed_in(&c.acme.email("manager")).await;
+    let mut doomed = Sse::open(&other_login, &app.address, None).await;
+    let r = other_login.post_form("/logout", &[]).await;
+    assert!(r.status().is_redirection(), "signed out: {}", r.status());
+    assert!(
+        doomed.ends_within(ARRIVES).await,
+        "a signed-out login's stream ends"
+    );
+    assert!(
+        manager_stream
+            .collect(SILENCE)
+            .await
+            .iter()
+            .all(|e| e.kind != "resync"),
+        "the same person's other login keeps its stream"
+    );
+    assert!(!manager_stream.ended, "and it stays open");
+
     // Deactivating the chatter ends their streams.
     let r = c
         .admin
