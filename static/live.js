@@ -17,6 +17,7 @@
   var rowTimers = {};
   var countsTimer = null;
   var resyncTimer = null;
+  var opened = false;
 
   // --- connection state and announcements (aria-live) ---
 
@@ -293,6 +294,13 @@
     source.onopen = function () {
       retryDelay = 5000;
       setState("live", "Live");
+      if (!opened) {
+        // Whatever arrived between rendering the page and this stream
+        // opening: new messages of the open thread and the counts.
+        opened = true;
+        if (threadChat) appendNew();
+        refreshCounts();
+      }
     };
     source.onerror = function () {
       if (source.readyState === window.EventSource.CLOSED) {
