@@ -746,3 +746,173 @@ async fn a_chatter_works_the_inbox_live_and_from_the_keyboard() {
     .await;
     c.close().await.unwrap();
 }
+
+/// What hostile input must not have done to the current page: no element it
+/// could have injected (a `<script>` is in the DOM even when the CSP stops
+/// it from running), no inline handler, no markup from a text.
+const NOTHING_INJECTED: &str = "
+    const scripts = Array.from(document.scripts);
+    const foreign = scripts.filter(s => !s.src || new URL(s.src).origin !== location.origin || s.text.trim() !== '');
+    const injected = document.querySelectorAll(
+        'img[src=\"x\"], [onerror], [onload], [onclick], #chat-list b, #messages b, #messages svg, #chat-list svg, .fan-panel b');
+    return { scripts: scripts.length, foreign: foreign.map(s => s.outerHTML), injected: Array.from(injected, e => e.outerHTML) };
+";
+
+#[derive(serde::Deserialize, Debug)]
+struct Injected {
+    scripts: usize,
+    foreign: Vec<String>,
+    injected: Vec<String>,
+}
+
+async fn assert_nothing_injected(c: &Client, page: &str) {
+    let found: Injected = js(c, NOTHING_INJECTED).await;
+    assert!(
+        found.foreign.is_empty() && found.injected.is_empty(),
+        "{page}: {found:?}"
+    );
+    // app.js, inbox.js, compose.js, live.js: nothing else.
+    assert_eq!(found.scripts, 4, "{page}: {found:?}");
+}
+
+/// Nothing is wider than its box: the page, and the panes that scroll.
+async fn assert_layout_holds(c: &Client, page: &str) {
+    let widths: Vec<(String, f64, f64)> = js(
+        c,
+        "return [['page', document.documentElement.scrollWidth, window.innerWidth]].concat(
+            Array.from(document.querySelectorAll('.inbox-pane, .thread-body, #messages, .chat-list'),
+                e => [e.className || e.id, e.scrollWidth, e.clientWidth]));",
+    )
+    .await;
+    assert!(widths.len() > 2, "{page}: {widths:?}");
+    for (what, scroll, client) in &widths {
+        assert!(
+            scroll <= client,
+            "{page}: {what} is {scroll}px wide in {client}px"
+        );
+    }
+}
+
+async fn texts_of(c: &Client, css: &str) -> Vec<String> {
+    js(
+        c,
+        &format!("return Array.from(document.querySelectorAll('{css}'), e => e.textContent);"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn hostile_fan_names_and_texts_render_as_text_and_keep_the_layout() {
+    if skip() {
+        eprintln!("SKIP_BROWSER_TESTS=1: browser journey skipped");
+        return;
+    }
+    let inbox = inbox_world(true).await;
+    let app = &inbox.app;
+    let pool = &app.pool;
+    let script_name = "<script>alert(1)</script>";
+    let img_text = "\"><img src=x onerror=alert(1)>";
+    let long_word = "W".repeat(5000);
+    let named: Uuid = sqlx::query_scalar(
+        "SELECT id FROM chats WHERE creator_id = $1 AND fan_display_name = $2 LIMIT 1",
+    )
+    .bind(inbox.mine)
+    .bind(script_name)
+    .fetch_one(pool)
+    .await
+    .expect("the scenario has a fan named <script>");
+    let (long_chat, long_fan): (Uuid, Uuid) = sqlx::query_as(
+        "SELECT c.id, c.fan_uuid FROM messages m JOIN chats c ON c.id = m.chat_id
+         WHERE m.creator_id = $1 AND m.text = $2 LIMIT 1",
+    )
+    .bind(inbox.mine)
+    .bind(&long_word)
+    .fetch_one(pool)
+    .await
+    .expect("the scenario has a 5,000-character word");
+    let img_chat: Uuid = sqlx::query_scalar(
+        "SELECT chat_id FROM messages WHERE creator_id = $1 AND text = $2 LIMIT 1",
+    )
+    .bind(inbox.mine)
+    .bind(img_text)
+    .fetch_one(pool)
+    .await
+    .expect("the scenario has an attribute breakout text");
+    let (_driver, c) = start_browser().await;
+    let base = app.address.clone();
+    sign_in(&c, &base, &inbox.acme.email("chatter"), PASSWORD).await;
+    expect_heading(&c, "Welcome back, Acme Chatter").await;
+
+    // The list: hostile names shown as they are, as text.
+    c.goto(&format!("{base}/inbox")).await.unwrap();
+    expect_heading(&c, "Inbox").await;
+    let names = texts_of(&c, "#chat-list .chat-name").await;
+    assert!(names.iter().any(|n| n == script_name), "{names:?}");
+    assert!(names.iter().any(|n| n == img_text), "{names:?}");
+    assert_nothing_injected(&c, "list").await;
+    assert_layout_holds(&c, "list").await;
+
+    // Threads: the fan named <script> (header and panel), the breakout text,
+    // the 5,000-character word.
+    c.goto(&format!("{base}/inbox/chats/{named}"))
+        .await
+        .unwrap();
+    await_text(&c, "#thread-title", "to be the hostile name", |t| {
+        t == script_name
+    })
+    .await;
+    expect_text(&c, ".fan-panel", script_name).await;
+    assert_nothing_injected(&c, "thread of <script>").await;
+    assert_layout_holds(&c, "thread of <script>").await;
+
+    c.goto(&format!("{base}/inbox/chats/{img_chat}"))
+        .await
+        .unwrap();
+    wait_for(&c, &format!("#thread[data-chat-id='{img_chat}']")).await;
+    let texts = texts_of(&c, "#messages .msg-text").await;
+    assert!(texts.iter().any(|t| t == img_text), "{texts:?}");
+    assert_nothing_injected(&c, "thread with a breakout text").await;
+    assert_layout_holds(&c, "thread with a breakout text").await;
+
+    c.goto(&format!("{base}/inbox/chats/{long_chat}"))
+        .await
+        .unwrap();
+    wait_for(&c, &format!("#thread[data-chat-id='{long_chat}']")).await;
+    let texts = texts_of(&c, "#messages .msg-text").await;
+    assert!(texts.contains(&long_word), "the long word is shown whole");
+    assert_nothing_injected(&c, "thread with a long word").await;
+    assert_layout_holds(&c, "thread with a long word").await;
+
+    // A hostile message arriving live goes through fragments and live.js:
+    // still text. alert is watched from here on (this page stays loaded).
+    c.execute(
+        "window.__alerts = 0; window.alert = () => { window.__alerts += 1; };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    live_connected(&c).await;
+    let live = format!("{img_text} {script_name} {}", "W".repeat(4000));
+    let said = app
+        .sim()
+        .fan_says(&inbox.mine_fanvue, &long_fan, &live)
+        .unwrap();
+    let shown = await_text(
+        &c,
+        &format!("#msg-{said} .msg-text"),
+        "to show the live hostile text",
+        |t| t == live,
+    )
+    .await;
+    assert_eq!(shown, live);
+    let alerts: u32 = js(&c, "return window.__alerts;").await;
+    assert_eq!(alerts, 0, "no alert ran");
+    // The side list's row took the message as its preview, as text.
+    expect_text(&c, &format!("#chat-{long_chat} .chat-preview"), img_text).await;
+    assert_nothing_injected(&c, "thread after a live hostile message").await;
+    assert_layout_holds(&c, "thread after a live hostile message").await;
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR") {
+        std::fs::write(format!("{dir}/hostile.png"), c.screenshot().await.unwrap()).unwrap();
+    }
+    c.close().await.unwrap();
+}
