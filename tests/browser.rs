@@ -551,6 +551,15 @@ async fn a_chatter_works_the_inbox_live_and_from_the_keyboard() {
     )
     .await;
     assert_eq!(creators, vec![inbox.mine.to_string()]);
+    // The simulated fans' avatar URLs do not resolve: each broken image
+    // gives way to the fan's initial.
+    until(
+        &c,
+        "return document.querySelectorAll('#chat-list img.avatar').length === 0 \
+            && Array.from(document.querySelectorAll('#chat-list span.avatar')).every(a => a.textContent.trim().length === 1);",
+        "broken avatars replaced by initials",
+    )
+    .await;
 
     // Open a chat from the list.
     click(&c, &format!("#chat-{chat} a.chat-link")).await;
