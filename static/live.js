@@ -193,9 +193,13 @@
 
   var messages = thread ? document.getElementById("messages") : null;
 
+  // The thread body scrolls (not #messages itself); when the panes stack on
+  // a narrow screen, the page does.
+  var scroller = thread ? thread.querySelector(".thread-body") : null;
+
   function nearBottom() {
     var el = document.scrollingElement || document.documentElement;
-    var box = messages && messages.scrollHeight > messages.clientHeight + 1 ? messages : el;
+    var box = scroller && scroller.scrollHeight > scroller.clientHeight + 1 ? scroller : el;
     return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
   }
 
