@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::domain::Cents;
-use crate::web::forms::FieldErrors;
+use crate::domain::FieldErrors;
 
 /// Fanvue's limit on a message's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 5000;
