@@ -50,6 +50,20 @@ BEGIN
         RETURN;
     END IF;
     me := pg_current_xact_id()::text::bigint;
+    -- Fast path (nearly every statement): too few events to need the bound.
+    IF cardinality(evs) <= 200 THEN
+        WITH ins AS (
+            INSERT INTO live_events (agency_id, creator_id, chat_id, kind, message_uuid, send_id, staff_id, tx)
+            SELECT e.agency_id, e.creator_id, e.chat_id, e.kind, e.message_uuid, e.send_id, e.staff_id, me
+            FROM unnest(evs) AS e
+            RETURNING id
+        )
+        SELECT min(id), max(id) INTO lo, hi FROM ins;
+        IF lo IS NOT NULL THEN
+            PERFORM pg_notify('switchboard_live', me::text || ':' || lo::text || ':' || hi::text);
+        END IF;
+        RETURN;
+    END IF;
     WITH e AS (
         SELECT * FROM unnest(evs) WITH ORDINALITY AS u(agency_id, creator_id, chat_id, kind, message_uuid, send_id, staff_id, n)
     ), big AS (
@@ -221,3 +235,18 @@ END $$;
 CREATE TRIGGER live_staff_update AFTER UPDATE ON staff
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION live_staff_updated();
+
+-- Sessions ended (sign-out, "sign out other sessions", expiry purge): the
+-- person's streams re-check at once and end if their login is gone.
+CREATE FUNCTION live_sessions_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM live_publish(ARRAY(
+        SELECT ROW(s.agency_id, NULL, NULL, 'access', NULL, NULL, s.id)::live_event_in
+        FROM staff s WHERE s.id IN (SELECT o.staff_id FROM old_rows o WHERE o.staff_id IS NOT NULL)));
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER live_sessions_delete AFTER DELETE ON sessions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION live_sessions_deleted();

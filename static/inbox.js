@@ -132,6 +132,23 @@
     }
   });
 
+  // An avatar that does not load (expired or unreachable URL) becomes the
+  // initial, as when there is no avatar. Error events do not bubble, so this
+  // listens in the capture phase; images that failed before this script ran
+  // are swept once.
+  function avatarFallback(img) {
+    if (!(img instanceof HTMLImageElement) || !img.classList.contains("avatar") || !img.dataset.initial) return;
+    const span = document.createElement("span");
+    span.className = img.className;
+    span.setAttribute("aria-hidden", "true");
+    span.textContent = img.dataset.initial;
+    img.replaceWith(span);
+  }
+  document.addEventListener("error", (e) => avatarFallback(e.target), true);
+  for (const img of document.querySelectorAll("img.avatar[data-initial]")) {
+    if (img.complete && img.naturalWidth === 0) avatarFallback(img);
+  }
+
   // "Load more" in place; the link itself still works without script.
   document.addEventListener("click", async (e) => {
     const a = e.target instanceof Element ? e.target.closest("li.load-more a[data-rows]") : null;

@@ -17,6 +17,7 @@
   var rowTimers = {};
   var countsTimer = null;
   var resyncTimer = null;
+  var opened = false;
 
   // --- connection state and announcements (aria-live) ---
 
@@ -192,9 +193,13 @@
 
   var messages = thread ? document.getElementById("messages") : null;
 
+  // The thread body scrolls (not #messages itself); when the panes stack on
+  // a narrow screen, the page does.
+  var scroller = thread ? thread.querySelector(".thread-body") : null;
+
   function nearBottom() {
     var el = document.scrollingElement || document.documentElement;
-    var box = messages && messages.scrollHeight > messages.clientHeight + 1 ? messages : el;
+    var box = scroller && scroller.scrollHeight > scroller.clientHeight + 1 ? scroller : el;
     return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
   }
 
@@ -293,6 +298,13 @@
     source.onopen = function () {
       retryDelay = 5000;
       setState("live", "Live");
+      if (!opened) {
+        // Whatever arrived between rendering the page and this stream
+        // opening: new messages of the open thread and the counts.
+        opened = true;
+        if (threadChat) appendNew();
+        refreshCounts();
+      }
     };
     source.onerror = function () {
       if (source.readyState === window.EventSource.CLOSED) {

@@ -7,6 +7,7 @@
 mod audit_action;
 mod creator_status;
 mod email;
+mod field_errors;
 mod ids;
 mod message_kind;
 mod message_source;
@@ -20,6 +21,7 @@ mod webhook_event;
 pub use audit_action::AuditAction;
 pub use creator_status::CreatorStatus;
 pub use email::Email;
+pub use field_errors::FieldErrors;
 pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId, WebhookEventId};
 pub use message_kind::MessageKind;
 pub use message_source::MessageSource;

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::domain::Cents;
-use crate::web::forms::FieldErrors;
+use crate::domain::FieldErrors;
 
 /// Fanvue's limit on a message's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 5000;
@@ -106,7 +106,13 @@ pub fn validate(form: &ComposeForm, min_price: Cents) -> Result<ValidSend, Field
     };
     let blank = form.text.trim().is_empty();
     let chars = form.text.chars().count();
-    if blank && media.is_empty() && template.is_none() {
+    if form.text.contains('\0') {
+        // Postgres text cannot hold NUL, and no one types it on purpose.
+        errors.add(
+            "text",
+            "The message contains an invisible NUL character; remove it and send again.",
+        );
+    } else if blank && media.is_empty() && template.is_none() {
         errors.add("text", "Write a message, or attach media.");
     } else if chars > MAX_TEXT_CHARS {
         errors.add(

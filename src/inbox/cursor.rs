@@ -1,7 +1,7 @@
 //! Keyset cursors as they travel in links: `<microseconds>.<uuid>`, the
 //! position of the last row shown. Opaque to users; parsed strictly.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
 use super::error::InboxError;
@@ -20,6 +20,11 @@ fn decode(raw: &str, what: &str) -> Result<(DateTime<Utc>, Uuid), InboxError> {
     let (micros, id) = raw.trim().split_once('.').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    // Postgres timestamps span 4713 BC to 294276 AD; chrono goes further
+    // back. Real positions are recent, so years 1–9999 bound them safely.
+    if !(1..=9999).contains(&at.year()) {
+        return Err(bad());
+    }
     let id = Uuid::parse_str(id).map_err(|_| bad())?;
     Ok((at, id))
 }
@@ -60,6 +65,8 @@ mod tests {
             "abc.0190",
             "99999999999999999999.0",
             "1.not-a-uuid",
+            "-8210298412800000000.0190a0a0a0a07a0a8a0a0a0a0a0a0a0a",
+            "253402300800000000.0190a0a0a0a07a0a8a0a0a0a0a0a0a0a",
         ] {
             assert!(
                 matches!(parse_chat(bad), Err(InboxError::BadRequest(_))),

@@ -53,6 +53,11 @@ impl ListQuery {
                 InboxError::BadRequest("The creator filter is not a valid creator id.".to_owned())
             })?),
         };
+        if search.is_some_and(|s| s.contains('\0')) {
+            return Err(InboxError::BadRequest(
+                "The search contains a NUL character; remove it and search again.".to_owned(),
+            ));
+        }
         let search = given(search).map(|s| s.chars().take(MAX_SEARCH_CHARS).collect());
         let after = given(after).map(cursor::parse_chat).transpose()?;
         Ok(Self {

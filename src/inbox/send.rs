@@ -18,16 +18,17 @@ use uuid::Uuid;
 
 use super::compose_input::ValidSend;
 use crate::connections::{ConnectionError, Connections};
-use crate::domain::{AgencyId, MessageKind, MessageSource, SendStatus, StaffId};
+use crate::domain::{AgencyId, MessageKind, SendStatus, StaffId};
 use crate::fanvue::models::{ChatUpdate, SendMessage};
 use crate::fanvue::{FanvueError, Priority};
 use crate::store::messages::MessageUpsert;
 use crate::store::sends::{ChatTarget, Claim, MatchWindow, NewSend, SendRow};
 use crate::store::{self, StoreError};
 
-/// How an `unknown` send is matched to a mirrored message (DESIGN §11).
+/// How an `unknown` send is matched to a mirrored message (DESIGN §11):
+/// from a few seconds before the row (clock skew with Fanvue) to 10 min on.
 pub const UNKNOWN_WINDOW: MatchWindow = MatchWindow {
-    before: chrono::Duration::minutes(1),
+    before: chrono::Duration::seconds(5),
     after: chrono::Duration::minutes(10),
 };
 
@@ -85,6 +86,9 @@ pub enum Hold {
     AlreadyBought(Vec<Uuid>),
     /// The same message to this chat ended `unknown` and may have arrived.
     MaybeSent { send_id: Uuid },
+    /// The send this one repeats (or its unknown twin) has since been found
+    /// on Fanvue: sending again would duplicate it.
+    AlreadySent { send_id: Uuid },
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +99,19 @@ pub enum SendOutcome {
     Failed(SendRow, Failure),
     Unknown(SendRow),
     Held(Hold),
+    /// The form's key already sent a different message (an edited
+    /// resubmit): nothing sent, the draft needs a fresh key.
+    KeyReused(SendRow),
+}
+
+pub const MSG_ALREADY_SENT: &str = "That message did arrive on Fanvue; nothing was sent again.";
+
+/// Whether ledger row `row` records the same message as `v`.
+fn same_message(row: &SendRow, v: &ValidSend) -> bool {
+    row.body == v.text
+        && row.price_cents == v.price.map(|p| p.get())
+        && row.media_uuids == v.media
+        && row.template_uuid == v.template
 }
 
 /// What a send needs from the app.
@@ -108,6 +125,24 @@ impl Sender {
     /// Sends `v` to `target`'s fan as staff member `staff` through the
     /// ledger. `target` must already be a chat the viewer may work.
     pub async fn send(
+        &self,
+        agency: AgencyId,
+        staff: StaffId,
+        target: &ChatTarget,
+        v: &ValidSend,
+    ) -> Result<SendOutcome, SendError> {
+        // Claim, commit and the call run as one task the handler awaits: a
+        // request dropped mid-way (client gone) cannot stop between the
+        // commit and the call, so a committed row always gets its call.
+        let this = self.clone();
+        let target = target.clone();
+        let v = v.clone();
+        tokio::spawn(async move { this.claim_and_deliver(agency, staff, &target, &v).await })
+            .await
+            .map_err(|e| SendError::Task(e.to_string()))?
+    }
+
+    async fn claim_and_deliver(
         &self,
         agency: AgencyId,
         staff: StaffId,
@@ -134,6 +169,9 @@ impl Sender {
         let row = match claim {
             Claim::Existing(row) => {
                 tx.rollback().await?;
+                if !same_message(&row, v) {
+                    return Ok(SendOutcome::KeyReused(row));
+                }
                 return self.replay(agency, row).await;
             }
             Claim::New(row) => row,
@@ -148,23 +186,28 @@ impl Sender {
                 return Ok(SendOutcome::Held(Hold::AlreadyBought(bought)));
             }
         }
-        // The same message, sent moments ago, ended `unknown`: it may have
-        // arrived. Only an explicit "Retry anyway" naming it sends again.
-        if let Some(twin) = store::sends::unknown_twin(&mut tx, agency, &row).await?
-            && v.retry_of != Some(twin)
+        // A "Retry anyway" of a send reconcile has since found on Fanvue.
+        if let Some(retried) = row.retry_of
+            && store::sends::is_sent(&mut *tx, agency, retried).await?
         {
             tx.rollback().await?;
-            return Ok(SendOutcome::Held(Hold::MaybeSent { send_id: twin }));
+            return Ok(SendOutcome::Held(Hold::AlreadySent { send_id: retried }));
+        }
+        // The same message, sent moments ago, ended `unknown`: it may have
+        // arrived. Only an explicit "Retry anyway" naming it sends again;
+        // once found on Fanvue, nothing sends it again.
+        if let Some(twin) = store::sends::unknown_twin(&mut tx, agency, &row).await? {
+            if twin.sent {
+                tx.rollback().await?;
+                return Ok(SendOutcome::Held(Hold::AlreadySent { send_id: twin.id }));
+            }
+            if v.retry_of != Some(twin.id) {
+                tx.rollback().await?;
+                return Ok(SendOutcome::Held(Hold::MaybeSent { send_id: twin.id }));
+            }
         }
         tx.commit().await?;
-        // The call and its settling run as their own task: a client that
-        // disconnects mid-send must not leave the row `pending` forever.
-        let this = self.clone();
-        let target = target.clone();
-        let v = v.clone();
-        tokio::spawn(async move { this.deliver(agency, &target, &v, row).await })
-            .await
-            .map_err(|e| SendError::Task(e.to_string()))?
+        self.deliver(agency, target, v, row).await
     }
 
     /// A repeat of a form: answers with its row's state, waiting a little
@@ -223,36 +266,8 @@ impl Sender {
             .await;
         match result {
             Ok(sent) => {
-                let mut tx = self.pool.begin().await?;
-                store::sends::mark_sent(&mut tx, agency, row.id, sent.message_uuid).await?;
-                let m = MessageUpsert {
-                    uuid: sent.message_uuid,
-                    fan_uuid: fan,
-                    sender_uuid: Some(target.creator_fanvue_uuid),
-                    recipient_uuid: Some(fan),
-                    outbound: true,
-                    text: v.text.clone(),
-                    sent_at: Some(Utc::now()),
-                    kind: MessageKind::single_recipient(),
-                    has_media: Some(!v.media.is_empty()),
-                    media_type: None,
-                    media_uuids: v.media.clone(),
-                    price_cents: v.price.map(|p| p.get()),
-                    purchased_at: None,
-                    // What the API reports for a message sent with the
-                    // creator's own token.
-                    sent_by_user_uuid: None,
-                    is_read: false,
-                };
-                store::messages::upsert_messages(
-                    &mut tx,
-                    agency,
-                    target.creator_id,
-                    &[m],
-                    MessageSource::Send,
-                )
-                .await?;
-                tx.commit().await?;
+                self.record_sent(agency, target, v, &row, sent.message_uuid)
+                    .await?;
                 // Replying answers the fan: clear the chat's unread state
                 // too, but only when there is one (no extra call otherwise).
                 if (target.unread_count > 0 || !target.is_read)
@@ -275,6 +290,70 @@ impl Sender {
                 })
             }
         }
+    }
+
+    /// Writes a 2xx answer: the row `sent` with Fanvue's uuid and the
+    /// mirror message (insert only). If reconcile matched that uuid to
+    /// another `unknown` row meanwhile (a "Retry anyway" racing the sync),
+    /// the claim is taken back from that row: the answer is authoritative.
+    async fn record_sent(
+        &self,
+        agency: AgencyId,
+        target: &ChatTarget,
+        v: &ValidSend,
+        row: &SendRow,
+        message: Uuid,
+    ) -> Result<(), SendError> {
+        let m = MessageUpsert {
+            uuid: message,
+            fan_uuid: target.fan_uuid,
+            sender_uuid: Some(target.creator_fanvue_uuid),
+            recipient_uuid: Some(target.fan_uuid),
+            outbound: true,
+            text: v.text.clone(),
+            sent_at: Some(Utc::now()),
+            kind: MessageKind::single_recipient(),
+            has_media: Some(!v.media.is_empty()),
+            media_type: None,
+            media_uuids: v.media.clone(),
+            price_cents: v.price.map(|p| p.get()),
+            purchased_at: None,
+            // What the API reports for a message sent with the
+            // creator's own token.
+            sent_by_user_uuid: None,
+            is_read: false,
+        };
+        for attempt in 0..2 {
+            let mut tx = self.pool.begin().await?;
+            if attempt > 0 {
+                store::sends::take_back_match(&mut tx, agency, target.creator_id, row.id, message)
+                    .await?;
+            }
+            match store::sends::mark_sent(&mut tx, agency, row.id, message).await {
+                Ok(_) => {
+                    store::messages::insert_sent(
+                        &mut tx,
+                        agency,
+                        target.creator_id,
+                        target.chat_id,
+                        &m,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(());
+                }
+                Err(e) if store::sends::is_message_claimed(&e) => {
+                    tx.rollback().await?;
+                    if attempt > 0 {
+                        // Another send already holds this uuid: the message
+                        // went out either way; the sweep settles this row.
+                        tracing::error!(send_id = %row.id, "Fanvue's message uuid is claimed by another send");
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Marks `target` read on Fanvue (`PATCH /chats/{fan}` `isRead: true`,

@@ -1,6 +1,7 @@
 //! One LISTEN connection per instance. Each NOTIFY names the event rows of
-//! one statement (`tx:first:last`); the listener reads them (buffered
-//! notifications in one query) and publishes them to the hub. A lost
+//! one statement (`tx:first:last`); a reading task hands them on at once,
+//! and the publishing side reads everything that queued up meanwhile in one
+//! query and publishes it to the hub. A lost
 //! connection is re-established and the gap read back from the table; when
 //! that is not possible every stream is told to resync, so a lost listener
 //! never means silence. Housekeeping prunes old events every minute.
@@ -12,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::{CHANNEL, LiveEvent, LiveHub, RETENTION};
@@ -133,6 +134,49 @@ async fn catch_up(pool: &PgPool, hub: &LiveHub, recent: &mut Recent, since: Date
     }
 }
 
+/// What the reading task heard.
+enum Heard {
+    Note(Notified),
+    /// The connection dropped and sqlx re-established it.
+    Lost,
+    /// The connection is gone for good; reconnect.
+    Failed,
+}
+
+/// Aborts the task when dropped (the listener task itself may be cancelled).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads notifications as fast as they come, so that the publishing side
+/// can take everything that queued up during its last query as one batch.
+async fn read_notifications(mut listener: PgListener, tx: mpsc::Sender<Heard>) {
+    loop {
+        let heard = match listener.try_recv().await {
+            Ok(Some(n)) => match Notified::parse(n.payload()) {
+                Some(p) => Heard::Note(p),
+                None => {
+                    tracing::warn!("unreadable live notification skipped");
+                    continue;
+                }
+            },
+            Ok(None) => Heard::Lost,
+            Err(e) => {
+                tracing::warn!(error = %e, "live listener failed; reconnecting");
+                let _ = tx.send(Heard::Failed).await;
+                return;
+            }
+        };
+        if tx.send(heard).await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn listen_loop(pool: PgPool, hub: Arc<LiveHub>, stop: watch::Receiver<bool>) {
     let listen = listen_pool(&pool);
     let mut recent = Recent::new();
@@ -143,7 +187,7 @@ async fn listen_loop(pool: PgPool, hub: Arc<LiveHub>, stop: watch::Receiver<bool
         if *stop.borrow() {
             return;
         }
-        let mut listener = match connect(&listen).await {
+        let listener = match connect(&listen).await {
             Ok(l) => l,
             Err(e) => {
                 if lost_since.is_none() {
@@ -164,43 +208,45 @@ async fn listen_loop(pool: PgPool, hub: Arc<LiveHub>, stop: watch::Receiver<bool
             hub.resync_all();
         }
         tracing::debug!("live listener listening");
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(first)) => {
-                    let mut batch: Vec<Notified> = Vec::new();
-                    let mut note = Some(first);
-                    while let Some(n) = note {
-                        match Notified::parse(n.payload()) {
-                            Some(p) => batch.push(p),
-                            None => tracing::warn!("unreadable live notification skipped"),
+        let (tx, mut rx) = mpsc::channel(4 * BATCH);
+        let _reader = AbortOnDrop(tokio::spawn(read_notifications(listener, tx)));
+        let mut heard = Vec::with_capacity(BATCH);
+        let mut batch = Vec::with_capacity(BATCH);
+        'connected: loop {
+            if rx.recv_many(&mut heard, BATCH).await == 0 {
+                break;
+            }
+            for h in heard.drain(..) {
+                match h {
+                    Heard::Note(n) => batch.push(n),
+                    Heard::Lost => {
+                        flush(&pool, &hub, &mut recent, &mut batch).await;
+                        tracing::warn!("live listener connection lost; catching up");
+                        if !catch_up(&pool, &hub, &mut recent, Utc::now()).await {
+                            hub.resync_all();
                         }
-                        note = if batch.len() < BATCH {
-                            listener.next_buffered()
-                        } else {
-                            None
-                        };
                     }
-                    if let Err(e) = read_and_publish(&pool, &hub, &mut recent, &batch).await {
-                        tracing::warn!(error = %e, "live events could not be read; resync");
+                    Heard::Failed => {
+                        flush(&pool, &hub, &mut recent, &mut batch).await;
                         hub.resync_all();
+                        lost_since = Some(Utc::now());
+                        break 'connected;
                     }
-                }
-                // Connection lost; sqlx has already reconnected and re-listened.
-                Ok(None) => {
-                    tracing::warn!("live listener connection lost; catching up");
-                    if !catch_up(&pool, &hub, &mut recent, Utc::now()).await {
-                        hub.resync_all();
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "live listener failed; reconnecting");
-                    hub.resync_all();
-                    lost_since = Some(Utc::now());
-                    break;
                 }
             }
+            flush(&pool, &hub, &mut recent, &mut batch).await;
         }
     }
+}
+
+/// Reads and publishes the batch's events (then empties it); a failed read
+/// resyncs every stream.
+async fn flush(pool: &PgPool, hub: &LiveHub, recent: &mut Recent, batch: &mut Vec<Notified>) {
+    if let Err(e) = read_and_publish(pool, hub, recent, batch).await {
+        tracing::warn!(error = %e, "live events could not be read; resync");
+        hub.resync_all();
+    }
+    batch.clear();
 }
 
 async fn read_and_publish(

@@ -57,3 +57,15 @@ pub async fn get(db: impl PgExecutor<'_>, id: AgencyId) -> Result<Agency, StoreE
     .await?
     .ok_or(StoreError::NotFound)
 }
+
+/// The agency's "mark chats read when opened" setting (default off).
+#[tracing::instrument(skip_all, fields(agency_id = %id))]
+pub async fn mark_read_on_open(db: impl PgExecutor<'_>, id: AgencyId) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT mark_read_on_open FROM agencies WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+            .unwrap_or(false),
+    )
+}

@@ -19,9 +19,14 @@ pub struct LiveEventRow {
     pub message_uuid: Option<Uuid>,
     pub send_id: Option<Uuid>,
     pub staff_id: Option<StaffId>,
+    pub tx: i64,
 }
 
-const COLUMNS: &str = "id, agency_id, creator_id, chat_id, kind, message_uuid, send_id, staff_id";
+const COLUMNS: &str =
+    "id, agency_id, creator_id, chat_id, kind, message_uuid, send_id, staff_id, tx";
+
+/// Ids expanded from notifications beyond this are read by range instead.
+const MAX_EXPANDED_IDS: usize = 20_000;
 
 /// What one NOTIFY names: a transaction and the id range one statement of
 /// it wrote (other transactions' ids inside the range are not its rows).
@@ -45,24 +50,47 @@ impl Notified {
     }
 }
 
-/// The rows of these notifications, by id. Not tenant-scoped: the listener
-/// serves every agency and each stream filters.
+/// The rows of these notifications, by id. Small ranges (nearly always one
+/// id each) are read as `id = ANY(…)`, a plan that stays a primary-key
+/// lookup however the table grows; rows of other transactions inside a
+/// range are dropped. Not tenant-scoped: the listener serves every agency
+/// and each stream filters.
 #[tracing::instrument(skip_all, fields(notifications = batch.len()))]
 pub async fn notified(
     db: impl PgExecutor<'_>,
     batch: &[Notified],
 ) -> Result<Vec<LiveEventRow>, StoreError> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM live_events e
-         JOIN UNNEST($1::int8[], $2::int8[], $3::int8[]) AS n(tx, lo, hi)
-           ON e.id BETWEEN n.lo AND n.hi AND e.tx = n.tx
-         ORDER BY e.id"
-    )))
-    .bind(batch.iter().map(|n| n.tx).collect::<Vec<_>>())
-    .bind(batch.iter().map(|n| n.first).collect::<Vec<_>>())
-    .bind(batch.iter().map(|n| n.last).collect::<Vec<_>>())
-    .fetch_all(db)
-    .await?)
+    let span: usize = batch.iter().map(|n| (n.last - n.first + 1) as usize).sum();
+    let rows: Vec<LiveEventRow> = if span <= MAX_EXPANDED_IDS {
+        let ids: Vec<i64> = batch.iter().flat_map(|n| n.first..=n.last).collect();
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM live_events WHERE id = ANY($1) ORDER BY id"
+        )))
+        .bind(ids)
+        .fetch_all(db)
+        .await?
+    } else {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT e.* FROM UNNEST($1::int8[], $2::int8[], $3::int8[]) AS n(tx, lo, hi)
+             CROSS JOIN LATERAL (
+                 SELECT {COLUMNS} FROM live_events
+                 WHERE id BETWEEN n.lo AND n.hi AND tx = n.tx) e
+             ORDER BY e.id"
+        )))
+        .bind(batch.iter().map(|n| n.tx).collect::<Vec<_>>())
+        .bind(batch.iter().map(|n| n.first).collect::<Vec<_>>())
+        .bind(batch.iter().map(|n| n.last).collect::<Vec<_>>())
+        .fetch_all(db)
+        .await?
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            batch
+                .iter()
+                .any(|n| n.tx == r.tx && (n.first..=n.last).contains(&r.id))
+        })
+        .collect())
 }
 
 /// Every agency's events written since `since` (listener catch-up after a

@@ -165,6 +165,64 @@ pub async fn upsert_messages(
     Ok(r.rows_affected())
 }
 
+/// The message an inbox send just sent, written from the send's own answer.
+/// Insert only: if reconcile mirrored it first (a slow call), Fanvue's copy
+/// (its `sentAt`, kind, media type) is fresher and stays. The media type is
+/// taken from the mirror's other messages carrying the same media, when
+/// known. Returns whether the row was inserted.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator, chat_id = %chat))]
+pub async fn insert_sent(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    chat: Uuid,
+    m: &MessageUpsert,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, sender_uuid, recipient_uuid, direction, text,
+            sent_at, kind, has_media, media_type, media_uuids, price_cents, sent_by_user_uuid, is_read, source)
+         SELECT $1, $2, $3, $4, $5, $6, 'out', $7, $8, $9, $10,
+            COALESCE($11, (SELECT o.media_type FROM messages o
+                           WHERE o.creator_id = $1 AND o.agency_id = $3 AND o.media_uuids && $12
+                             AND o.media_type IS NOT NULL
+                           ORDER BY o.sent_at DESC NULLS LAST LIMIT 1)),
+            $12, $13, $14, false, $15
+         ON CONFLICT (creator_id, uuid) DO NOTHING",
+    )
+    .bind(creator)
+    .bind(m.uuid)
+    .bind(agency)
+    .bind(chat)
+    .bind(m.sender_uuid)
+    .bind(m.recipient_uuid)
+    .bind(&m.text)
+    .bind(m.sent_at)
+    .bind(m.kind.as_str())
+    .bind(m.has_media)
+    .bind(&m.media_type)
+    .bind(&m.media_uuids)
+    .bind(m.price_cents)
+    .bind(&m.sent_by_user_uuid)
+    .bind(MessageSource::Send.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted && let Some(at) = m.sent_at {
+        sqlx::query(
+            "UPDATE chats SET last_message_at = $2, last_message_uuid = $3, updated_at = now()
+             WHERE id = $1 AND agency_id = $4 AND (last_message_at IS NULL OR $2 > last_message_at)",
+        )
+        .bind(chat)
+        .bind(at)
+        .bind(m.uuid)
+        .bind(agency)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(inserted)
+}
+
 /// Marks a message deleted (sticky); used when Fanvue no longer knows it.
 #[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn mark_deleted(

@@ -176,7 +176,9 @@ pub async fn mark_sent(
 }
 
 /// `pending` → `failed` (Fanvue refused it: nothing was sent) or
-/// `unknown` (it may have been sent), with the reason shown to staff.
+/// `unknown` (it may have been sent), with the reason shown to staff. A row
+/// the sync's sweep moved to `unknown` while its call was still running is
+/// settled too: the call's own answer knows better than the sweep.
 #[tracing::instrument(skip_all, fields(agency_id = %agency, send_id = %id, status = status.as_str()))]
 pub async fn settle(
     conn: &mut PgConnection,
@@ -188,7 +190,8 @@ pub async fn settle(
     debug_assert!(matches!(status, SendStatus::Failed | SendStatus::Unknown));
     sqlx::query(
         "UPDATE outbound_sends SET status = $3, error = $4, updated_at = now()
-         WHERE agency_id = $1 AND id = $2 AND status = 'pending'",
+         WHERE agency_id = $1 AND id = $2
+           AND (status = 'pending' OR (status = 'unknown' AND swept))",
     )
     .bind(agency)
     .bind(id)
@@ -199,19 +202,30 @@ pub async fn settle(
     Ok(())
 }
 
-/// The latest `unknown` send of the same message (text, price, media) to
-/// the same chat as `row`, other than `row` itself.
+/// An earlier send of the same message as `row`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Twin {
+    pub id: Uuid,
+    /// Reconcile has since found it on Fanvue (it did arrive).
+    pub sent: bool,
+}
+
+/// The latest earlier send of the same message (text, price, media,
+/// template) to the same chat as `row` that either is `unknown` or was
+/// `unknown` and has since been found on Fanvue within the last day.
 #[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %row.chat_id))]
 pub async fn unknown_twin(
     conn: &mut PgConnection,
     agency: AgencyId,
     row: &SendRow,
-) -> Result<Option<Uuid>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM outbound_sends
-         WHERE agency_id = $1 AND chat_id = $2 AND status = 'unknown' AND id <> $3
+) -> Result<Option<Twin>, StoreError> {
+    let twin: Option<(Uuid, bool)> = sqlx::query_as(
+        "SELECT id, status = 'sent' FROM outbound_sends
+         WHERE agency_id = $1 AND chat_id = $2 AND id <> $3
+           AND (status = 'unknown'
+                OR (status = 'sent' AND confirmed_by_sync AND created_at > now() - interval '1 day'))
            AND body IS NOT DISTINCT FROM $4 AND price_cents IS NOT DISTINCT FROM $5
-           AND media_uuids = $6
+           AND media_uuids = $6 AND template_uuid IS NOT DISTINCT FROM $7
          ORDER BY created_at DESC LIMIT 1",
     )
     .bind(agency)
@@ -220,9 +234,65 @@ pub async fn unknown_twin(
     .bind(&row.body)
     .bind(row.price_cents)
     .bind(&row.media_uuids)
+    .bind(row.template_uuid)
     .fetch_optional(conn)
+    .await?;
+    Ok(twin.map(|(id, sent)| Twin { id, sent }))
+}
+
+/// Whether ledger row `id` of `agency` is `sent` (a "Retry anyway" of a row
+/// that has since been found on Fanvue must not send again).
+#[tracing::instrument(skip_all, fields(agency_id = %agency, send_id = %id))]
+pub async fn is_sent(
+    db: impl PgExecutor<'_>,
+    agency: AgencyId,
+    id: Uuid,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM outbound_sends WHERE agency_id = $1 AND id = $2 AND status = 'sent')",
+    )
+    .bind(agency)
+    .bind(id)
+    .fetch_one(db)
     .await?)
 }
+
+/// Takes Fanvue message `message` back from a row reconcile matched it to
+/// (that row goes back to `unknown`), so the send Fanvue answered with that
+/// uuid can claim it. Returns whether a claim was taken back.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator, send_id = %id))]
+pub async fn take_back_match(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    id: Uuid,
+    message: Uuid,
+) -> Result<bool, StoreError> {
+    let r = sqlx::query(
+        "UPDATE outbound_sends SET status = 'unknown', message_uuid = NULL, sent_at = NULL,
+            confirmed_by_sync = false, error = $5, updated_at = now()
+         WHERE agency_id = $1 AND creator_id = $2 AND message_uuid = $4 AND id <> $3
+           AND confirmed_by_sync",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(id)
+    .bind(message)
+    .bind("Fanvue did not answer in time, so this message may have been sent.")
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Whether `e` is the "one ledger row per Fanvue message" conflict.
+pub fn is_message_claimed(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(sqlx::Error::Database(d))
+        if d.constraint() == Some("outbound_sends_message_idx"))
+}
+
+/// What staff see on an `unknown` row whose window passed without a match.
+pub const MSG_NOT_CONFIRMED: &str =
+    "Switchboard could not confirm it was sent \u{2014} check the chat on Fanvue before retrying.";
 
 /// Media of `candidates` that the fan of `chat` already bought, as far as
 /// the mirror knows (purchased PPVs in this chat carrying them).
@@ -278,8 +348,10 @@ pub async fn resolve_unknown(
 ) -> Result<Resolved, StoreError> {
     // A row still `pending` long after its request lost its process (a
     // crash mid-send): whether it went out is unknown, so treat it so.
+    // `swept` lets a late definite answer of a live call still settle it.
     sqlx::query(
-        "UPDATE outbound_sends SET status = 'unknown', error = 'The send was interrupted.', updated_at = now()
+        "UPDATE outbound_sends SET status = 'unknown', swept = true,
+            error = 'The send was interrupted.', updated_at = now()
          WHERE agency_id = $1 AND creator_id = $2 AND status = 'pending'
            AND created_at < now() - interval '2 minutes'",
     )
@@ -287,11 +359,15 @@ pub async fn resolve_unknown(
     .bind(creator)
     .execute(&mut *conn)
     .await?;
+    // Rows with a "Retry anyway" still in flight wait: the retry's own
+    // message must not be taken for theirs.
     let rows: Vec<(Uuid, bool)> = sqlx::query_as(
-        "SELECT id, created_at + $3 * interval '1 second' < now() FROM outbound_sends
-         WHERE agency_id = $1 AND creator_id = $2 AND status = 'unknown'
-         ORDER BY created_at, id
-         FOR UPDATE SKIP LOCKED",
+        "SELECT s.id, s.created_at + $3 * interval '1 second' < now() FROM outbound_sends s
+         WHERE s.agency_id = $1 AND s.creator_id = $2 AND s.status = 'unknown'
+           AND NOT EXISTS (SELECT 1 FROM outbound_sends r
+                           WHERE r.retry_of = s.id AND r.status = 'pending')
+         ORDER BY s.created_at, s.id
+         FOR UPDATE OF s SKIP LOCKED",
     )
     .bind(agency)
     .bind(creator)
@@ -300,18 +376,33 @@ pub async fn resolve_unknown(
     .await?;
     let mut done = Resolved::default();
     // Row by row, oldest first: two unknown sends of the same text each
-    // claim their own message, never the same one.
+    // claim their own message, never the same one. A match is an outbound
+    // message the API sent with the creator's token (no team member, a
+    // one-to-one kind) carrying what the row sent; a template send that
+    // left text/price/media blank matches on what it did fill in.
     for (id, expired) in rows {
         let matched: Option<Uuid> = sqlx::query_scalar(
             "SELECT m.uuid FROM outbound_sends s
              JOIN messages m ON m.creator_id = s.creator_id AND m.chat_id = s.chat_id
              WHERE s.id = $1 AND m.direction = 'out' AND m.deleted_at IS NULL
-               AND m.text IS NOT DISTINCT FROM s.body
-               AND m.price_cents IS NOT DISTINCT FROM s.price_cents
+               AND m.sent_by_user_uuid IS NULL AND m.kind = 'SINGLE_RECIPIENT'
+               AND (m.text IS NOT DISTINCT FROM s.body
+                    OR (s.body IS NULL AND s.template_uuid IS NOT NULL))
+               AND (m.price_cents IS NOT DISTINCT FROM s.price_cents
+                    OR (s.price_cents IS NULL AND s.template_uuid IS NOT NULL))
+               AND (m.media_uuids = s.media_uuids
+                    OR (s.media_uuids = '{}' AND s.template_uuid IS NOT NULL))
                AND m.sent_at BETWEEN s.created_at - $2 * interval '1 second'
                                  AND s.created_at + $3 * interval '1 second'
                AND NOT EXISTS (SELECT 1 FROM outbound_sends o
                                WHERE o.creator_id = m.creator_id AND o.message_uuid = m.uuid)
+               -- The same message still being sent to this chat: its
+               -- answer, not a guess, says which message is whose.
+               AND NOT EXISTS (SELECT 1 FROM outbound_sends p
+                               WHERE p.chat_id = s.chat_id AND p.status = 'pending' AND p.id <> s.id
+                                 AND p.body IS NOT DISTINCT FROM s.body
+                                 AND p.price_cents IS NOT DISTINCT FROM s.price_cents
+                                 AND p.media_uuids = s.media_uuids)
              ORDER BY m.sent_at, m.uuid LIMIT 1",
         )
         .bind(id)
@@ -321,25 +412,47 @@ pub async fn resolve_unknown(
         .await?;
         match matched {
             Some(uuid) => {
-                sqlx::query(
+                // A send committing the same uuid right now wins the unique
+                // index; this pass then skips the row instead of aborting
+                // the sync's transaction.
+                sqlx::query("SAVEPOINT resolve_unknown")
+                    .execute(&mut *conn)
+                    .await?;
+                let r = sqlx::query(
                     "UPDATE outbound_sends SET status = 'sent', message_uuid = $2, error = NULL,
-                        sent_at = now(), updated_at = now()
-                     WHERE id = $1 AND status = 'unknown'",
+                        sent_at = now(), updated_at = now(), confirmed_by_sync = true
+                     WHERE id = $1 AND status = 'unknown'
+                       AND NOT EXISTS (SELECT 1 FROM outbound_sends o
+                                       WHERE o.creator_id = outbound_sends.creator_id
+                                         AND o.message_uuid = $2)",
                 )
                 .bind(id)
                 .bind(uuid)
                 .execute(&mut *conn)
-                .await?;
-                done.sent += 1;
+                .await
+                .map_err(StoreError::Db);
+                match r {
+                    Ok(r) => {
+                        sqlx::query("RELEASE SAVEPOINT resolve_unknown")
+                            .execute(&mut *conn)
+                            .await?;
+                        done.sent += r.rows_affected();
+                    }
+                    Err(e) if is_message_claimed(&e) => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT resolve_unknown")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             None if expired => {
                 sqlx::query(
-                    "UPDATE outbound_sends SET status = 'failed',
-                        error = 'Not found on Fanvue after the send timed out; it was not sent.',
-                        updated_at = now()
+                    "UPDATE outbound_sends SET status = 'failed', error = $2, updated_at = now()
                      WHERE id = $1 AND status = 'unknown'",
                 )
                 .bind(id)
+                .bind(MSG_NOT_CONFIRMED)
                 .execute(&mut *conn)
                 .await?;
                 done.failed += 1;

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::credentials::password;
+use crate::domain::FieldErrors;
 use crate::domain::{AuditAction, NewPassword, PasswordChoiceError};
 use crate::http::client_ip::ClientIp;
 use crate::store::{self};
@@ -16,7 +17,6 @@ use crate::web::AppState;
 use crate::web::auth::login;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
-use crate::web::forms::FieldErrors;
 use crate::web::render::{PageCtx, html, html_status, see_other};
 use crate::web::session::{FlashKind, TypedSession};
 

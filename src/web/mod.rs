@@ -10,7 +10,6 @@ pub mod connect;
 pub mod csrf;
 pub mod error;
 pub mod extract;
-pub mod forms;
 pub mod headers;
 pub mod health;
 pub mod home;

@@ -137,6 +137,10 @@ async fn apply(
                 },
             )
             .await?;
+            // Fanvue's tip event carries no uuid of the chat's TIP message, which
+            // only a read brings; ask for a reconcile now rather than at the next
+            // period, so the tip shows in the inbox within seconds.
+            store::sync::request_reconcile(&mut *tx, agency, creator, Duration::ZERO).await?;
         }
         EventType::NewFollower | EventType::NewSubscriber => {
             let e: events::FanEvent = decode(payload)?;

@@ -510,3 +510,24 @@ async fn rows_show_avatar_names_preview_by_kind_time_unread_and_top_spender() {
         );
     }
 }
+
+// === Review fixes (send part): input Postgres cannot take is a 400 ===
+
+#[tokio::test]
+async fn a_nul_in_the_search_or_a_cursor_out_of_range_is_a_400() {
+    let c = TestApp::with_connected_creator().await;
+    sync_until_idle(&c.app.sync_engine(), c.id).await;
+    let far = "253402300800000000.0190a0a00a0a7a0a8a0a0a0a0a0a0a0a";
+    let early = "-8210298412800000000.0190a0a00a0a7a0a8a0a0a0a0a0a0a0a";
+    for path in [
+        "/inbox?q=%00".to_owned(),
+        "/inbox?q=a%00b".to_owned(),
+        "/inbox/rows?q=%00".to_owned(),
+        "/inbox/counts?q=%00".to_owned(),
+        format!("/inbox?after={far}"),
+        format!("/inbox/rows?after={early}"),
+    ] {
+        let (status, body) = c.admin.get_html(&path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+}

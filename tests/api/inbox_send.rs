@@ -1106,3 +1106,434 @@ async fn json_and_htmx_clients_get_their_own_answers() {
     assert_ne!(form_key(&body), k);
     assert_eq!(ledger(&c.app, &k).await.status, "sent");
 }
+
+// === Review fixes ===
+
+/// An `unknown` ledger row of `chat`, created `age` ago, as a lost answer
+/// leaves it.
+async fn unknown_row(
+    i: &Inbox,
+    body: &str,
+    age: &str,
+    retry_of: Option<Uuid>,
+    status: &str,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO outbound_sends (id, agency_id, creator_id, chat_id, staff_id, idempotency_key, body, status,
+            retry_of, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() - interval '{age}')"
+    )))
+    .bind(id)
+    .bind(i.c.acme.id)
+    .bind(i.c.id)
+    .bind(i.chat)
+    .bind(i.c.acme.admin)
+    .bind(key())
+    .bind(body)
+    .bind(status)
+    .bind(retry_of)
+    .execute(&i.c.app.pool)
+    .await
+    .unwrap();
+    id
+}
+
+/// An outbound mirror message of `chat` (as reconcile would write it).
+async fn mirrored_out(
+    i: &Inbox,
+    text: &str,
+    sent_ago_secs: i64,
+    sent_by: Option<&str>,
+    kind: &str,
+) -> Uuid {
+    let uuid = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, text, sent_at, kind,
+            sent_by_user_uuid, source)
+         VALUES ($1, $2, $3, $4, 'out', $5, now() - $6 * interval '1 second', $7, $8, 'reconcile')",
+    )
+    .bind(i.c.id)
+    .bind(uuid)
+    .bind(i.c.acme.id)
+    .bind(i.chat)
+    .bind(text)
+    .bind(sent_ago_secs)
+    .bind(kind)
+    .bind(sent_by)
+    .execute(&i.c.app.pool)
+    .await
+    .unwrap();
+    uuid
+}
+
+async fn resolve(i: &Inbox) -> switchboard::store::sends::Resolved {
+    let mut tx = i.c.app.pool.begin().await.unwrap();
+    let r = switchboard::store::sends::resolve_unknown(
+        &mut tx,
+        i.c.acme.id,
+        i.c.id,
+        switchboard::inbox::send::UNKNOWN_WINDOW,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    r
+}
+
+async fn status_of(app: &TestApp, id: Uuid) -> (String, Option<Uuid>, Option<String>) {
+    sqlx::query_as("SELECT status, message_uuid, error FROM outbound_sends WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reconcile_leaves_an_unknown_alone_while_its_retry_is_in_flight() {
+    let i = inbox().await;
+    let a = unknown_row(&i, "retry race", "1 minute", None, "unknown").await;
+    let r = unknown_row(&i, "retry race", "1 second", Some(a), "pending").await;
+    // The retry's own message, mirrored by reconcile before its answer.
+    let x = mirrored_out(&i, "retry race", 0, None, "SINGLE_RECIPIENT").await;
+    assert_eq!(resolve(&i).await.sent, 0);
+    assert_eq!(
+        status_of(&i.c.app, a).await.0,
+        "unknown",
+        "not given the retry's message"
+    );
+    // Once the retry holds its message, the unknown may be resolved (or
+    // expire) on its own; it never takes the retry's message.
+    sqlx::query("UPDATE outbound_sends SET status = 'sent', message_uuid = $2 WHERE id = $1")
+        .bind(r)
+        .bind(x)
+        .execute(&i.c.app.pool)
+        .await
+        .unwrap();
+    resolve(&i).await;
+    assert_eq!(status_of(&i.c.app, a).await.1, None);
+}
+
+#[tokio::test]
+async fn a_send_whose_message_reconcile_gave_to_another_row_takes_it_back() {
+    let i = inbox().await;
+    let app = &i.c.app;
+    // A "Retry anyway" row and an unknown row: reconcile matched the
+    // message to the unknown row, then the retry's answer names it.
+    let a = unknown_row(&i, "taken back", "1 minute", None, "unknown").await;
+    let k = key();
+    let r = post_send(
+        &i.c.admin,
+        i.chat,
+        &[("idempotency_key", &k), ("text", "first")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let sent = ledger(app, &k).await.message_uuid.unwrap();
+    // Rewind: the retry row pending again, its message held by `a`.
+    sqlx::query("UPDATE outbound_sends SET status = 'pending', message_uuid = NULL WHERE idempotency_key = $1")
+        .bind(&k)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbound_sends SET status = 'sent', message_uuid = $2, confirmed_by_sync = true WHERE id = $1")
+        .bind(a)
+        .bind(sent)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    let err =
+        switchboard::store::sends::mark_sent(&mut tx, i.c.acme.id, ledger_id(app, &k).await, sent)
+            .await
+            .unwrap_err();
+    assert!(switchboard::store::sends::is_message_claimed(&err), "{err}");
+    drop(tx);
+    let mut tx = app.pool.begin().await.unwrap();
+    assert!(
+        switchboard::store::sends::take_back_match(
+            &mut tx,
+            i.c.acme.id,
+            i.c.id,
+            ledger_id(app, &k).await,
+            sent
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        switchboard::store::sends::mark_sent(&mut tx, i.c.acme.id, ledger_id(app, &k).await, sent)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(ledger(app, &k).await.message_uuid, Some(sent));
+    assert_eq!(status_of(app, a).await.0, "unknown");
+}
+
+async fn ledger_id(app: &TestApp, key: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM outbound_sends WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stale_retry_of_a_send_found_on_fanvue_sends_nothing() {
+    let i = inbox().await;
+    let app = &i.c.app;
+    let a = unknown_row(&i, "found later", "1 minute", None, "unknown").await;
+    let x = mirrored_out(&i, "found later", 30, None, "SINGLE_RECIPIENT").await;
+    assert_eq!(resolve(&i).await.sent, 1);
+    assert_eq!(status_of(app, a).await.1, Some(x));
+    let before = sends(app);
+    // The stale "Retry anyway" form, and a fresh form without it.
+    for retry in [Some(a.to_string()), None] {
+        let k = key();
+        let mut fields = vec![("idempotency_key", k.as_str()), ("text", "found later")];
+        if let Some(r) = &retry {
+            fields.push(("retry_of", r.as_str()));
+        }
+        let r = post_send(&i.c.admin, i.chat, &fields).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{retry:?}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("did arrive on Fanvue; nothing was sent again"),
+            "{body}"
+        );
+        assert!(body.contains("found later"), "draft kept");
+    }
+    assert_eq!(sends(app), before);
+}
+
+#[tokio::test]
+async fn unknown_matching_needs_the_api_sender_kind_media_and_the_window() {
+    let i = inbox().await;
+    let app = &i.c.app;
+    let a = unknown_row(&i, "hey babe", "20 seconds", None, "unknown").await;
+    // Not it: the creator typing it in the app (a team member uuid is
+    // reported), a broadcast, one sent before the row existed, one with media.
+    mirrored_out(
+        &i,
+        "hey babe",
+        5,
+        Some("0190a0a0-0000-7000-8000-000000000001"),
+        "SINGLE_RECIPIENT",
+    )
+    .await;
+    mirrored_out(&i, "hey babe", 5, None, "BROADCAST").await;
+    mirrored_out(&i, "hey babe", 50, None, "SINGLE_RECIPIENT").await;
+    let with_media = mirrored_out(&i, "hey babe", 5, None, "SINGLE_RECIPIENT").await;
+    sqlx::query("UPDATE messages SET media_uuids = ARRAY[gen_random_uuid()] WHERE uuid = $1")
+        .bind(with_media)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(resolve(&i).await.sent, 0);
+    assert_eq!(status_of(app, a).await.0, "unknown");
+    // The real one.
+    let x = mirrored_out(&i, "hey babe", 5, None, "SINGLE_RECIPIENT").await;
+    resolve(&i).await;
+    assert_eq!(status_of(app, a).await.1, Some(x));
+    // A template send that left the text blank matches what Fanvue reports
+    // (the look-alikes above are cleared first: blank fields match anything).
+    sqlx::query("DELETE FROM messages WHERE chat_id = $1 AND text = 'hey babe' AND uuid <> $2")
+        .bind(i.chat)
+        .bind(x)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let t = unknown_row(&i, "", "20 seconds", None, "unknown").await;
+    sqlx::query(
+        "UPDATE outbound_sends SET body = NULL, template_uuid = gen_random_uuid() WHERE id = $1",
+    )
+    .bind(t)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let y = mirrored_out(&i, "the template's text", 5, None, "SINGLE_RECIPIENT").await;
+    resolve(&i).await;
+    assert_eq!(status_of(app, t).await.1, Some(y));
+    // No match once the window passed: "could not confirm", not "not sent".
+    let old = unknown_row(&i, "gone", "20 minutes", None, "unknown").await;
+    resolve(&i).await;
+    let (status, _, error) = status_of(app, old).await;
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().contains("could not confirm it was sent"));
+}
+
+#[tokio::test]
+async fn a_nul_in_the_text_is_a_field_error_and_the_draft_stays() {
+    let i = inbox().await;
+    let k = key();
+    let r = post_send(
+        &i.c.admin,
+        i.chat,
+        &[("idempotency_key", &k), ("text", "hi\0there")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("NUL character"), "{body}");
+    assert!(body.contains(&k), "same form");
+    assert_eq!(sends(&i.c.app), 0);
+    assert_eq!(ledger_rows(&i.c.app).await, 0);
+}
+
+#[tokio::test]
+async fn the_sends_mirror_write_keeps_what_reconcile_already_wrote() {
+    let i = inbox().await;
+    let app = &i.c.app;
+    let x = mirrored_out(&i, "ppv", 90, None, "SINGLE_RECIPIENT").await;
+    sqlx::query("UPDATE messages SET media_type = 'video', has_media = true WHERE uuid = $1")
+        .bind(x)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let before: (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<String>,
+        String,
+    ) = sqlx::query_as("SELECT sent_at, media_type, kind FROM messages WHERE uuid = $1")
+        .bind(x)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let m = switchboard::store::messages::MessageUpsert {
+        uuid: x,
+        fan_uuid: i.fan,
+        sender_uuid: None,
+        recipient_uuid: Some(i.fan),
+        outbound: true,
+        text: Some("ppv".into()),
+        sent_at: Some(chrono::Utc::now()),
+        kind: switchboard::domain::MessageKind::single_recipient(),
+        has_media: Some(true),
+        media_type: None,
+        media_uuids: vec![],
+        price_cents: Some(500),
+        purchased_at: None,
+        sent_by_user_uuid: None,
+        is_read: false,
+    };
+    let mut tx = app.pool.begin().await.unwrap();
+    let inserted =
+        switchboard::store::messages::insert_sent(&mut tx, i.c.acme.id, i.c.id, i.chat, &m)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert!(!inserted);
+    let after: (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<String>,
+        String,
+    ) = sqlx::query_as("SELECT sent_at, media_type, kind FROM messages WHERE uuid = $1")
+        .bind(x)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn an_edited_resubmit_under_the_same_key_is_refused_with_a_fresh_key() {
+    let i = inbox().await;
+    let k = key();
+    let r = post_send(
+        &i.c.admin,
+        i.chat,
+        &[("idempotency_key", &k), ("text", "first words")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = post_send(
+        &i.c.admin,
+        i.chat,
+        &[("idempotency_key", &k), ("text", "edited words")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("already sent a different message"), "{body}");
+    assert!(body.contains("edited words"), "draft kept");
+    assert_ne!(form_key(&body), k);
+    assert_eq!(sends(&i.c.app), 1);
+    // The unchanged repeat is still just "sent".
+    let r = post_send(
+        &i.c.admin,
+        i.chat,
+        &[("idempotency_key", &k), ("text", "first words")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(sends(&i.c.app), 1);
+}
+
+#[tokio::test]
+async fn a_definite_answer_after_the_sweep_still_settles_the_row() {
+    let i = inbox().await;
+    let app = &i.c.app;
+    let swept = unknown_row(&i, "slow", "3 minutes", None, "pending").await;
+    let real_unknown = unknown_row(&i, "really unknown", "1 minute", None, "unknown").await;
+    resolve(&i).await;
+    assert_eq!(status_of(app, swept).await.0, "unknown");
+    let mut conn = app.pool.acquire().await.unwrap();
+    for id in [swept, real_unknown] {
+        switchboard::store::sends::settle(
+            &mut conn,
+            i.c.acme.id,
+            id,
+            switchboard::domain::SendStatus::Failed,
+            "Fanvue refused the message: price",
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(status_of(app, swept).await.0, "failed");
+    assert_eq!(
+        status_of(app, real_unknown).await.0,
+        "unknown",
+        "only the sweep's rows"
+    );
+}
+
+#[tokio::test]
+async fn opening_a_thread_marks_it_read_only_when_the_agency_asks() {
+    let Inbox { c, .. } = inbox().await;
+    let (chat, fan): (Uuid, Uuid) = sqlx::query_as(
+        "SELECT id, fan_uuid FROM chats WHERE creator_id = $1 AND unread_count > 0 ORDER BY id LIMIT 1",
+    )
+    .bind(c.id)
+    .fetch_one(&c.app.pool)
+    .await
+    .expect("the scenario has an unread chat");
+    let sim_unread = || {
+        let w = c.app.sim().sim().world.read();
+        let f = w.user_id(&fan).unwrap();
+        let creator = w.user_id(&c.fanvue).unwrap();
+        w.chats[w.chat_of(creator, f).unwrap() as usize].unread
+    };
+    let calls = c.app.sim().stats().total_requests;
+    let (status, _) = c.admin.get_html(&format!("/inbox/chats/{chat}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        c.app.sim().stats().total_requests,
+        calls,
+        "no Fanvue call by default"
+    );
+    assert!(sim_unread() > 0);
+
+    sqlx::query("UPDATE agencies SET mark_read_on_open = true WHERE id = $1")
+        .bind(c.acme.id)
+        .execute(&c.app.pool)
+        .await
+        .unwrap();
+    let (status, _) = c.admin.get_html(&format!("/inbox/chats/{chat}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patches(&c.app), 1);
+    assert_eq!(sim_unread(), 0, "read on Fanvue");
+    // Read now: opening it again costs nothing.
+    c.admin.get_html(&format!("/inbox/chats/{chat}")).await;
+    assert_eq!(patches(&c.app), 1);
+}

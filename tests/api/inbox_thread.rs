@@ -510,3 +510,26 @@ async fn hostile_names_and_texts_render_as_text_in_header_panel_and_messages() {
         "<span class=\"chat-name\" dir=\"auto\">{escaped}</span>"
     )));
 }
+
+// === Review fixes (send part): a `before` cursor out of range is a 400 ===
+
+#[tokio::test]
+async fn a_before_cursor_out_of_postgres_range_is_a_400() {
+    let c = TestApp::with_connected_creator().await;
+    sync_until_idle(&c.app.sync_engine(), c.id).await;
+    let chat: Uuid = sqlx::query_scalar("SELECT id FROM chats WHERE creator_id = $1 LIMIT 1")
+        .bind(c.id)
+        .fetch_one(&c.app.pool)
+        .await
+        .unwrap();
+    for before in [
+        "253402300800000000.0190a0a00a0a7a0a8a0a0a0a0a0a0a0a",
+        "-8210298412800000000.0190a0a00a0a7a0a8a0a0a0a0a0a0a0a",
+    ] {
+        let (status, body) = c
+            .admin
+            .get_html(&format!("/inbox/chats/{chat}?before={before}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{before}: {body}");
+    }
+}

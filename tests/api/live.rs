@@ -302,6 +302,25 @@ async fn events_reach_assigned_chatters_only_and_stop_at_unassignment() {
         "an unassigned chatter's stream is silent"
     );
 
+    // Signing out ends that login's streams.
+    let other_login = app.signed_in(&c.acme.email("manager")).await;
+    let mut doomed = Sse::open(&other_login, &app.address, None).await;
+    let r = other_login.post_form("/logout", &[]).await;
+    assert!(r.status().is_redirection(), "signed out: {}", r.status());
+    assert!(
+        doomed.ends_within(ARRIVES).await,
+        "a signed-out login's stream ends"
+    );
+    assert!(
+        manager_stream
+            .collect(SILENCE)
+            .await
+            .iter()
+            .all(|e| e.kind != "resync"),
+        "the same person's other login keeps its stream"
+    );
+    assert!(!manager_stream.ended, "and it stays open");
+
     // Deactivating the chatter ends their streams.
     let r = c
         .admin
@@ -552,5 +571,44 @@ async fn a_lost_listener_connection_catches_up_instead_of_going_silent() {
             .await
             .is_some(),
         "after a lost listener the stream still hears about the write"
+    );
+}
+
+#[tokio::test]
+async fn stopping_an_instance_ends_its_streams_instead_of_waiting_for_them() {
+    let c = setup().await;
+    let app = &c.app;
+    // A second instance run the way `serve` runs it (start / stop).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut settings = app.settings.clone();
+    settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+    settings.sync.enabled = false;
+    settings.webhooks.enabled = false;
+    let pool = switchboard::store::connect_and_migrate(settings.connect_options().unwrap(), 5)
+        .await
+        .unwrap();
+    let running = switchboard::startup::Application::build_with_listener(settings, pool, listener)
+        .unwrap()
+        .start("live-test");
+    let base = format!("http://127.0.0.1:{port}");
+    let cookie = c.admin.session_cookie().expect("signed in");
+    let client = TestClient::with_cookie(&base, &cookie);
+    let mut s = Sse::open(&client, &base, None).await;
+    let msg = fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await;
+    assert!(
+        s.wait_for(ARRIVES, is_message(msg)).await.is_some(),
+        "live first"
+    );
+    let t0 = std::time::Instant::now();
+    running.stop().await.unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "an open stream does not hold the graceful stop: {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        s.ends_within(Duration::from_secs(2)).await,
+        "the stream ended"
     );
 }

@@ -1080,3 +1080,49 @@ async fn webhooks_for_a_disconnected_creator_are_filed_unmatched_and_never_appli
         .unwrap();
     assert_eq!(statuses, ["unmatched", "unmatched"]);
 }
+
+#[tokio::test]
+async fn a_tip_webhook_asks_for_a_reconcile_that_brings_its_tip_message() {
+    let (app, creator, id) = setup().await;
+    app.sim().register_webhook(
+        &format!("{}/webhooks/fanvue/tip", app.address),
+        &[EventKind::Tip],
+    );
+    let engine = app.sync_engine();
+    sync_until_idle(&engine, id).await;
+    let requested =
+        "SELECT reconcile_requested_at IS NOT NULL FROM sync_state WHERE creator_id = $1";
+    let before: bool = sqlx::query_scalar(requested)
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!before, "nothing requested after the backfill");
+
+    let fan = app.sim().fan_uuids(&creator)[0];
+    let tip_message = app.sim().fan_tips(&creator, &fan, 700, None).unwrap();
+    for _ in 0..100 {
+        if events(&app).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(drain(&app).await, 1);
+    let after: bool = sqlx::query_scalar(requested)
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(after, "the tip asked for a reconcile");
+
+    // The requested reconcile mirrors the TIP message itself.
+    sync_until_idle(&engine, id).await;
+    let kind: String =
+        sqlx::query_scalar("SELECT kind FROM messages WHERE creator_id = $1 AND uuid = $2")
+            .bind(id)
+            .bind(tip_message)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kind, "TIP");
+}

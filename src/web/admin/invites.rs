@@ -11,13 +11,13 @@ use serde::Deserialize;
 
 use crate::credentials::token::{random_token, sha256_hex};
 use crate::domain::AuditAction;
+use crate::domain::FieldErrors;
 use crate::domain::{DisplayName, Email, InviteId, Role};
 use crate::http::client_ip::ClientIp;
 use crate::store::{self};
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
-use crate::web::forms::FieldErrors;
 use crate::web::render::{PageCtx, html, html_status, see_other};
 use crate::web::session::{FlashKind, TypedSession};
 

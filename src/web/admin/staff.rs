@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::domain::AuditAction;
+use crate::domain::FieldErrors;
 use crate::domain::{FanvueUserUuid, Role, StaffId};
 use crate::http::client_ip::ClientIp;
 use crate::store::invites::Invite;
@@ -16,7 +17,6 @@ use crate::store::{self, StoreError};
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::AdminStaff;
-use crate::web::forms::FieldErrors;
 use crate::web::render::{PageCtx, html, html_status, see_other};
 use crate::web::session::{FlashKind, TypedSession};
 

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::credentials::{password, token::sha256_hex};
+use crate::domain::FieldErrors;
 use crate::domain::{AuditAction, DisplayName, Email, NewPassword, PasswordChoiceError};
 use crate::http::client_ip::ClientIp;
 use crate::store::audit::AuditEntry;
@@ -17,7 +18,6 @@ use crate::store::invites::Invite;
 use crate::store::{self, StoreError};
 use crate::web::AppState;
 use crate::web::error::WebError;
-use crate::web::forms::FieldErrors;
 use crate::web::render::{PageCtx, html, html_status, see_other};
 use crate::web::session::{FlashKind, TypedSession};
 

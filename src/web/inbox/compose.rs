@@ -1,12 +1,12 @@
 //! The compose box under a thread: what the chatter typed (kept on every
 //! failure), the form's idempotency key, and the messages to show.
 
+use crate::domain::FieldErrors;
 use crate::domain::{Cents, CreatorId};
 use crate::inbox::compose_input::{ComposeForm, MAX_TEXT_CHARS};
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
-use crate::web::forms::FieldErrors;
 
 /// How the notice above the form looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

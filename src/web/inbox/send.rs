@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use crate::domain::Cents;
 use crate::inbox::compose_input::{ComposeForm, validate};
-use crate::inbox::send::{Failure, Hold, MSG_UNKNOWN, SendError, SendOutcome, Sender};
+use crate::inbox::send::{
+    Failure, Hold, MSG_ALREADY_SENT, MSG_UNKNOWN, SendError, SendOutcome, Sender,
+};
 use crate::inbox::{Viewer, may_work_creator};
 use crate::store::sends::{ChatTarget, SendRow};
 use crate::store::{self};
@@ -186,6 +188,21 @@ fn answer(me: &CurrentStaff, target: &ChatTarget, draft: ComposeBox, o: SendOutc
                 send: None,
             }
         }
+        SendOutcome::Held(Hold::AlreadySent { .. }) => Answer {
+            status: StatusCode::CONFLICT,
+            state: "held",
+            compose: draft.fresh_key().notice(NoticeKind::Info, MSG_ALREADY_SENT),
+            send: None,
+        },
+        SendOutcome::KeyReused(row) => Answer {
+            status: StatusCode::CONFLICT,
+            state: "held",
+            compose: draft.fresh_key().notice(
+                NoticeKind::Warning,
+                "This form already sent a different message, so the edited one was not sent. Check the thread, then send the edited message again.",
+            ),
+            send: Some(row),
+        },
         SendOutcome::Held(Hold::MaybeSent { send_id }) => {
             let mut compose = draft.fresh_key().notice(
                 NoticeKind::Warning,

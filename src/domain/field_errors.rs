@@ -1,4 +1,5 @@
-//! Field errors for forms that re-render with messages next to each field.
+//! Field errors of a form: one message per field, so a page can re-render
+//! with each message next to its field and what the user typed.
 
 use std::collections::BTreeMap;
 
