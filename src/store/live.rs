@@ -110,6 +110,25 @@ pub async fn written_since(
     .await?)
 }
 
+/// Sends `nonce` on the listener's own check channel and returns the
+/// database time just before it was sent: once it arrives, every
+/// notification committed before that time has arrived too (notifications
+/// are delivered in commit order).
+#[tracing::instrument(skip_all)]
+pub async fn ping(
+    db: impl PgExecutor<'_>,
+    channel: &str,
+    nonce: &str,
+) -> Result<DateTime<Utc>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT statement_timestamp() FROM pg_notify($1, $2)")
+            .bind(channel)
+            .bind(nonce)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
 /// Whether events after `after` can still be replayed: `after` is neither
 /// newer than anything ever written (the table was reset) nor older than
 /// what pruning kept.
