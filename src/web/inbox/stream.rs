@@ -175,6 +175,12 @@ impl LiveStream {
                     }
                 }
                 Woke::Event(Err(RecvError::Lagged(_))) => {
+                    // The skipped events may include this viewer's `access`
+                    // events: re-check before the page refetches.
+                    self.recheck().await;
+                    if self.done {
+                        continue;
+                    }
                     return Some(Bytes::from_static(RESYNC.as_bytes()));
                 }
                 Woke::Recheck => {
@@ -190,6 +196,11 @@ impl LiveStream {
     async fn on_event(&mut self, ev: &Arc<LiveEvent>) -> Option<Bytes> {
         if self.filter.concerns(ev) {
             return self.recheck().await;
+        }
+        if ev.agency_id.is_none() {
+            // The listener lost events, `access` ones possibly among them.
+            self.recheck().await;
+            return (!self.done).then(|| Bytes::from(ev.sse_frame()));
         }
         if !self.filter.admits(ev) || self.replayed.remove(&ev.id) {
             return None;
