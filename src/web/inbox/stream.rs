@@ -17,7 +17,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
 use crate::inbox::access::Viewer;
 use crate::live::filter::Recheck;
-use crate::live::{AccessFilter, LiveEvent, RESUME_LIMIT, Subscription};
+use crate::live::{AccessFilter, COMMIT_MARGIN, LiveEvent, RESUME_LIMIT, Subscription};
 use crate::store;
 use crate::web::AppState;
 use crate::web::error::WebError;
@@ -97,6 +97,7 @@ async fn open(
                     viewer.agency_id,
                     &filter.creators(),
                     after,
+                    COMMIT_MARGIN,
                     RESUME_LIMIT + 1,
                 )
                 .await?;
