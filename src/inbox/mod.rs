@@ -5,11 +5,11 @@
 
 pub mod access;
 pub mod compose_input;
+pub mod send;
 pub mod cursor;
 pub mod error;
 pub mod list;
 pub mod preview;
-pub mod send;
 pub mod thread;
 
 pub use access::{Viewer, may_work_creator, visible_creators};

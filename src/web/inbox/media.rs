@@ -271,7 +271,10 @@ pub async fn templates(
         .map(|t| {
             let mut compose = ComposeBox::blank(&state, target.chat_id);
             compose.text = t.text.clone().unwrap_or_default();
-            compose.price = t.price.map(|c| Cents::new(c).decimal()).unwrap_or_default();
+            compose.price = t
+                .price
+                .map(|c| Cents::new(c).decimal())
+                .unwrap_or_default();
             compose.media = t.media_uuids.iter().map(|u| u.to_string()).collect();
             compose.template_uuid = t.uuid.to_string();
             compose

@@ -2,8 +2,8 @@
 //! sending through the ledger, and the live event stream.
 
 pub mod compose;
-pub mod list;
 pub mod media;
 pub mod send;
+pub mod list;
 pub mod stream;
 pub mod thread;
