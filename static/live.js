@@ -91,6 +91,13 @@
     return keep.join("&");
   }
 
+  // Whether a fetched fragment shows exactly what is already on the page
+  // (a replayed event, or a change this row does not show): then the page
+  // keeps its own nodes, so nothing flickers and no reference goes stale.
+  function same(old, fresh) {
+    return old.innerHTML === fresh.innerHTML;
+  }
+
   // Replaces `old` with `fresh`, keeping keyboard focus where it was.
   function swap(old, fresh) {
     var hadFocus = old.contains(document.activeElement);
@@ -117,6 +124,10 @@
         }
         var fresh = parse(html).querySelector("li.chat-row");
         if (!fresh) return;
+        if (old && same(old, fresh)) {
+          if (toTop && list.firstElementChild !== old) list.insertBefore(old, list.firstElementChild);
+          return;
+        }
         if (old && !toTop) {
           swap(old, fresh);
         } else {
@@ -268,6 +279,7 @@
         var fresh = parse(html).querySelector("li[data-uuid]");
         if (!fresh) return;
         var old = document.getElementById("msg-" + uuid);
+        if (old && same(old, fresh)) return;
         if (old) {
           swap(old, fresh);
         } else if (insertByTime(fresh) && stick && fresh === lastMessage()) {
