@@ -12,7 +12,12 @@
 
   var threadChat = thread ? thread.getAttribute("data-chat-id") : null;
   var source = null;
-  var lastId = "";
+  // Where the page was rendered (the newest event id read before its data):
+  // the first connect resumes after it, so nothing committed in between is
+  // lost.
+  var lastId = (thread && thread.getAttribute("data-live-since")) ||
+    (list && list.getAttribute("data-live-since")) || "";
+  var hadStart = lastId !== "";
   var retryDelay = 5000;
   var rowTimers = {};
   var countsTimer = null;
@@ -86,6 +91,13 @@
     return keep.join("&");
   }
 
+  // Whether a fetched fragment shows exactly what is already on the page
+  // (a replayed event, or a change this row does not show): then the page
+  // keeps its own nodes, so nothing flickers and no reference goes stale.
+  function same(old, fresh) {
+    return old.innerHTML === fresh.innerHTML;
+  }
+
   // Replaces `old` with `fresh`, keeping keyboard focus where it was.
   function swap(old, fresh) {
     var hadFocus = old.contains(document.activeElement);
@@ -112,6 +124,10 @@
         }
         var fresh = parse(html).querySelector("li.chat-row");
         if (!fresh) return;
+        if (old && same(old, fresh)) {
+          if (toTop && list.firstElementChild !== old) list.insertBefore(old, list.firstElementChild);
+          return;
+        }
         if (old && !toTop) {
           swap(old, fresh);
         } else {
@@ -208,12 +224,40 @@
     return items.length ? items[items.length - 1].getAttribute("data-uuid") : null;
   }
 
+  function messageUrl(uuid) {
+    return "/inbox/chats/" + encodeURIComponent(threadChat) + "/messages/" + encodeURIComponent(uuid);
+  }
+
+  function timeOf(li) {
+    var t = li.querySelector("time.msg-time");
+    return t ? (t.getAttribute("datetime") || "") : "";
+  }
+
+  // Puts a message that is not shown yet where it sorts by time (a message
+  // can arrive late with an earlier time: a reconcile mirroring a missed
+  // one, two writes committing out of order). One older than everything
+  // shown belongs to an older page when there is one.
+  function insertByTime(li) {
+    var at = timeOf(li);
+    var items = messages.querySelectorAll("li[data-uuid]");
+    for (var i = 0; i < items.length; i++) {
+      if (at && timeOf(items[i]) > at) {
+        if (i === 0 && document.querySelector(".thread-older")) return false;
+        messages.insertBefore(li, items[i]);
+        return true;
+      }
+    }
+    messages.appendChild(li);
+    return true;
+  }
+
+  // Messages after the last one shown, appended; resolves when done.
   function appendNew() {
-    if (!messages) return;
+    if (!messages) return Promise.resolve();
     var after = lastUuid();
-    if (!after) { reloadThread(); return; }
+    if (!after) return reloadThread();
     var stick = nearBottom();
-    get("/inbox/chats/" + encodeURIComponent(threadChat) + "/messages?after=" + encodeURIComponent(after))
+    return get("/inbox/chats/" + encodeURIComponent(threadChat) + "/messages?after=" + encodeURIComponent(after))
       .then(function (html) {
         if (html === null) return;
         var added = null;
@@ -225,29 +269,67 @@
       }).catch(function () {});
   }
 
+  // Fetches one message and replaces it, or inserts it by time if absent.
   function refreshMessage(uuid) {
     if (!messages) return;
     var stick = nearBottom();
-    get("/inbox/chats/" + encodeURIComponent(threadChat) + "/messages/" + encodeURIComponent(uuid))
+    get(messageUrl(uuid))
       .then(function (html) {
         if (html === null) return;
         var fresh = parse(html).querySelector("li[data-uuid]");
         if (!fresh) return;
         var old = document.getElementById("msg-" + uuid);
+        if (old && same(old, fresh)) return;
         if (old) {
           swap(old, fresh);
-        } else {
-          messages.appendChild(fresh);
-          if (stick) fresh.scrollIntoView({ block: "end" });
+        } else if (insertByTime(fresh) && stick && fresh === lastMessage()) {
+          fresh.scrollIntoView({ block: "end" });
         }
       }).catch(function () {});
+  }
+
+  function lastMessage() {
+    var items = messages.querySelectorAll("li[data-uuid]");
+    return items.length ? items[items.length - 1] : null;
+  }
+
+  // Events of the open thread within 100 ms become one append (plus single
+  // fetches for what it did not bring); a burst too big for single fetches
+  // reloads the messages once.
+  var MAX_SINGLE = 10;
+  var msgPending = {};
+  var msgAppend = false;
+  var msgTimer = null;
+
+  function queueMessage(uuid, isNew) {
+    if (uuid) msgPending[uuid] = true;
+    if (isNew) msgAppend = true;
+    if (msgTimer) return;
+    msgTimer = window.setTimeout(flushMessages, 100);
+  }
+
+  function flushMessages() {
+    msgTimer = null;
+    var uuids = Object.keys(msgPending);
+    var append = msgAppend;
+    msgPending = {};
+    msgAppend = false;
+    var shown = uuids.filter(function (u) { return document.getElementById("msg-" + u); });
+    if (shown.length > MAX_SINGLE) { reloadThread(); return; }
+    // Already shown: changed in place (paid, read, unsent).
+    shown.forEach(refreshMessage);
+    (append ? appendNew() : Promise.resolve()).then(function () {
+      var missing = uuids.filter(function (u) { return !document.getElementById("msg-" + u); });
+      if (missing.length > MAX_SINGLE) reloadThread();
+      else missing.forEach(refreshMessage);
+    });
   }
 
   // Refetches the thread page and swaps in its messages only: the compose
   // box (and the draft in it) is left alone.
   function reloadThread() {
-    if (!messages) return;
-    get(window.location.pathname + window.location.search).then(function (html) {
+    if (!messages) return Promise.resolve();
+    return get(window.location.pathname + window.location.search).then(function (html) {
       var fresh = html && parse(html).getElementById("messages");
       if (!fresh) return;
       messages.setAttribute("aria-busy", "true");
@@ -273,10 +355,9 @@
     }
     if (threadChat && d.chat === threadChat) {
       if (kind === "message") {
-        if (d.message && document.getElementById("msg-" + d.message)) refreshMessage(d.message);
-        else appendNew();
+        queueMessage(d.message, true);
       } else if (d.message && (kind === "purchase" || kind === "read" || kind === "send" || kind === "tip")) {
-        refreshMessage(d.message);
+        queueMessage(d.message, false);
       }
     }
   }
@@ -299,11 +380,13 @@
       retryDelay = 5000;
       setState("live", "Live");
       if (!opened) {
-        // Whatever arrived between rendering the page and this stream
-        // opening: new messages of the open thread and the counts.
         opened = true;
-        if (threadChat) appendNew();
-        refreshCounts();
+        // A page without a starting point (rendered by an older build):
+        // fetch what may have arrived before this stream opened.
+        if (!hadStart) {
+          if (threadChat) appendNew();
+          refreshCounts();
+        }
       }
     };
     source.onerror = function () {

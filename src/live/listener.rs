@@ -16,7 +16,9 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{CHANNEL, LiveEvent, LiveHub, RETENTION};
+use uuid::Uuid;
+
+use super::{CHANNEL, COMMIT_MARGIN, LiveEvent, LiveHub, RETENTION};
 use crate::store::live::{LiveEventRow, Notified};
 use crate::store::{self, StoreError};
 
@@ -24,9 +26,9 @@ use crate::store::{self, StoreError};
 const BATCH: usize = 256;
 /// Most events read back after a lost connection before giving up (resync).
 const CATCH_UP_LIMIT: i64 = 5000;
-/// Read back from this long before the loss was noticed: a transaction that
-/// began a little earlier (its rows carry its start time) is included.
-const CATCH_UP_MARGIN: Duration = Duration::from_secs(30);
+/// How often the listener checks its own connection (a notification it
+/// sends itself must come back before the next check).
+const CHECK_EVERY: Duration = Duration::from_secs(10);
 /// Ids already published, remembered to drop duplicates after a catch-up.
 const RECENT: usize = 16_384;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -102,7 +104,9 @@ fn publish(hub: &LiveHub, recent: &mut Recent, rows: Vec<LiveEventRow>) {
 }
 
 /// A dedicated one-connection pool, so the listener never holds one of the
-/// request pool's connections.
+/// request pool's connections. A fresh one for every connect: a silent
+/// (half-open) connection being given up is still held by its pool while
+/// its drop tries to UNLISTEN on it.
 fn listen_pool(pool: &PgPool) -> PgPool {
     PgPoolOptions::new()
         .max_connections(1)
@@ -110,16 +114,26 @@ fn listen_pool(pool: &PgPool) -> PgPool {
         .connect_lazy_with((*pool.connect_options()).clone())
 }
 
-async fn connect(listen: &PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut l = PgListener::connect_with(listen).await?;
+async fn connect(pool: &PgPool, check_channel: &str) -> Result<PgListener, sqlx::Error> {
+    let mut l = PgListener::connect_with(&listen_pool(pool)).await?;
     l.listen(CHANNEL).await?;
+    l.listen(check_channel).await?;
     Ok(l)
 }
 
-/// Reads back what was written since `since`; `false` when that failed or
-/// was too much (the caller resyncs everyone).
-async fn catch_up(pool: &PgPool, hub: &LiveHub, recent: &mut Recent, since: DateTime<Utc>) -> bool {
-    let since = since - chrono::Duration::from_std(CATCH_UP_MARGIN).unwrap_or_default();
+/// Reads back what was written since everything was last known heard
+/// (less the commit margin); `false` when that is unknown, failed or was
+/// too much (the caller resyncs everyone).
+async fn catch_up(
+    pool: &PgPool,
+    hub: &LiveHub,
+    recent: &mut Recent,
+    heard_until: Option<DateTime<Utc>>,
+) -> bool {
+    let Some(heard_until) = heard_until else {
+        return false;
+    };
+    let since = heard_until - chrono::Duration::from_std(COMMIT_MARGIN).unwrap_or_default();
     match store::live::written_since(pool, since, CATCH_UP_LIMIT + 1).await {
         Ok(rows) if rows.len() as i64 <= CATCH_UP_LIMIT => {
             tracing::info!(events = rows.len(), "live listener caught up");
@@ -137,6 +151,8 @@ async fn catch_up(pool: &PgPool, hub: &LiveHub, recent: &mut Recent, since: Date
 /// What the reading task heard.
 enum Heard {
     Note(Notified),
+    /// The listener's own check came back.
+    Check(String),
     /// The connection dropped and sqlx re-established it.
     Lost,
     /// The connection is gone for good; reconnect.
@@ -154,9 +170,14 @@ impl Drop for AbortOnDrop {
 
 /// Reads notifications as fast as they come, so that the publishing side
 /// can take everything that queued up during its last query as one batch.
-async fn read_notifications(mut listener: PgListener, tx: mpsc::Sender<Heard>) {
+async fn read_notifications(
+    mut listener: PgListener,
+    check_channel: String,
+    tx: mpsc::Sender<Heard>,
+) {
     loop {
         let heard = match listener.try_recv().await {
+            Ok(Some(n)) if n.channel() == check_channel => Heard::Check(n.payload().to_owned()),
             Ok(Some(n)) => match Notified::parse(n.payload()) {
                 Some(p) => Heard::Note(p),
                 None => {
@@ -177,23 +198,32 @@ async fn read_notifications(mut listener: PgListener, tx: mpsc::Sender<Heard>) {
     }
 }
 
+/// A check sent on the listener's own channel, not yet back.
+struct Pending {
+    nonce: String,
+    sent_at: DateTime<Utc>,
+}
+
 async fn listen_loop(pool: PgPool, hub: Arc<LiveHub>, stop: watch::Receiver<bool>) {
-    let listen = listen_pool(&pool);
+    let check_channel = format!("switchboard_live_check_{}", Uuid::new_v4().simple());
     let mut recent = Recent::new();
-    // Set while events may have been missed: since when.
-    let mut lost_since: Option<DateTime<Utc>> = None;
+    // Database time before which every commit's notification was heard
+    // (the send time of the last check that came back).
+    let mut heard_until: Option<DateTime<Utc>> = None;
+    // Set while events may have been missed.
+    let mut lost = false;
     let mut backoff = Duration::from_millis(250);
     loop {
         if *stop.borrow() {
             return;
         }
-        let listener = match connect(&listen).await {
+        let listener = match connect(&pool, &check_channel).await {
             Ok(l) => l,
             Err(e) => {
-                if lost_since.is_none() {
+                if !lost {
                     // A listener that cannot listen: streams must not trust silence.
                     hub.resync_all();
-                    lost_since = Some(Utc::now());
+                    lost = true;
                 }
                 tracing::warn!(error = %e, "live listener cannot connect; retrying");
                 tokio::time::sleep(backoff).await;
@@ -202,40 +232,78 @@ async fn listen_loop(pool: PgPool, hub: Arc<LiveHub>, stop: watch::Receiver<bool
             }
         };
         backoff = Duration::from_millis(250);
-        if let Some(since) = lost_since.take()
-            && !catch_up(&pool, &hub, &mut recent, since).await
-        {
+        if std::mem::take(&mut lost) && !catch_up(&pool, &hub, &mut recent, heard_until).await {
             hub.resync_all();
         }
         tracing::debug!("live listener listening");
         let (tx, mut rx) = mpsc::channel(4 * BATCH);
-        let _reader = AbortOnDrop(tokio::spawn(read_notifications(listener, tx)));
+        let _reader = AbortOnDrop(tokio::spawn(read_notifications(
+            listener,
+            check_channel.clone(),
+            tx,
+        )));
         let mut heard = Vec::with_capacity(BATCH);
         let mut batch = Vec::with_capacity(BATCH);
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pending: Option<Pending> = None;
         'connected: loop {
-            if rx.recv_many(&mut heard, BATCH).await == 0 {
-                break;
+            tokio::select! {
+                n = rx.recv_many(&mut heard, BATCH) => if n == 0 { break 'connected },
+                _ = check.tick() => {
+                    if pending.is_some() {
+                        // A whole period without our own notification: the
+                        // connection is silent (half-open, or not listening).
+                        tracing::warn!("live listener silent; reconnecting");
+                        lost = true;
+                        break 'connected;
+                    }
+                    pending = send_check(&pool, &check_channel).await;
+                    continue;
+                }
             }
             for h in heard.drain(..) {
                 match h {
                     Heard::Note(n) => batch.push(n),
+                    Heard::Check(nonce) => {
+                        if let Some(p) = pending.take_if(|p| p.nonce == nonce) {
+                            heard_until = Some(p.sent_at);
+                        }
+                    }
                     Heard::Lost => {
+                        // A check in flight went to the lost connection.
+                        pending = None;
                         flush(&pool, &hub, &mut recent, &mut batch).await;
                         tracing::warn!("live listener connection lost; catching up");
-                        if !catch_up(&pool, &hub, &mut recent, Utc::now()).await {
+                        if !catch_up(&pool, &hub, &mut recent, heard_until).await {
                             hub.resync_all();
                         }
                     }
                     Heard::Failed => {
                         flush(&pool, &hub, &mut recent, &mut batch).await;
                         hub.resync_all();
-                        lost_since = Some(Utc::now());
+                        lost = true;
                         break 'connected;
                     }
                 }
             }
             flush(&pool, &hub, &mut recent, &mut batch).await;
         }
+        flush(&pool, &hub, &mut recent, &mut batch).await;
+    }
+}
+
+/// Sends a check; `None` when it could not be sent (the database is busy or
+/// down: that says nothing about the listening connection).
+async fn send_check(pool: &PgPool, channel: &str) -> Option<Pending> {
+    let nonce = Uuid::new_v4().simple().to_string();
+    match tokio::time::timeout(CHECK_EVERY, store::live::ping(pool, channel, &nonce)).await {
+        Ok(Ok(sent_at)) => Some(Pending { nonce, sent_at }),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "live listener check not sent");
+            None
+        }
+        Err(_) => None,
     }
 }
 

@@ -26,6 +26,11 @@ pub const RETENTION: Duration = Duration::from_secs(15 * 60);
 pub const HUB_CAPACITY: usize = 1024;
 /// Most events a resume replays; more is a resync.
 pub const RESUME_LIMIT: i64 = 1000;
+/// Ids are taken at insert and published at commit, so transactions can
+/// commit out of id order. Resumes and listener catch-ups also re-read
+/// events written (by `at`, the transaction's start) this long before their
+/// starting point, so a transaction open up to this long is not missed.
+pub const COMMIT_MARGIN: Duration = Duration::from_secs(30);
 
 /// What happened; the SSE `event:` name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -110,6 +110,25 @@ pub async fn written_since(
     .await?)
 }
 
+/// Sends `nonce` on the listener's own check channel and returns the
+/// database time just before it was sent: once it arrives, every
+/// notification committed before that time has arrived too (notifications
+/// are delivered in commit order).
+#[tracing::instrument(skip_all)]
+pub async fn ping(
+    db: impl PgExecutor<'_>,
+    channel: &str,
+    nonce: &str,
+) -> Result<DateTime<Utc>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT statement_timestamp() FROM pg_notify($1, $2)")
+            .bind(channel)
+            .bind(nonce)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
 /// Whether events after `after` can still be replayed: `after` is neither
 /// newer than anything ever written (the table was reset) nor older than
 /// what pruning kept.
@@ -129,25 +148,48 @@ pub async fn resumable_after(db: impl PgExecutor<'_>, after: i64) -> Result<bool
     })
 }
 
+/// The newest committed event id: what a page rendered now has seen. Read
+/// before the page's data, so that a stream opened with it replays
+/// everything the page may lack. With nothing kept, the last id issued
+/// (resuming after it is valid when nothing was written since).
+#[tracing::instrument(skip_all)]
+pub async fn current_id(db: impl PgExecutor<'_>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE((SELECT max(id) FROM live_events),
+                         pg_sequence_last_value('live_events_id_seq'), 0)",
+    )
+    .fetch_one(db)
+    .await?)
+}
+
 /// `agency`'s events of `creators` after `after`, oldest first, at most
-/// `limit` (`access` events are internal and not replayed).
+/// `limit` (`access` events are internal and not replayed). Ids are taken
+/// at insert but become visible at commit, so a transaction that took a
+/// smaller id may commit after `after` was seen: events up to `margin`
+/// older than the event `after` (by `at`, the writing transaction's start)
+/// are replayed too. Repeats are harmless (pages refetch fragments).
 #[tracing::instrument(skip_all, fields(agency_id = %agency, after))]
 pub async fn replay(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
     creators: &[CreatorId],
     after: i64,
+    margin: std::time::Duration,
     limit: i64,
 ) -> Result<Vec<LiveEventRow>, StoreError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM live_events
-         WHERE id > $1 AND agency_id = $2 AND creator_id = ANY($3) AND kind <> 'access'
+         WHERE agency_id = $2 AND creator_id = ANY($3) AND kind <> 'access'
+           AND (id > $1
+                OR at >= (SELECT at FROM live_events WHERE id <= $1 ORDER BY id DESC LIMIT 1)
+                         - $5 * interval '1 second')
          ORDER BY id LIMIT $4"
     )))
     .bind(after)
     .bind(agency)
     .bind(creators)
     .bind(limit)
+    .bind(margin.as_secs_f64())
     .fetch_all(db)
     .await?)
 }

@@ -57,6 +57,23 @@ impl Sse {
         }
     }
 
+    /// A first connect resuming after `since` (`?last_event_id=`, as
+    /// live.js connects with the page's `data-live-since`).
+    async fn open_since(client: &TestClient, base: &str, since: &str) -> Sse {
+        let resp = client
+            .http
+            .get(format!("{base}/inbox/stream?last_event_id={since}"))
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(resp.status(), StatusCode::OK);
+        Sse {
+            resp,
+            buf: String::new(),
+            ended: false,
+        }
+    }
+
     /// The next event (comments and bare `retry:` frames skipped), `None`
     /// at the deadline or when the stream ends.
     async fn next_event(&mut self, within: Duration) -> Option<Event> {
@@ -366,9 +383,10 @@ async fn last_event_id_resumes_with_the_missed_events() {
     let last = seen.id.expect("id").to_string();
     let mut resumed = Sse::open(&c.admin, &app.address, Some(&last)).await;
     let got = resumed.collect(Duration::from_millis(800)).await;
+    let seen_id = seen.id.unwrap();
     let messages: Vec<&str> = got
         .iter()
-        .filter(|e| e.kind == "message")
+        .filter(|e| e.kind == "message" && e.id.unwrap_or(0) > seen_id)
         .filter_map(|e| e.str("message"))
         .collect();
     assert_eq!(
@@ -376,7 +394,15 @@ async fn last_event_id_resumes_with_the_missed_events() {
         vec![m2.to_string(), m3.to_string()],
         "the missed messages, in order, once each: {got:?}"
     );
-    assert!(got.iter().all(|e| e.id.unwrap_or(0) > seen.id.unwrap()));
+    // Events at or before the resume point come again only within the
+    // commit margin (a transaction that took a smaller id may have
+    // committed later), and never a message from outside it.
+    assert!(
+        got.iter()
+            .filter(|e| e.id.unwrap_or(0) <= seen_id)
+            .all(|e| e.str("message").is_none_or(|m| m == first.to_string())),
+        "{got:?}"
+    );
 
     // The query parameter works for a first connect too.
     let r = c
@@ -547,30 +573,188 @@ async fn reconcile_rewriting_identical_rows_publishes_nothing_and_big_writes_res
     assert_eq!(got[0].str("creator"), Some(c.id.to_string().as_str()));
 }
 
-#[tokio::test]
-async fn a_lost_listener_connection_catches_up_instead_of_going_silent() {
-    let c = setup().await;
-    let app = &c.app;
-    let mut s = Sse::open(&c.admin, &app.address, None).await;
+/// Resumes a stopped (silent, not closed) Postgres backend when dropped.
+struct Stopped(i32);
+
+impl Stopped {
+    /// `None` when this test process may not signal the server's processes
+    /// (another user, another host).
+    fn stop(pid: i32) -> Option<Stopped> {
+        let ok = std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Stopped(pid))
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+async fn listener_pids(app: &TestApp) -> Vec<i32> {
     let db: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let killed: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity
          WHERE datname = $1 AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
     )
     .bind(&db)
     .fetch_all(&app.pool)
     .await
-    .unwrap();
-    assert_eq!(killed, vec![true], "one listener connection");
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_lost_listener_connection_catches_up_instead_of_going_silent() {
+    let c = setup().await;
+    let app = &c.app;
+    let mut s = Sse::open(&c.admin, &app.address, None).await;
+    let pids = listener_pids(app).await;
+    assert_eq!(pids.len(), 1, "one listener connection");
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pids[0])
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(killed);
     let msg = fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await;
     assert!(
         s.wait_for(ARRIVES, |e| is_message(msg)(e) || e.kind == "resync")
             .await
             .is_some(),
         "after a lost listener the stream still hears about the write"
+    );
+
+    // A connection that goes silent without closing (a half-open TCP
+    // connection; here the backend is stopped): the listener's own check
+    // notices, it reconnects and reads back what was written meanwhile.
+    let mut pids = Vec::new();
+    for _ in 0..50 {
+        pids = listener_pids(app).await;
+        if pids.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pids.len(), 1, "one listener connection again");
+    let Some(stopped) = Stopped::stop(pids[0]) else {
+        eprintln!(
+            "cannot signal the database server's processes here; silent-connection case skipped"
+        );
+        return;
+    };
+    let quiet = fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await;
+    let got = s.wait_for(Duration::from_secs(45), is_message(quiet)).await;
+    drop(stopped);
+    assert!(
+        got.is_some(),
+        "a write made while the listener's connection was silent reaches the stream"
+    );
+}
+
+/// Inserts a message into `chat` (its live event takes the next id).
+fn insert_message(
+    chat: Uuid,
+    uuid: Uuid,
+) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, source, sent_at)
+         SELECT creator_id, $2, agency_id, id, 'in', 'MESSAGE', 'api', now() FROM chats WHERE id = $1",
+    )
+    .bind(chat)
+    .bind(uuid)
+}
+
+async fn event_id_of(app: &TestApp, msg: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT id FROM live_events WHERE message_uuid = $1 AND kind = 'message'")
+        .bind(msg)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_resume_gets_an_event_that_committed_after_a_larger_id_was_seen() {
+    let c = setup().await;
+    let app = &c.app;
+    // Two chats (the inbox flag triggers lock a chat row, so one chat
+    // would serialise the two transactions).
+    let chat_a = chat_of(
+        app,
+        fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await,
+    )
+    .await;
+    let chat_b = chat_of(
+        app,
+        fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await,
+    )
+    .await;
+    let mut s = Sse::open(&c.admin, &app.address, None).await;
+    // A takes its id first and stays open; B takes the next and commits.
+    let a = Uuid::new_v4();
+    let mut tx_a = app.pool.begin().await.unwrap();
+    insert_message(chat_a, a).execute(&mut *tx_a).await.unwrap();
+    let b = Uuid::new_v4();
+    insert_message(chat_b, b).execute(&app.pool).await.unwrap();
+    let seen = s.wait_for(ARRIVES, is_message(b)).await.expect("B is live");
+    // The tab goes away having seen B; then A commits.
+    drop(s);
+    tx_a.commit().await.unwrap();
+    let (id_a, id_b) = (event_id_of(app, a).await, event_id_of(app, b).await);
+    assert!(id_a < id_b, "A's event has the smaller id: {id_a} {id_b}");
+    assert_eq!(seen.id, Some(id_b));
+    let mut resumed = Sse::open(&c.admin, &app.address, Some(&id_b.to_string())).await;
+    assert!(
+        resumed.wait_for(ARRIVES, is_message(a)).await.is_some(),
+        "the resume after B's id still delivers A"
+    );
+}
+
+#[tokio::test]
+async fn pages_render_their_live_starting_point_and_a_stream_opened_with_it_misses_nothing() {
+    let c = setup().await;
+    let app = &c.app;
+    let first = fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await;
+    let chat = chat_of(app, first).await;
+    let newest: i64 = sqlx::query_scalar("SELECT max(id) FROM live_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let since_in = |html: &str, at: &str| -> String {
+        let tag = &html[html.find(at).unwrap_or_else(|| panic!("{at} in the page"))..];
+        let tag = &tag[..tag.find('>').expect("tag end")];
+        let v = tag
+            .split("data-live-since=\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("data-live-since on {at}: {tag}"));
+        v[..v.find('"').expect("quote")].to_owned()
+    };
+    let (status, list) = c.admin.get_html("/inbox").await;
+    assert_eq!(status, StatusCode::OK);
+    let list_since = since_in(&list, "<ol id=\"chat-list\"");
+    let (status, thread) = c.admin.get_html(&format!("/inbox/chats/{chat}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let thread_since = since_in(&thread, "<section id=\"thread\"");
+    for since in [&list_since, &thread_since] {
+        assert_eq!(
+            since.parse::<i64>().expect("a number"),
+            newest,
+            "the newest event when the page was read"
+        );
+    }
+    // Committed after the pages were rendered, before any stream opened.
+    let missed = fan_message(&app.address, app, c.fanvue, Uuid::new_v4()).await;
+    let mut s = Sse::open_since(&c.admin, &app.address, &thread_since).await;
+    assert!(
+        s.wait_for(ARRIVES, is_message(missed)).await.is_some(),
+        "a stream opened with the page's starting point gets what committed in between"
     );
 }
 

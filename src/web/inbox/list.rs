@@ -67,6 +67,9 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
     /// A "load more" page (not the first).
     pub paged: bool,
+    /// The newest live event id before the data was read: live.js resumes
+    /// after it, so nothing committed meanwhile is lost.
+    pub live_since: i64,
 }
 
 /// The rows fragment: `<li>`s and the "load more" `<li>`.
@@ -92,6 +95,8 @@ pub async fn page(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
     let query = params.parse()?;
+    // Before the data: what commits after this is replayed to the page.
+    let live_since = crate::store::live::current_id(&state.pool).await?;
     let view = list::page(&state.pool, viewer(&me), query).await?;
     html(&ListPage {
         ctx: PageCtx::new(&session, Some(&me), "inbox")?,
@@ -109,6 +114,7 @@ pub async fn page(
         paged: view.query.after.is_some(),
         rows: view.rows.rows,
         next_cursor: view.rows.next_cursor,
+        live_since,
     })
 }
 

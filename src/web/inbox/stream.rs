@@ -17,7 +17,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
 use crate::inbox::access::Viewer;
 use crate::live::filter::Recheck;
-use crate::live::{AccessFilter, LiveEvent, RESUME_LIMIT, Subscription};
+use crate::live::{AccessFilter, COMMIT_MARGIN, LiveEvent, RESUME_LIMIT, Subscription};
 use crate::store;
 use crate::web::AppState;
 use crate::web::error::WebError;
@@ -97,6 +97,7 @@ async fn open(
                     viewer.agency_id,
                     &filter.creators(),
                     after,
+                    COMMIT_MARGIN,
                     RESUME_LIMIT + 1,
                 )
                 .await?;
@@ -175,6 +176,12 @@ impl LiveStream {
                     }
                 }
                 Woke::Event(Err(RecvError::Lagged(_))) => {
+                    // The skipped events may include this viewer's `access`
+                    // events: re-check before the page refetches.
+                    self.recheck().await;
+                    if self.done {
+                        continue;
+                    }
                     return Some(Bytes::from_static(RESYNC.as_bytes()));
                 }
                 Woke::Recheck => {
@@ -190,6 +197,11 @@ impl LiveStream {
     async fn on_event(&mut self, ev: &Arc<LiveEvent>) -> Option<Bytes> {
         if self.filter.concerns(ev) {
             return self.recheck().await;
+        }
+        if ev.agency_id.is_none() {
+            // The listener lost events, `access` ones possibly among them.
+            self.recheck().await;
+            return (!self.done).then(|| Bytes::from(ev.sse_frame()));
         }
         if !self.filter.admits(ev) || self.replayed.remove(&ev.id) {
             return None;

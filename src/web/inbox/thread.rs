@@ -32,6 +32,9 @@ pub struct ThreadPage {
     pub side: Vec<RowView>,
     /// The side list's `data-query` (the unfiltered list).
     pub query: String,
+    /// The newest live event id before the data was read (live.js resumes
+    /// after it).
+    pub live_since: i64,
 }
 
 /// Message `<li>`s only.
@@ -42,6 +45,7 @@ pub struct MessagesFragment {
 }
 
 fn page(
+    live_since: i64,
     session: &Session,
     me: &CurrentStaff,
     view: ThreadView,
@@ -62,6 +66,7 @@ fn page(
             panel: view.panel,
             side: view.side.rows,
             query: "tab=all&creator=&q=".to_owned(),
+            live_since,
         },
     )
 }
@@ -81,8 +86,10 @@ pub async fn render_thread(
         before: None,
         hide_auto: false,
     };
+    // Before the data: what commits after this is replayed to the page.
+    let live_since = crate::store::live::current_id(&state.pool).await?;
     let view = thread::load(&state.pool, viewer(me), chat, query).await?;
-    page(session, me, view, compose, status)
+    page(live_since, session, me, view, compose, status)
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,12 +107,13 @@ pub async fn show(
 ) -> Result<HttpResponse, WebError> {
     let chat = path.into_inner();
     let query = ThreadQuery::parse(params.before.as_deref(), params.hide_auto.as_deref())?;
+    let live_since = crate::store::live::current_id(&state.pool).await?;
     let view = thread::load(&state.pool, viewer(&me), chat, query).await?;
     let mut compose = compose::for_thread(&state, &me, view.head.creator_id, chat).await?;
     if let Some(notice) = mark_read_if_set(&state, &me, chat).await {
         compose = compose.notice(compose::NoticeKind::Warning, notice);
     }
-    page(&session, &me, view, compose, StatusCode::OK)
+    page(live_since, &session, &me, view, compose, StatusCode::OK)
 }
 
 /// The agency's "mark chats read when opened" setting: when on and the
