@@ -124,10 +124,10 @@
         }
         var fresh = parse(html).querySelector("li.chat-row");
         if (!fresh) return;
-        if (old && same(old, fresh)) {
-          if (toTop && list.firstElementChild !== old) list.insertBefore(old, list.firstElementChild);
-          return;
-        }
+        // Unchanged: the row (and so its place, which follows its activity
+        // time) is what the server already rendered; a replayed event must
+        // not reorder the list.
+        if (old && same(old, fresh)) return;
         if (old && !toTop) {
           swap(old, fresh);
         } else {

@@ -106,18 +106,31 @@ async fn fill(c: &Client, css: &str, text: &str) {
     el.send_keys(text).await.unwrap();
 }
 
+/// Clicks the element `css` names. Inbox pages are live: a row found a
+/// moment ago may have been swapped for a fresh copy by the stream, so a
+/// stale element is looked up again (a few times) rather than failing.
 async fn click(c: &Client, css: &str) {
-    let el = c
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    if let Err(e) = el.click().await {
-        if let Ok(dir) = std::env::var("SCREENSHOT_DIR")
-            && let Ok(png) = c.screenshot().await
-        {
-            let _ = std::fs::write(format!("{dir}/failed-click.png"), png);
+    let mut attempt = 0;
+    loop {
+        let el = c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match el.click().await {
+            Ok(_) => return,
+            Err(e) if attempt < 5 && e.to_string().contains("stale element") => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                if let Ok(dir) = std::env::var("SCREENSHOT_DIR")
+                    && let Ok(png) = c.screenshot().await
+                {
+                    let _ = std::fs::write(format!("{dir}/failed-click.png"), png);
+                }
+                panic!("clicking {css}: {e}");
+            }
         }
-        panic!("clicking {css}: {e}");
     }
 }
 
