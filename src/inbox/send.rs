@@ -383,6 +383,39 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// The agency's "mark chats read when opened" setting: when it is on and
+    /// the chat is unread, marks it read on Fanvue. Never fails the page: a
+    /// failure comes back as a notice to show.
+    pub async fn mark_read_on_open(&self, agency: AgencyId, chat: Uuid) -> Option<String> {
+        let on = match store::agencies::mark_read_on_open(&self.pool, agency).await {
+            Ok(on) => on,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the mark-read-on-open setting failed");
+                return None;
+            }
+        };
+        if !on {
+            return None;
+        }
+        let target = match store::sends::chat_target(&self.pool, agency, chat).await {
+            Ok(Some(t)) if t.unread_count > 0 || !t.is_read => t,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, chat_id = %chat, "mark read on open: chat lookup failed");
+                return None;
+            }
+        };
+        match self.mark_read(agency, &target).await {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, chat_id = %chat, "mark read on open failed");
+                Some("Fanvue did not mark this chat read; use \u{201c}Mark read on Fanvue\u{201d} to try again.".to_owned())
+            }
+        }
+    }
+}
+
 /// What a failed call means for the ledger and the chatter: `unknown` when
 /// the request may have reached Fanvue, else `failed` with the reason.
 pub fn classify(e: &ConnectionError) -> (SendStatus, Failure) {

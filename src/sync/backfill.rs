@@ -2,7 +2,7 @@
 //! messages of 50 chats per batch request, so the inbox is usable after
 //! `ceil(chats/50)` × 2 requests. Older history continues in `history`.
 
-use super::{Lease, RunStats, SyncEngine, SyncError};
+use super::{Lease, RunStats, SyncEngine, SyncError, finish_run};
 use crate::domain::MessageSource;
 use crate::store;
 
@@ -18,15 +18,7 @@ impl SyncEngine {
         self.default_batches(lease, stats, creator, &fans, true, MessageSource::Backfill)
             .await?;
         let mut tx = lease.begin(&self.pool).await?;
-        // Sends that ended `unknown` are settled against what was just mirrored.
-        store::sends::resolve_unknown(
-            &mut tx,
-            lease.agency_id,
-            lease.creator_id,
-            crate::inbox::send::UNKNOWN_WINDOW,
-        )
-        .await?;
-        let hw = store::chats::high_water(&mut tx, lease.creator_id).await?;
+        let hw = finish_run(&mut tx, lease).await?;
         store::sync::mark_backfilled(&mut tx, lease.creator_id, hw).await?;
         tx.commit().await?;
         Ok(())

@@ -311,6 +311,23 @@ impl SyncEngine {
 }
 
 /// Whether an API refusal of an incremental batch means its cursor is gone.
+/// The last step of a backfill or reconcile, in its final transaction:
+/// sends that ended `unknown` are settled against what was just mirrored,
+/// and the creator's new high-water mark is read.
+async fn finish_run(
+    tx: &mut sqlx::PgConnection,
+    lease: &Lease,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, SyncError> {
+    store::sends::resolve_unknown(
+        &mut *tx,
+        lease.agency_id,
+        lease.creator_id,
+        crate::inbox::send::UNKNOWN_WINDOW,
+    )
+    .await?;
+    Ok(store::chats::high_water(tx, lease.creator_id).await?)
+}
+
 fn cursor_rejected(e: &SyncError) -> bool {
     matches!(
         e,

@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{BATCH_CHATS, Lease, PAGE_SIZE, RunStats, SyncEngine, SyncError, cursor_rejected};
+use super::{
+    BATCH_CHATS, Lease, PAGE_SIZE, RunStats, SyncEngine, SyncError, cursor_rejected, finish_run,
+};
 use crate::domain::MessageSource;
 use crate::fanvue::Priority;
 use crate::fanvue::models::Message;
@@ -83,15 +85,7 @@ impl SyncEngine {
         }
 
         let mut tx = lease.begin(&self.pool).await?;
-        // Sends that ended `unknown` are settled against what was just mirrored.
-        store::sends::resolve_unknown(
-            &mut tx,
-            lease.agency_id,
-            lease.creator_id,
-            crate::inbox::send::UNKNOWN_WINDOW,
-        )
-        .await?;
-        let hw = store::chats::high_water(&mut tx, lease.creator_id).await?;
+        let hw = finish_run(&mut tx, lease).await?;
         store::sync::mark_reconciled(&mut tx, lease.creator_id, hw).await?;
         tx.commit().await?;
         Ok(())

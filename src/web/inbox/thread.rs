@@ -110,42 +110,13 @@ pub async fn show(
     let live_since = crate::store::live::current_id(&state.pool).await?;
     let view = thread::load(&state.pool, viewer(&me), chat, query).await?;
     let mut compose = compose::for_thread(&state, &me, view.head.creator_id, chat).await?;
-    if let Some(notice) = mark_read_if_set(&state, &me, chat).await {
+    if let Some(notice) = crate::web::inbox::send::sender(&state)
+        .mark_read_on_open(me.agency_id, chat)
+        .await
+    {
         compose = compose.notice(compose::NoticeKind::Warning, notice);
     }
     page(live_since, &session, &me, view, compose, StatusCode::OK)
-}
-
-/// The agency's "mark chats read when opened" setting: when on and the
-/// chat is unread, marks it read on Fanvue. Never fails the page: a
-/// failure comes back as a notice to show.
-async fn mark_read_if_set(state: &AppState, me: &CurrentStaff, chat: Uuid) -> Option<String> {
-    let on = match crate::store::agencies::mark_read_on_open(&state.pool, me.agency_id).await {
-        Ok(on) => on,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the mark-read-on-open setting failed");
-            return None;
-        }
-    };
-    if !on {
-        return None;
-    }
-    let target = match crate::store::sends::chat_target(&state.pool, me.agency_id, chat).await {
-        Ok(Some(t)) if t.unread_count > 0 || !t.is_read => t,
-        Ok(_) => return None,
-        Err(e) => {
-            tracing::warn!(error = %e, chat_id = %chat, "mark read on open: chat lookup failed");
-            return None;
-        }
-    };
-    let sender = crate::web::inbox::send::sender(state);
-    match sender.mark_read(me.agency_id, &target).await {
-        Ok(()) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, chat_id = %chat, "mark read on open failed");
-            Some("Fanvue did not mark this chat read; use \u{201c}Mark read on Fanvue\u{201d} to try again.".to_owned())
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
