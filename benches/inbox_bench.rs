@@ -499,6 +499,59 @@ async fn drive(
     (all, errors, bytes)
 }
 
+/// Every page at once: each of the `CLIENTS` loops takes the pages in turn
+/// (the login page with an anonymous client, the others signed in), so all
+/// pages see the same load at the same moment. Latencies per page.
+async fn drive_mixed(
+    clients: &[reqwest::Client],
+    anon: &[reqwest::Client],
+    base: &str,
+    pages: &[(Arc<Vec<String>>, bool)],
+    secs: u64,
+) -> Vec<(Vec<f64>, usize, usize)> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for (i, (c, a)) in clients.iter().zip(anon).enumerate() {
+        let (c, a, base) = (c.clone(), a.clone(), base.to_owned());
+        let pages: Vec<(Arc<Vec<String>>, bool)> = pages.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut out = vec![(Vec::new(), 0usize, 0usize); pages.len()];
+            let mut k = i * 7919;
+            let mut p = i % pages.len();
+            while Instant::now() < end {
+                let (paths, signed_in) = &pages[p];
+                let path = &paths[k % paths.len()];
+                k += 1;
+                let client = if *signed_in { &c } else { &a };
+                let t = Instant::now();
+                match client.get(format!("{base}{path}")).send().await {
+                    Ok(r) if r.status().is_success() => match r.bytes().await {
+                        Ok(b) => {
+                            out[p].2 = b.len();
+                            out[p].0.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        Err(_) => out[p].1 += 1,
+                    },
+                    _ => out[p].1 += 1,
+                }
+                p = (p + 1) % pages.len();
+            }
+            out
+        }));
+    }
+    let mut all = vec![(Vec::new(), 0usize, 0usize); pages.len()];
+    for t in tasks {
+        if let Ok(out) = t.await {
+            for (acc, (l, e, b)) in all.iter_mut().zip(out) {
+                acc.0.extend(l);
+                acc.1 += e;
+                acc.2 = acc.2.max(b);
+            }
+        }
+    }
+    all
+}
+
 fn stats(name: &str, mut lat: Vec<f64>, errors: usize, bytes: usize) -> PageStats {
     lat.sort_by(f64::total_cmp);
     PageStats {
@@ -574,6 +627,7 @@ struct StreamStats {
 /// Opens `n` streams, posts `webhooks` signed deliveries one at a time, and measures the
 /// time from each POST to its event on every stream.
 async fn live(
+    pool: &PgPool,
     base: &str,
     client: &reqwest::Client,
     settings: &Settings,
@@ -616,8 +670,10 @@ async fn live(
     let fan = Uuid::new_v4();
     let mut lat = Vec::new();
     let mut missed = 0;
+    let mut short = Vec::new();
     for i in 0..webhooks {
         let msg = Uuid::new_v4();
+        let posted_at = chrono::Utc::now();
         let raw = webhook_body(creator, fan, msg, i);
         let t = chrono::Utc::now().timestamp();
         let header = signature::sign(&secret, t, &raw);
@@ -651,11 +707,32 @@ async fn live(
             }
         }
         missed += n - got;
+        if got < n {
+            short.push((i, msg, posted_at, got));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
         while rx.try_recv().is_ok() {}
     }
     for t in &tasks {
         t.abort();
+    }
+    // What became of a webhook whose event did not reach every stream.
+    for (i, msg, posted_at, got) in short {
+        let processed: Option<(String, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
+            "SELECT status, processed_at FROM webhook_events WHERE payload->>'messageUuid' = $1",
+        )
+        .bind(msg.to_string())
+        .fetch_optional(pool)
+        .await?;
+        let events: Vec<(i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT id, kind, at FROM live_events WHERE message_uuid = $1 ORDER BY id",
+        )
+        .bind(msg)
+        .fetch_all(pool)
+        .await?;
+        println!(
+            "  live: webhook {i} reached {got} of {n} streams; posted {posted_at}, webhook {processed:?}, events {events:?}"
+        );
     }
     lat.sort_by(f64::total_cmp);
     Ok(StreamStats {
@@ -824,6 +901,16 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
         .zip(lat)
         .map(|((name, _, _), (l, e, b))| stats(name, l, e, b))
         .collect();
+    // The same pages, all at once.
+    let mixed_pages: Vec<(Arc<Vec<String>>, bool)> = pages
+        .iter()
+        .map(|(_, paths, signed_in)| (paths.clone(), *signed_in))
+        .collect();
+    let mixed: Vec<PageStats> = pages
+        .iter()
+        .zip(drive_mixed(&clients, &anon, &base, &mixed_pages, secs * rounds as u64).await)
+        .map(|((name, _, _), (l, e, b))| stats(name, l, e, b))
+        .collect();
 
     // Sends: exactly one Fanvue request each.
     sim.reset_stats();
@@ -849,6 +936,7 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
             .await?;
 
     let stream_stats = live(
+        pool,
         &base,
         &clients[1],
         &settings,
@@ -859,7 +947,6 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
     .await?;
 
     // Report.
-    let baseline = results[0].p95_ms;
     println!();
     println!(
         "Inbox benchmark: {} chats, {} messages, {} creators, {CLIENTS} concurrent clients, {rounds} × {secs} s per page",
@@ -867,34 +954,49 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
         seeded.chats.len() * per_chat,
         CREATORS
     );
-    println!(
-        "{:<24} {:>9} {:>7} {:>9} {:>9} {:>9} {:>11} {:>9}  target",
-        "page", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "p95/login", "bytes"
-    );
     let mut failures = Vec::new();
-    for (i, r) in results.iter().enumerate() {
-        let ratio = if baseline > 0.0 {
-            r.p95_ms / baseline
-        } else {
-            0.0
-        };
-        let target = if i == 0 {
-            "baseline".to_owned()
-        } else {
-            let ok = r.p95_ms < 30.0 && ratio <= 3.0 && r.errors == 0;
-            if !ok {
-                failures.push(r.name.clone());
-            }
-            format!(
-                "p95 < 30 ms and ≤ 3× login: {}",
-                if ok { "met" } else { "MISSED" }
-            )
-        };
+    let mut table = |title: &str, results: &[PageStats], judged: bool| {
+        println!("{title}");
         println!(
-            "{:<24} {:>9} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>10.2}× {:>9}  {target}",
-            r.name, r.requests, r.errors, r.p50_ms, r.p95_ms, r.p99_ms, ratio, r.bytes
+            "{:<24} {:>9} {:>7} {:>9} {:>9} {:>9} {:>11} {:>9}  target",
+            "page", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "p95/login", "bytes"
         );
-    }
+        let baseline = results[0].p95_ms;
+        for (i, r) in results.iter().enumerate() {
+            let ratio = if baseline > 0.0 {
+                r.p95_ms / baseline
+            } else {
+                0.0
+            };
+            let target = if i == 0 {
+                "baseline".to_owned()
+            } else {
+                let ok = r.p95_ms < 30.0 && ratio <= 3.0 && r.errors == 0;
+                if !ok && judged {
+                    failures.push(r.name.clone());
+                }
+                format!(
+                    "p95 < 30 ms and ≤ 3× login: {}",
+                    if ok { "met" } else { "MISSED" }
+                )
+            };
+            println!(
+                "{:<24} {:>9} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>10.2}× {:>9}  {target}",
+                r.name, r.requests, r.errors, r.p50_ms, r.p95_ms, r.p99_ms, ratio, r.bytes
+            );
+        }
+    };
+    table(
+        "each page on its own (16 clients on one page at a time):",
+        &results,
+        true,
+    );
+    println!();
+    table(
+        "all pages at once (16 clients, each taking the pages in turn):",
+        &mixed,
+        false,
+    );
     println!();
     println!(
         "sends: {n_sends} through the compose form, p50 {:.1} ms, p95 {:.1} ms; Fanvue requests during sends: {api_total} in all, {send_calls} sends (target: exactly one per send: {}); ledger rows sent: {ledger_sent}",
@@ -939,6 +1041,7 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
         "chats": seeded.chats.len(),
         "messages": seeded.chats.len() * per_chat,
         "pages": results,
+        "pages_mixed": mixed,
         "sends": {"count": n_sends, "api_requests": api_total, "send_requests": send_calls,
                   "p50_ms": pct(&send_sorted, 0.5), "p95_ms": pct(&send_sorted, 0.95)},
         "live": stream_stats,

@@ -232,6 +232,22 @@ async fn rows_for(
     })
 }
 
+/// `12345` as "12,345".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 fn tab_views(counts: &TabCounts, current: Tab) -> Vec<TabView> {
     Tab::ALL
         .into_iter()
@@ -240,10 +256,10 @@ fn tab_views(counts: &TabCounts, current: Tab) -> Vec<TabView> {
             TabView {
                 tab,
                 count,
-                shown: if count >= q::COUNT_CAP {
+                shown: if counts.capped && count >= q::COUNT_CAP {
                     format!("{}+", q::COUNT_CAP - 1)
                 } else {
-                    count.to_string()
+                    thousands(count)
                 },
                 current: tab == current,
             }
@@ -322,6 +338,7 @@ mod tests {
         let counts = TabCounts {
             all: q::COUNT_CAP,
             unread: 999,
+            capped: true,
             ..Default::default()
         };
         let tabs = tab_views(&counts, Tab::Unread);
@@ -329,6 +346,17 @@ mod tests {
         assert_eq!(shown(Tab::All), "999+");
         assert_eq!(shown(Tab::Unread), "999");
         assert!(tabs.iter().find(|v| v.tab == Tab::Unread).unwrap().current);
+        // Kept counts are exact, with separators.
+        let exact = TabCounts {
+            all: 1_234_567,
+            unread: 1000,
+            ..Default::default()
+        };
+        let tabs = tab_views(&exact, Tab::All);
+        let shown = |t: Tab| tabs.iter().find(|v| v.tab == t).unwrap().shown.clone();
+        assert_eq!(shown(Tab::All), "1,234,567");
+        assert_eq!(shown(Tab::Unread), "1,000");
+        assert_eq!(shown(Tab::Ppv), "0");
     }
 
     #[test]

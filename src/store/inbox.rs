@@ -158,7 +158,8 @@ fn tip_join(m: &str, fan: &str) -> String {
 }
 
 /// The SQL of `list_chats` (also explained by the benchmark). Binds: $1
-/// agency, $2 creators, $3 search pattern, $4/$5 cursor, $6 limit, $7 only.
+/// agency, $2 creators, $3 search pattern, $4/$5 cursor, $6 limit, $7 only,
+/// and without a search $8 the probe's rows per creator (`probe_rows`).
 fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
     let tab = filter.tab.unwrap_or(Tab::All).predicate();
     let search = if filter.search.is_some() {
@@ -190,12 +191,30 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
              LIMIT $6"
         )
     } else {
+        // Per creator, a backward scan of its keyset index. Taking `limit`
+        // rows from every creator and merging them reads creators × limit
+        // rows for one page, so first a probe reads the newest `$8` of each
+        // (creators × $8 ≥ limit): at least `limit` chats are at or above
+        // the `limit`-th newest of those, so no row below it can be on the
+        // page, and the scans stop there. Without a probe (`$8` 0), or when
+        // the probe found fewer than `limit`, there is no bound.
         format!(
-            "SELECT x.* FROM unnest($2::uuid[]) AS v(creator_id)
+            "SELECT x.* FROM (
+                SELECT (array_agg(p.at ORDER BY p.at DESC))[$6] AS at
+                FROM unnest($2::uuid[]) AS v(creator_id)
+                CROSS JOIN LATERAL (
+                    SELECT {ACTIVITY} AS at FROM chats c
+                    WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
+                      AND {tab} AND {search} {cursor} {only_sql}
+                    ORDER BY {ACTIVITY} DESC, c.id DESC
+                    LIMIT $8) p
+             ) bound
+             CROSS JOIN unnest($2::uuid[]) AS v(creator_id)
              CROSS JOIN LATERAL (
                 SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
                 WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
                   AND {tab} AND {search} {cursor} {only_sql}
+                  AND (bound.at IS NULL OR {ACTIVITY} >= bound.at)
                 ORDER BY {ACTIVITY} DESC, c.id DESC
                 LIMIT $6) x
              ORDER BY x.activity_at DESC, x.id DESC
@@ -225,6 +244,18 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
     )
 }
 
+/// Rows per creator the list's probe reads: enough that all creators
+/// together give `limit`; none (no bound) for one to three creators, whose
+/// scans of `limit` rows each cost less than the probe saves.
+fn probe_rows(creators: usize, limit: i64) -> i64 {
+    if creators < 4 {
+        0
+    } else {
+        let n = creators as i64;
+        (limit + n - 1) / n
+    }
+}
+
 /// One page of the list: up to `limit` rows after `after`, newest first.
 /// Per creator, a backward scan of its keyset index (at most `limit` rows
 /// each), then the merge of those few: never a sort of a creator's whole
@@ -243,16 +274,19 @@ pub async fn list_chats(
     }
     let sql = list_chats_sql(filter, after.is_some(), only.is_some());
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(&creators)
         .bind(filter.search.as_deref().map(contains_pattern))
         .bind(after.map(|c| c.at))
         .bind(after.map(|c| c.id))
         .bind(limit)
-        .bind(only)
-        .fetch_all(db)
-        .await?)
+        .bind(only);
+    let query = match filter.search {
+        Some(_) => query,
+        None => query.bind(probe_rows(creators.len(), limit)),
+    };
+    Ok(query.fetch_all(db).await?)
 }
 
 /// How many chats each tab holds, under the creator filter and search.
@@ -263,6 +297,9 @@ pub struct TabCounts {
     pub awaiting: i64,
     pub ppv: i64,
     pub spenders: i64,
+    /// Counted by scanning (a search), so each count stops at `COUNT_CAP`.
+    #[sqlx(default)]
+    pub capped: bool,
 }
 
 impl TabCounts {
@@ -277,12 +314,12 @@ impl TabCounts {
     }
 }
 
-/// Counts stop here ("999+"): a count is a bounded index scan per tab
-/// instead of a pass over every chat of the agency.
+/// A search's counts stop here ("999+"): they are counted by scanning the
+/// matches, unlike the unfiltered counts, which are kept.
 pub const COUNT_CAP: i64 = 1000;
 
-/// The SQL of `count_tabs`. Binds: $1 agency, $2 creators, $3 search
-/// pattern, $4 cap.
+/// The SQL of `count_tabs`. Binds: $1 agency, $2 creators, then for a
+/// search $3 the pattern and $4 the cap.
 fn count_tabs_sql(search: bool) -> String {
     if search {
         // Few matches: one trigram scan, every tab counted in the same pass.
@@ -291,31 +328,27 @@ fn count_tabs_sql(search: bool) -> String {
                 least(count(*) FILTER (WHERE {UNREAD}), $4) AS unread,
                 least(count(*) FILTER (WHERE {AWAITING}), $4) AS awaiting,
                 least(count(*) FILTER (WHERE {OPEN_PPV}), $4) AS ppv,
-                least(count(*) FILTER (WHERE {SPENDER}), $4) AS spenders
+                least(count(*) FILTER (WHERE {SPENDER}), $4) AS spenders,
+                true AS capped
              FROM chats c
              WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND {SEARCH}"
         )
     } else {
-        let one = |tab: &str| {
-            format!(
-                "(SELECT count(*) FROM (SELECT 1 FROM chats c
-                   WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND $3::text IS NULL AND {tab}
-                   LIMIT $4) s)"
-            )
-        };
-        format!(
-            "SELECT {} AS \"all\", {} AS unread, {} AS awaiting, {} AS ppv, {} AS spenders",
-            one("true"),
-            one(UNREAD),
-            one(AWAITING),
-            one(OPEN_PPV),
-            one(SPENDER)
-        )
+        // The tallies the chats' triggers keep (migration 15): a handful of
+        // rows per creator, folded by `compact_tab_tallies`.
+        "SELECT COALESCE(sum(t.n_all), 0)::int8 AS \"all\",
+            COALESCE(sum(t.n_unread), 0)::int8 AS unread,
+            COALESCE(sum(t.n_awaiting), 0)::int8 AS awaiting,
+            COALESCE(sum(t.n_ppv), 0)::int8 AS ppv,
+            COALESCE(sum(t.n_spend), 0)::int8 AS spenders
+         FROM chat_tab_tallies t
+         WHERE t.creator_id = ANY($2) AND t.agency_id = $1"
+            .to_owned()
     }
 }
 
-/// The tab counts (the tab of `filter` is ignored), each at most
-/// `COUNT_CAP`.
+/// The tab counts (the tab of `filter` is ignored): exact, or for a
+/// search each at most `COUNT_CAP`.
 #[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
 pub async fn count_tabs(
     db: &PgPool,
@@ -327,11 +360,21 @@ pub async fn count_tabs(
     }
     let sql = count_tabs_sql(filter.search.is_some());
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
-        .bind(&creators)
-        .bind(filter.search.as_deref().map(contains_pattern))
-        .bind(COUNT_CAP)
+        .bind(&creators);
+    let query = match &filter.search {
+        Some(text) => query.bind(contains_pattern(text)).bind(COUNT_CAP),
+        None => query,
+    };
+    Ok(query.fetch_one(db).await?)
+}
+
+/// Folds each creator's tab tallies into one row (housekeeping: a count
+/// reads every row of its creators). Returns how many rows went.
+#[tracing::instrument(skip_all)]
+pub async fn compact_tab_tallies(db: &PgPool) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT chat_tab_tallies_compact()")
         .fetch_one(db)
         .await?)
 }
@@ -575,16 +618,19 @@ pub async fn explain_list_chats(
         list_chats_sql(filter, false, false)
     );
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(&creators)
         .bind(filter.search.as_deref().map(contains_pattern))
         .bind(None::<DateTime<Utc>>)
         .bind(None::<Uuid>)
         .bind(limit)
-        .bind(None::<Uuid>)
-        .fetch_all(db)
-        .await?)
+        .bind(None::<Uuid>);
+    let query = match filter.search {
+        Some(_) => query,
+        None => query.bind(probe_rows(creators.len(), limit)),
+    };
+    Ok(query.fetch_all(db).await?)
 }
 
 /// `EXPLAIN (ANALYZE, BUFFERS)` of `count_tabs`.
@@ -599,13 +645,14 @@ pub async fn explain_count_tabs(
         count_tabs_sql(filter.search.is_some())
     );
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(agency)
-        .bind(&creators)
-        .bind(filter.search.as_deref().map(contains_pattern))
-        .bind(COUNT_CAP)
-        .fetch_all(db)
-        .await?)
+        .bind(&creators);
+    let query = match &filter.search {
+        Some(text) => query.bind(contains_pattern(text)).bind(COUNT_CAP),
+        None => query,
+    };
+    Ok(query.fetch_all(db).await?)
 }
 
 /// `EXPLAIN (ANALYZE, BUFFERS)` of the thread page's `messages` (the newest

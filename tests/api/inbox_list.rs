@@ -531,3 +531,190 @@ async fn a_nul_in_the_search_or_a_cursor_out_of_range_is_a_400() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
     }
 }
+
+/// Every chat id of the agency under `predicate`, in list order.
+async fn brute_force_order(
+    app: &TestApp,
+    agency: switchboard::domain::AgencyId,
+    predicate: &str,
+) -> Vec<Uuid> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT c.id FROM chats c WHERE c.agency_id = $1 AND {predicate}
+         ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id DESC"
+    )))
+    .bind(agency)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Every page of a tab through "load more", in order.
+async fn all_pages(client: &TestClient, tab: &str) -> Vec<Uuid> {
+    let (s, first) = client.get_html(&format!("/inbox?tab={tab}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut ids = chat_ids(&first);
+    let mut cursor = cursor_in(&first);
+    while let Some(c) = cursor {
+        let (s, rows) = client
+            .get_html(&format!("/inbox/rows?tab={tab}&creator=&q=&after={c}"))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        ids.extend(chat_ids(&rows));
+        cursor = cursor_in(&rows);
+        assert!(ids.len() < 10_000);
+    }
+    ids
+}
+
+const TAB_PREDICATES: [(&str, &str); 5] = [
+    ("all", "true"),
+    ("unread", "(c.unread_count > 0 OR NOT c.is_read)"),
+    ("awaiting", "c.awaiting_reply"),
+    ("ppv", "c.has_open_ppv"),
+    ("spenders", "c.has_spend"),
+];
+
+async fn assert_counts_match_a_recount(
+    app: &TestApp,
+    client: &TestClient,
+    agency: switchboard::domain::AgencyId,
+    when: &str,
+) {
+    let (_, page) = client.get_html("/inbox").await;
+    for (tab, predicate) in TAB_PREDICATES {
+        let expected = brute_force_order(app, agency, predicate).await.len() as i64;
+        assert_eq!(count_of(&page, tab), expected, "{tab} count {when}");
+    }
+}
+
+#[tokio::test]
+async fn many_creators_page_in_exact_order_and_kept_counts_match_a_recount() {
+    let ConnectedCreator {
+        app,
+        acme,
+        admin,
+        id: first,
+        ..
+    } = TestApp::with_connected_creator().await;
+    // Seven creators (the list's probe bounds the scans from four up), with
+    // skewed activity: the first has most of the newest chats, the others
+    // fewer and older ones, and many chats share a timestamp.
+    let mut creators = vec![first];
+    for i in 1..7 {
+        let id = switchboard::domain::CreatorId::new();
+        sqlx::query(
+            "INSERT INTO creators (id, agency_id, fanvue_uuid, handle, display_name, status)
+             VALUES ($1, $2, $3, $4, $5, 'disconnected')",
+        )
+        .bind(id)
+        .bind(acme.id)
+        .bind(Uuid::new_v4())
+        .bind(format!("creator{i}"))
+        .bind(format!("Creator {i}"))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        creators.push(id);
+    }
+    let base = Utc::now() - Duration::days(3);
+    let mut chats_of = Vec::new();
+    for (n, creator) in creators.iter().enumerate() {
+        let seed = MirrorSeed {
+            pool: &app.pool,
+            agency: acme.id,
+            creator: *creator,
+        };
+        let count = if n == 0 { 90 } else { 8 + 5 * n };
+        let chats: Vec<_> = (0..count)
+            .map(|i| {
+                let mut c = fan_chat(Uuid::new_v4(), &format!("Fan {n}-{i}"));
+                let minutes = if n == 0 {
+                    1000 + i as i64
+                } else {
+                    (i * 7 + n * 3) as i64
+                };
+                // Every fifth chat ties with a chat of another creator.
+                let minutes = if i % 5 == 0 { 500 } else { minutes };
+                c.last_message_at = Some(base + Duration::minutes(minutes));
+                c.is_read = i % 3 != 0;
+                c.unread_count = if i % 4 == 0 { 2 } else { 0 };
+                c
+            })
+            .collect();
+        let ids = seed.chats(&chats).await;
+        // Some chats get a fan message last (awaiting reply), some an open
+        // PPV, some a tip.
+        let mut msgs = Vec::new();
+        for (i, c) in chats.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            let at = c.last_message_at.unwrap();
+            let mut m = seed_message(c.fan_uuid, i % 4 == 0, Some("hello"), at);
+            if i % 6 == 0 {
+                m.outbound = true;
+                m.sender_uuid = None;
+                m.recipient_uuid = Some(c.fan_uuid);
+                m.price_cents = Some(1200);
+                m.has_media = Some(true);
+                m.media_type = Some("image".to_owned());
+                m.media_uuids = vec![Uuid::new_v4()];
+            }
+            msgs.push(m);
+        }
+        seed.messages(&msgs).await;
+        for c in chats.iter().step_by(7) {
+            seed.tip(c.fan_uuid, 500, c.last_message_at.unwrap()).await;
+        }
+        chats_of.push(ids);
+    }
+    for (tab, predicate) in TAB_PREDICATES {
+        let expected = brute_force_order(&app, acme.id, predicate).await;
+        assert!(!expected.is_empty(), "{tab} has chats");
+        assert_eq!(
+            all_pages(&admin, tab).await,
+            expected,
+            "{tab} in list order"
+        );
+    }
+    assert_counts_match_a_recount(&app, &admin, acme.id, "after seeding").await;
+
+    // Changes through the mirror's writers: read state, a new message moving
+    // a chat up, a deleted chat; then the tallies folded.
+    sqlx::query("UPDATE chats SET is_read = true, unread_count = 0 WHERE agency_id = $1 AND unread_count > 0 AND creator_id = $2")
+        .bind(acme.id)
+        .bind(creators[2])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM chats WHERE id = $1")
+        .bind(chats_of[3][0])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_counts_match_a_recount(&app, &admin, acme.id, "after changes").await;
+    let tally_rows = |app: &TestApp| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM chat_tab_tallies")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(tally_rows(&app).await > creators.len() as i64);
+    switchboard::store::inbox::compact_tab_tallies(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        tally_rows(&app).await,
+        creators.len() as i64,
+        "one row per creator once folded"
+    );
+    assert_counts_match_a_recount(&app, &admin, acme.id, "after folding").await;
+    for (tab, predicate) in TAB_PREDICATES {
+        let expected = brute_force_order(&app, acme.id, predicate).await;
+        assert_eq!(
+            all_pages(&admin, tab).await,
+            expected,
+            "{tab} in list order after changes"
+        );
+    }
+}
