@@ -109,7 +109,17 @@ LANGUAGE sql AS $$
     SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM folded)
 $$;
 
-INSERT INTO chat_tab_tallies (agency_id, creator_id, n_all, n_unread, n_awaiting, n_ppv, n_spend)
-SELECT c.agency_id, c.creator_id, count(*), sum((chat_tab_flags(c)).unread), sum((chat_tab_flags(c)).awaiting),
-       sum((chat_tab_flags(c)).ppv), sum((chat_tab_flags(c)).spend)
-FROM chats c GROUP BY 1, 2;
+-- Recounts every tally from the chats (the initial fill; also for a bulk
+-- load that bypassed the triggers). Locks the tallies so no append is lost
+-- between the delete and the recount.
+CREATE FUNCTION chat_tab_tallies_rebuild() RETURNS void
+LANGUAGE sql AS $$
+    LOCK TABLE chat_tab_tallies IN EXCLUSIVE MODE;
+    DELETE FROM chat_tab_tallies;
+    INSERT INTO chat_tab_tallies (agency_id, creator_id, n_all, n_unread, n_awaiting, n_ppv, n_spend)
+    SELECT c.agency_id, c.creator_id, count(*), sum((chat_tab_flags(c)).unread),
+           sum((chat_tab_flags(c)).awaiting), sum((chat_tab_flags(c)).ppv), sum((chat_tab_flags(c)).spend)
+    FROM chats c GROUP BY 1, 2;
+$$;
+
+SELECT chat_tab_tallies_rebuild();

@@ -214,7 +214,7 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
                 SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
                 WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
                   AND {tab} AND {search} {cursor} {only_sql}
-                  AND (bound.at IS NULL OR {ACTIVITY} >= bound.at)
+                  AND {ACTIVITY} >= COALESCE(bound.at, '-infinity'::timestamptz)
                 ORDER BY {ACTIVITY} DESC, c.id DESC
                 LIMIT $6) x
              ORDER BY x.activity_at DESC, x.id DESC
