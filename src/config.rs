@@ -76,7 +76,8 @@ struct Raw {
     fanvue: RawFanvue,
     sync: SyncSettings,
     webhooks: RawWebhooks,
-    inbox: InboxSettings,
+    #[serde(default)]
+    inbox: RawRemoved,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,14 +114,13 @@ pub struct WebhookSettings {
     pub intake_batch: usize,
 }
 
-/// The shared inbox.
-#[derive(Debug, Clone, Deserialize)]
-pub struct InboxSettings {
-    /// The lowest PPV price a send may carry, in cents
-    /// (`SWITCHBOARD__INBOX__MIN_PPV_PRICE_CENTS`). Fanvue's documentation
-    /// says 200 in one place and 300 in another, so the default is the
-    /// safer 300; the agency settings page will make it per agency.
-    pub min_ppv_price_cents: i64,
+/// Settings that moved out of the configuration. Read only to refuse them
+/// at start-up, so an operator who set one learns where it went instead of
+/// having it silently ignored.
+#[derive(Debug, Default, Deserialize)]
+struct RawRemoved {
+    /// Now the agency's "Minimum PPV price" (Administration → Settings).
+    min_ppv_price_cents: Option<serde::de::IgnoredAny>,
 }
 
 /// Mirror sync: scheduling and depth (DESIGN §5).
@@ -254,7 +254,6 @@ pub struct Settings {
     pub fanvue: FanvueSettings,
     pub sync: SyncSettings,
     pub webhooks: WebhookSettings,
-    pub inbox: InboxSettings,
 }
 
 impl Settings {
@@ -347,14 +346,13 @@ impl Settings {
             ));
         }
         let webhooks = Self::webhooks_from_raw(raw.webhooks)?;
-        if raw.inbox.min_ppv_price_cents < 1 {
+        if raw.inbox.min_ppv_price_cents.is_some() {
             return Err(ConfigError::Malformed(
                 "inbox.min_ppv_price_cents",
-                "must be at least 1 (cent)".into(),
+                "is no longer a configuration setting: each agency sets its minimum PPV price on its settings page (Administration → Settings). Remove it.".into(),
             ));
         }
         Ok(Self {
-            inbox: raw.inbox,
             fanvue,
             webhooks,
             sync: raw.sync,
@@ -536,8 +534,7 @@ fn shipped_defaults()
         .set_default("webhooks.workers", 1)?
         .set_default("webhooks.enabled", true)?
         .set_default("webhooks.intake_writers", 2)?
-        .set_default("webhooks.intake_batch", 256)?
-        .set_default("inbox.min_ppv_price_cents", 300)?)
+        .set_default("webhooks.intake_batch", 256)?)
 }
 
 /// Settings for integration tests and benchmarks: the shipped defaults
@@ -633,9 +630,7 @@ mod tests {
                 lease_secs: 60,
                 poll_interval_ms: 1000,
             },
-            inbox: InboxSettings {
-                min_ppv_price_cents: 300,
-            },
+            inbox: RawRemoved::default(),
         }
     }
 
@@ -695,6 +690,15 @@ mod tests {
         r.secret_key = Some(EXAMPLE_SECRET_KEY.to_owned().into());
         r.public_url = "https://crm.example.com".into();
         assert!(Settings::from_raw(r).is_err());
+    }
+
+    #[test]
+    fn the_moved_minimum_ppv_price_is_refused_with_directions() {
+        let mut r = raw();
+        r.inbox.min_ppv_price_cents = Some(serde::de::IgnoredAny);
+        let err = Settings::from_raw(r).unwrap_err().to_string();
+        assert!(err.contains("settings page"), "{err}");
+        assert!(Settings::from_raw(raw()).is_ok());
     }
 
     #[test]

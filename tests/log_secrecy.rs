@@ -211,6 +211,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/staff/{id}/fanvue-uuid"),
     ("POST", "/admin/invites/{id}/revoke"),
     ("GET", "/admin/audit"),
+    ("GET", "/admin/settings"),
+    ("POST", "/admin/settings"),
     ("GET", "/admin/status"),
     ("GET", "/admin/webhooks"),
     ("POST", "/admin/webhooks/events/{id}/retry"),

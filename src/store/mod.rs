@@ -3,6 +3,7 @@
 //! scopes its query by it; a row of another agency is simply "not found".
 
 pub mod agencies;
+pub mod agency_settings;
 pub mod audit;
 pub mod chats;
 pub mod creators;

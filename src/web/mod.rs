@@ -18,6 +18,7 @@ pub mod render;
 pub mod root_span;
 pub mod session;
 pub mod session_store;
+pub mod settings;
 pub mod static_files;
 
 use std::sync::Arc;
@@ -111,6 +112,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(admin::invites::revoke),
         )
         .route("/admin/audit", web::get().to(admin::audit::list))
+        .service(
+            web::resource("/admin/settings")
+                .route(web::get().to(settings::show))
+                .route(web::post().to(settings::save)),
+        )
         .route("/admin/status", web::get().to(admin::status::show))
         .route("/admin/webhooks", web::get().to(admin::webhooks::show))
         .route(
