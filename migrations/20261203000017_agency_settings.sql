@@ -15,3 +15,9 @@ ALTER TABLE agencies
     -- The name is validated against the tz database by the application (and
     -- by Postgres when the settings page saves it); this only bounds it.
     ADD CONSTRAINT agencies_time_zone_shape CHECK (length(time_zone) BETWEEN 1 AND 64);
+
+-- For /metrics, which samples these on every scrape: dead letters, and the
+-- last hour of sends and sync runs, read by index instead of by scanning.
+CREATE INDEX webhook_events_dead_idx ON webhook_events (id) WHERE status = 'dead';
+CREATE INDEX outbound_sends_created_idx ON outbound_sends (created_at);
+CREATE INDEX sync_runs_started_idx ON sync_runs (started_at);

@@ -78,6 +78,8 @@ struct Raw {
     webhooks: RawWebhooks,
     #[serde(default)]
     inbox: RawRemoved,
+    #[serde(default)]
+    metrics: MetricsSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +114,14 @@ pub struct WebhookSettings {
     pub intake_writers: usize,
     /// Most deliveries stored by one intake statement.
     pub intake_batch: usize,
+}
+
+/// `/metrics` (Prometheus). Off unless a token is set; scrapers send it as
+/// `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetricsSettings {
+    /// `SWITCHBOARD__METRICS__TOKEN`; at least 16 characters.
+    pub token: Option<SecretString>,
 }
 
 /// Settings that moved out of the configuration. Read only to refuse them
@@ -254,6 +264,7 @@ pub struct Settings {
     pub fanvue: FanvueSettings,
     pub sync: SyncSettings,
     pub webhooks: WebhookSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Settings {
@@ -352,7 +363,24 @@ impl Settings {
                 "is no longer a configuration setting: each agency sets its minimum PPV price on its settings page (Administration → Settings). Remove it.".into(),
             ));
         }
+        let metrics = MetricsSettings {
+            token: raw
+                .metrics
+                .token
+                .filter(|t| !t.expose_secret().trim().is_empty()),
+        };
+        if metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().chars().count() < 16)
+        {
+            return Err(ConfigError::Malformed(
+                "SWITCHBOARD__METRICS__TOKEN",
+                "must be at least 16 characters (generate one with `openssl rand -hex 24`)".into(),
+            ));
+        }
         Ok(Self {
+            metrics,
             fanvue,
             webhooks,
             sync: raw.sync,
@@ -631,6 +659,7 @@ mod tests {
                 poll_interval_ms: 1000,
             },
             inbox: RawRemoved::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 

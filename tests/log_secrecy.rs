@@ -189,6 +189,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/webhooks/fanvue/{event}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/static/{file}"),
     ("GET", "/"),
     ("GET", "/inbox/stream"),

@@ -13,6 +13,7 @@ pub mod live;
 pub mod locks;
 pub mod login_failures;
 pub mod messages;
+pub mod metrics;
 pub mod mirror_stats;
 pub mod nagle;
 pub mod oauth_flows;

@@ -14,6 +14,7 @@ pub mod headers;
 pub mod health;
 pub mod home;
 pub mod inbox;
+pub mod metrics;
 pub mod render;
 pub mod root_span;
 pub mod session;
@@ -47,6 +48,7 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
         .route("/static/{file}", web::get().to(static_files::serve))
         .route("/", web::get().to(home::overview))
         .route("/inbox", web::get().to(inbox::list::page))

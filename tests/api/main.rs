@@ -14,6 +14,7 @@ mod inbox_send;
 mod inbox_thread;
 mod invites;
 mod live;
+mod metrics;
 mod mirror_integrity;
 mod settings;
 mod staff_admin;
