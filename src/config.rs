@@ -76,7 +76,10 @@ struct Raw {
     fanvue: RawFanvue,
     sync: SyncSettings,
     webhooks: RawWebhooks,
-    inbox: InboxSettings,
+    #[serde(default)]
+    inbox: RawRemoved,
+    #[serde(default)]
+    metrics: MetricsSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,14 +116,21 @@ pub struct WebhookSettings {
     pub intake_batch: usize,
 }
 
-/// The shared inbox.
-#[derive(Debug, Clone, Deserialize)]
-pub struct InboxSettings {
-    /// The lowest PPV price a send may carry, in cents
-    /// (`SWITCHBOARD__INBOX__MIN_PPV_PRICE_CENTS`). Fanvue's documentation
-    /// says 200 in one place and 300 in another, so the default is the
-    /// safer 300; the agency settings page will make it per agency.
-    pub min_ppv_price_cents: i64,
+/// `/metrics` (Prometheus). Off unless a token is set; scrapers send it as
+/// `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetricsSettings {
+    /// `SWITCHBOARD__METRICS__TOKEN`; at least 16 characters.
+    pub token: Option<SecretString>,
+}
+
+/// Settings that moved out of the configuration. Read only to refuse them
+/// at start-up, so an operator who set one learns where it went instead of
+/// having it silently ignored.
+#[derive(Debug, Default, Deserialize)]
+struct RawRemoved {
+    /// Now the agency's "Minimum PPV price" (Administration → Settings).
+    min_ppv_price_cents: Option<serde::de::IgnoredAny>,
 }
 
 /// Mirror sync: scheduling and depth (DESIGN §5).
@@ -254,7 +264,7 @@ pub struct Settings {
     pub fanvue: FanvueSettings,
     pub sync: SyncSettings,
     pub webhooks: WebhookSettings,
-    pub inbox: InboxSettings,
+    pub metrics: MetricsSettings,
 }
 
 impl Settings {
@@ -347,14 +357,30 @@ impl Settings {
             ));
         }
         let webhooks = Self::webhooks_from_raw(raw.webhooks)?;
-        if raw.inbox.min_ppv_price_cents < 1 {
+        if raw.inbox.min_ppv_price_cents.is_some() {
             return Err(ConfigError::Malformed(
                 "inbox.min_ppv_price_cents",
-                "must be at least 1 (cent)".into(),
+                "is no longer a configuration setting: each agency sets its minimum PPV price on its settings page (Administration → Settings). Remove it.".into(),
+            ));
+        }
+        let metrics = MetricsSettings {
+            token: raw
+                .metrics
+                .token
+                .filter(|t| !t.expose_secret().trim().is_empty()),
+        };
+        if metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().trim().chars().count() < 16)
+        {
+            return Err(ConfigError::Malformed(
+                "SWITCHBOARD__METRICS__TOKEN",
+                "must be at least 16 characters (generate one with `openssl rand -hex 24`)".into(),
             ));
         }
         Ok(Self {
-            inbox: raw.inbox,
+            metrics,
             fanvue,
             webhooks,
             sync: raw.sync,
@@ -536,8 +562,7 @@ fn shipped_defaults()
         .set_default("webhooks.workers", 1)?
         .set_default("webhooks.enabled", true)?
         .set_default("webhooks.intake_writers", 2)?
-        .set_default("webhooks.intake_batch", 256)?
-        .set_default("inbox.min_ppv_price_cents", 300)?)
+        .set_default("webhooks.intake_batch", 256)?)
 }
 
 /// Settings for integration tests and benchmarks: the shipped defaults
@@ -633,9 +658,8 @@ mod tests {
                 lease_secs: 60,
                 poll_interval_ms: 1000,
             },
-            inbox: InboxSettings {
-                min_ppv_price_cents: 300,
-            },
+            inbox: RawRemoved::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 
@@ -695,6 +719,15 @@ mod tests {
         r.secret_key = Some(EXAMPLE_SECRET_KEY.to_owned().into());
         r.public_url = "https://crm.example.com".into();
         assert!(Settings::from_raw(r).is_err());
+    }
+
+    #[test]
+    fn the_moved_minimum_ppv_price_is_refused_with_directions() {
+        let mut r = raw();
+        r.inbox.min_ppv_price_cents = Some(serde::de::IgnoredAny);
+        let err = Settings::from_raw(r).unwrap_err().to_string();
+        assert!(err.contains("settings page"), "{err}");
+        assert!(Settings::from_raw(raw()).is_ok());
     }
 
     #[test]

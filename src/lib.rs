@@ -12,6 +12,7 @@ pub mod fanvue;
 pub mod http;
 pub mod inbox;
 pub mod live;
+pub mod metrics;
 pub mod sim;
 pub mod startup;
 pub mod store;

@@ -112,6 +112,9 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         crate::credentials::password::warm_up();
+        if settings.metrics.token.is_some() {
+            crate::metrics::install();
+        }
         let settings = Arc::new(settings);
         let client = FanvueClient::new(&settings.fanvue)
             .map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;
@@ -366,6 +369,7 @@ fn run(
             .wrap(from_fn(csrf::guard))
             .wrap(sessions)
             .wrap(TracingLogger::<crate::web::root_span::RedactedRootSpan>::new())
+            .wrap(from_fn(crate::metrics::track_http))
             .wrap(from_fn(headers::security))
     })
     .shutdown_timeout(10)

@@ -978,3 +978,85 @@ async fn hostile_fan_names_and_texts_render_as_text_and_keep_the_layout() {
     }
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_admin_changes_the_agency_settings_and_fixes_a_mistake() {
+    if skip() {
+        eprintln!("SKIP_BROWSER_TESTS=1: browser journey skipped");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let (_driver, c) = start_browser().await;
+    let base = app.address.clone();
+    sign_in(&c, &base, &acme.email("admin"), PASSWORD).await;
+    expect_heading(&c, "Welcome back, Acme Admin").await;
+
+    // From the navigation.
+    click(&c, "nav a[href='/admin/settings']").await;
+    expect_heading(&c, "Agency settings").await;
+    let value = |css: &'static str| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Css(css))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(value("#time_zone").await, "UTC");
+    assert_eq!(value("#min_ppv_price").await, "3.00");
+
+    // A mistake: the form comes back with the message and what was typed.
+    fill(&c, "#time_zone", "Asia/Katmandoo").await;
+    fill(&c, "#platform_fee_percent", "15").await;
+    click(&c, "#settings-form button[type=submit]").await;
+    expect_text(&c, "#time_zone-error", "not a time zone name").await;
+    assert_eq!(value("#time_zone").await, "Asia/Katmandoo");
+    assert_eq!(value("#platform_fee_percent").await, "15");
+    let invalid: Option<String> = c
+        .find(Locator::Css("#time_zone"))
+        .await
+        .unwrap()
+        .attr("aria-invalid")
+        .await
+        .unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+
+    // Fixed, with the checkbox ticked and a new minimum: saved and shown.
+    fill(&c, "#time_zone", "Asia/Kathmandu").await;
+    fill(&c, "#min_ppv_price", "4.50").await;
+    click(&c, "#mark_read_on_open").await;
+    click(&c, "#settings-form button[type=submit]").await;
+    expect_text(&c, ".flash", "Saved:").await;
+    let flash = expect_text(&c, ".flash", "Time zone").await;
+    assert!(
+        flash.contains("Platform fee") && flash.contains("Minimum PPV price"),
+        "{flash}"
+    );
+    assert_eq!(value("#time_zone").await, "Asia/Kathmandu");
+    assert_eq!(value("#platform_fee_percent").await, "15");
+    assert_eq!(value("#min_ppv_price").await, "4.50");
+    let checked: Option<String> = c
+        .find(Locator::Css("#mark_read_on_open"))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(checked.as_deref(), Some("true"));
+    expect_text(&c, "#now-in-zone", "+0545").await;
+    let stored: (String, i32, i64, bool) = sqlx::query_as(
+        "SELECT time_zone, platform_fee_bps, min_ppv_price_cents, mark_read_on_open
+           FROM agencies WHERE id = $1",
+    )
+    .bind(acme.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, ("Asia/Kathmandu".to_owned(), 1500, 450, true));
+    c.close().await.unwrap();
+}

@@ -25,6 +25,8 @@ pub enum AuditAction {
     CreatorUnassigned,
     ReconcileRequested,
     WebhookRetried,
+    /// One agency setting changed (one entry per setting, old → new).
+    AgencySettingChanged,
 }
 
 impl AuditAction {
@@ -52,6 +54,7 @@ impl AuditAction {
             AuditAction::CreatorUnassigned => "creator.unassigned",
             AuditAction::ReconcileRequested => "sync.reconcile_requested",
             AuditAction::WebhookRetried => "webhook.retried",
+            AuditAction::AgencySettingChanged => "agency.setting_changed",
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Domain types with no I/O: identifiers, emails, names, roles, password
-//! rules, creator statuses, audit actions, message kinds and sources, and
+//! rules, agency settings and time zones, creator statuses, audit actions, message kinds and sources, and
 //! webhook event types. Values are parsed once at the
 //! edge (forms, CLI, database rows) and the rest of the code only ever sees
 //! the parsed types.
 
+mod agency_settings;
 mod audit_action;
 mod creator_status;
 mod email;
@@ -16,8 +17,10 @@ mod names;
 mod password;
 mod role;
 mod send_status;
+mod time_zone;
 mod webhook_event;
 
+pub use agency_settings::{MinPpvPrice, PlatformFee, TipWindow};
 pub use audit_action::AuditAction;
 pub use creator_status::CreatorStatus;
 pub use email::Email;
@@ -30,6 +33,7 @@ pub use names::{AgencyName, DisplayName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordChoiceError};
 pub use role::Role;
 pub use send_status::SendStatus;
+pub use time_zone::AgencyZone;
 pub use webhook_event::WebhookEventType;
 
 /// Why a value could not be parsed; the message is safe to show to the user.

@@ -226,6 +226,7 @@ impl FanvueClient {
                 }
             };
             let status = resp.status();
+            crate::metrics::fanvue_response(method.as_str(), path, status.as_u16());
             let headers = resp.headers().clone();
             self.note_deprecations(&headers, path);
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -245,7 +246,9 @@ impl FanvueClient {
                 }
                 return Err(FanvueError::RateLimited { retry_after });
             }
-            self.budget.observe(bucket, observed(&headers)).await;
+            let seen = observed(&headers);
+            crate::metrics::fanvue_budget(bucket, seen.remaining);
+            self.budget.observe(bucket, seen).await;
             let bytes = resp
                 .bytes()
                 .await

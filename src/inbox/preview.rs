@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 
-use crate::domain::Cents;
+use crate::domain::{AgencyZone, Cents};
 
 /// The ordinary one-to-one message types (no badge in the thread).
 const ORDINARY: &[&str] = &[
@@ -168,9 +168,15 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// Absolute time, labelled UTC (the agency time zone setting comes later).
+/// Absolute time, labelled UTC.
 pub fn utc(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Absolute time in the agency's zone, labelled with the zone's
+/// abbreviation at that instant ("2026-03-29 02:30 BST", "… +0545").
+pub fn local(at: DateTime<Utc>, zone: AgencyZone) -> String {
+    zone.date_time(at)
 }
 
 /// Machine-readable time for `<time datetime>`.
@@ -282,5 +288,16 @@ mod tests {
         assert_eq!(ago(30 * 86_400), "Nov 2");
         assert_eq!(ago(400 * 86_400), "Oct 28, 2025");
         assert_eq!(utc(now), "2026-12-02 12:00 UTC");
+    }
+
+    #[test]
+    fn local_times_carry_the_zones_abbreviation() {
+        let at = DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let zone = |n| AgencyZone::parse(n).unwrap();
+        assert_eq!(local(at, AgencyZone::UTC), "2026-12-02 12:00 UTC");
+        assert_eq!(local(at, zone("Asia/Kathmandu")), "2026-12-02 17:45 +0545");
+        assert_eq!(local(at, zone("America/New_York")), "2026-12-02 07:00 EST");
     }
 }

@@ -9,7 +9,7 @@ use super::cursor;
 use super::error::InboxError;
 use super::list::{self, RowsView};
 use super::preview;
-use crate::domain::{Cents, CreatorId};
+use crate::domain::{AgencyZone, Cents, CreatorId};
 use crate::store::inbox::{self as q, ChatHead, FanStats, MessageCursor, MessageRow, Window};
 
 /// Messages per page of the thread.
@@ -30,6 +30,11 @@ pub async fn visible_chat(db: &PgPool, viewer: Viewer, chat: Uuid) -> Result<Cha
     }
 }
 
+/// The zone the viewer's agency shows times in.
+async fn agency_zone(db: &PgPool, viewer: Viewer) -> Result<AgencyZone, InboxError> {
+    Ok(crate::store::agency_settings::time_zone(db, viewer.agency_id).await?)
+}
+
 /// The thread header.
 #[derive(Debug, Clone)]
 pub struct HeadView {
@@ -45,10 +50,12 @@ pub struct HeadView {
     pub top_spender: bool,
     pub registered: Option<String>,
     pub registered_iso: String,
+    /// The agency's zone, which every time on the page is shown in.
+    pub zone_name: &'static str,
 }
 
 impl HeadView {
-    fn new(h: &ChatHead) -> Self {
+    fn new(h: &ChatHead, zone: AgencyZone) -> Self {
         let fan_name = preview::fan_name(h.fan_display_name.as_deref(), h.fan_handle.as_deref());
         Self {
             chat_id: h.id,
@@ -61,10 +68,9 @@ impl HeadView {
             fan_nickname: h.fan_nickname.clone().filter(|s| !s.trim().is_empty()),
             avatar: preview::safe_avatar(h.fan_avatar_url.as_deref()),
             top_spender: h.is_top_spender,
-            registered: h
-                .fan_registered_at
-                .map(|t| t.format("%Y-%m-%d").to_string()),
+            registered: h.fan_registered_at.map(|t| zone.date(t)),
             registered_iso: h.fan_registered_at.map(preview::iso).unwrap_or_default(),
+            zone_name: zone.name(),
         }
     }
 }
@@ -73,7 +79,7 @@ impl HeadView {
 #[derive(Debug, Clone)]
 pub struct PpvView {
     pub price: String,
-    /// When it was bought (UTC), if it was.
+    /// When it was bought (agency time), if it was.
     pub paid_at: Option<String>,
     pub paid_iso: String,
 }
@@ -89,7 +95,8 @@ pub struct MessageView {
     /// Admins get a link to map an unmapped team member.
     pub map_link: bool,
     pub at_iso: String,
-    pub at_utc: String,
+    /// The time in the agency's zone, with its abbreviation.
+    pub at_local: String,
     pub text: Option<String>,
     /// "Photo ×3" for media (with or without text).
     pub media: Option<String>,
@@ -104,7 +111,7 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    pub fn new(m: &MessageRow, fan_name: &str, viewer_is_admin: bool) -> Self {
+    pub fn new(m: &MessageRow, fan_name: &str, viewer_is_admin: bool, zone: AgencyZone) -> Self {
         let outbound = m.direction == "out";
         let automated = preview::is_automated(&m.kind);
         let mut map_link = false;
@@ -127,7 +134,7 @@ impl MessageView {
         let is_tip = m.kind == "TIP";
         let ppv = m.price_cents.filter(|_| !is_tip).map(|c| PpvView {
             price: Cents(c).to_string(),
-            paid_at: m.purchased_at.map(preview::utc),
+            paid_at: m.purchased_at.map(|t| preview::local(t, zone)),
             paid_iso: m.purchased_at.map(preview::iso).unwrap_or_default(),
         });
         let tip = is_tip.then(|| match m.tip_cents.or(m.price_cents) {
@@ -160,7 +167,7 @@ impl MessageView {
             sender,
             map_link,
             at_iso: preview::iso(m.at),
-            at_utc: preview::utc(m.at),
+            at_local: preview::local(m.at, zone),
             text,
             media,
             ppv,
@@ -192,7 +199,7 @@ pub struct PanelView {
 }
 
 impl PanelView {
-    pub fn new(s: &FanStats) -> Self {
+    pub fn new(s: &FanStats, zone: AgencyZone) -> Self {
         let last = s.last_ppv_at.max(s.last_tip_at);
         let unlock_rate = (s.ppv_sent > 0).then(|| {
             let pct = (s.ppv_bought as f64 * 100.0 / s.ppv_sent as f64).round();
@@ -205,10 +212,10 @@ impl PanelView {
             ppv_bought: s.ppv_bought,
             tips: s.tips,
             purchases: s.ppv_bought + s.tips,
-            last_purchase: last.map(preview::utc),
+            last_purchase: last.map(|t| preview::local(t, zone)),
             last_purchase_iso: last.map(preview::iso).unwrap_or_default(),
             unlock_rate,
-            first_message: s.first_message_at.map(preview::utc),
+            first_message: s.first_message_at.map(|t| preview::local(t, zone)),
             first_message_iso: s.first_message_at.map(preview::iso).unwrap_or_default(),
         }
     }
@@ -283,18 +290,19 @@ pub async fn load(
     for r in &mut side.rows {
         r.open = r.id == chat;
     }
-    let view = HeadView::new(&head);
+    let zone = agency_zone(db, viewer).await?;
+    let view = HeadView::new(&head, zone);
     let admin = viewer.role.is_admin();
     Ok(ThreadView {
         messages: rows
             .iter()
-            .map(|m| MessageView::new(m, &view.fan_name, admin))
+            .map(|m| MessageView::new(m, &view.fan_name, admin, zone))
             .collect(),
         still_syncing: !more && !head.history_complete,
         older,
         hide_auto: query.hide_auto,
         paged: query.before.is_some(),
-        panel: PanelView::new(&stats),
+        panel: PanelView::new(&stats, zone),
         side,
         head: view,
     })
@@ -341,9 +349,10 @@ pub async fn after(
     }
     let name = preview::fan_name(head.fan_display_name.as_deref(), head.fan_handle.as_deref());
     let admin = viewer.role.is_admin();
+    let zone = agency_zone(db, viewer).await?;
     Ok(rows
         .iter()
-        .map(|m| MessageView::new(m, &name, admin))
+        .map(|m| MessageView::new(m, &name, admin, zone))
         .collect())
 }
 
@@ -367,7 +376,8 @@ pub async fn one(
     .await?;
     let m = rows.first().ok_or(InboxError::NotFound)?;
     let name = preview::fan_name(head.fan_display_name.as_deref(), head.fan_handle.as_deref());
-    Ok(MessageView::new(m, &name, viewer.role.is_admin()))
+    let zone = agency_zone(db, viewer).await?;
+    Ok(MessageView::new(m, &name, viewer.role.is_admin(), zone))
 }
 
 #[cfg(test)]
@@ -376,17 +386,23 @@ mod tests {
 
     #[test]
     fn unlock_rate_and_totals() {
-        let p = PanelView::new(&FanStats {
-            ppv_cents: 2450,
-            ppv_bought: 2,
-            ppv_sent: 3,
-            tip_cents: 505,
-            tips: 1,
-            ..Default::default()
-        });
+        let p = PanelView::new(
+            &FanStats {
+                ppv_cents: 2450,
+                ppv_bought: 2,
+                ppv_sent: 3,
+                tip_cents: 505,
+                tips: 1,
+                ..Default::default()
+            },
+            AgencyZone::UTC,
+        );
         assert_eq!(p.total_spent, "$29.55");
         assert_eq!(p.unlock_rate.as_deref(), Some("2 of 3 (67%)"));
-        assert_eq!(PanelView::new(&FanStats::default()).unlock_rate, None);
+        assert_eq!(
+            PanelView::new(&FanStats::default(), AgencyZone::UTC).unlock_rate,
+            None
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! scopes its query by it; a row of another agency is simply "not found".
 
 pub mod agencies;
+pub mod agency_settings;
 pub mod audit;
 pub mod chats;
 pub mod creators;
@@ -12,6 +13,7 @@ pub mod live;
 pub mod locks;
 pub mod login_failures;
 pub mod messages;
+pub mod metrics;
 pub mod mirror_stats;
 pub mod nagle;
 pub mod oauth_flows;

@@ -14,10 +14,12 @@ pub mod headers;
 pub mod health;
 pub mod home;
 pub mod inbox;
+pub mod metrics;
 pub mod render;
 pub mod root_span;
 pub mod session;
 pub mod session_store;
+pub mod settings;
 pub mod static_files;
 
 use std::sync::Arc;
@@ -46,6 +48,7 @@ pub struct AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
         .route("/static/{file}", web::get().to(static_files::serve))
         .route("/", web::get().to(home::overview))
         .route("/inbox", web::get().to(inbox::list::page))
@@ -111,6 +114,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(admin::invites::revoke),
         )
         .route("/admin/audit", web::get().to(admin::audit::list))
+        .service(
+            web::resource("/admin/settings")
+                .route(web::get().to(settings::show))
+                .route(web::post().to(settings::save)),
+        )
         .route("/admin/status", web::get().to(admin::status::show))
         .route("/admin/webhooks", web::get().to(admin::webhooks::show))
         .route(

@@ -68,6 +68,7 @@ struct Refusal {
 /// Logs a refused delivery (capped per minute) and answers it.
 async fn refuse(state: &IntakeState, ip: &str, r: Refusal) -> HttpResponse {
     tracing::warn!(reason = %r.reason, event = r.event_type, "webhook refused");
+    crate::metrics::webhook_delivery("rejected");
     let entry = NewRejection {
         event_type: r.event_type,
         reason: &r.reason,
@@ -226,6 +227,12 @@ async fn intake(
         .await;
     // Answered only after the commit: from here on Fanvue may consider the
     // event delivered.
+    crate::metrics::webhook_delivery(match &stored {
+        Ok(Intake::Pending) => "accepted",
+        Ok(Intake::Unmatched) => "unmatched",
+        Ok(Intake::Duplicate) => "duplicate",
+        Err(_) => "error",
+    });
     match stored {
         Ok(Intake::Pending) => answer(StatusCode::OK, json!({ "status": "accepted" })),
         Ok(Intake::Unmatched) => answer(StatusCode::ACCEPTED, json!({ "status": "unmatched" })),

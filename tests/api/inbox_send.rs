@@ -355,26 +355,53 @@ async fn validation_errors_keep_the_draft_escaped_and_send_nothing() {
 }
 
 #[tokio::test]
-async fn the_minimum_ppv_price_is_a_setting() {
-    let c =
-        TestApp::with_connected_creator_in(|_| {}, |s| s.inbox.min_ppv_price_cents = 1000).await;
-    sync_until_idle(&c.app.sync_engine(), c.id).await;
-    let (chat, _) = contactable_chat(&c).await;
-    let media = Uuid::new_v4().to_string();
-    let r = post_send(
-        &c.admin,
-        chat,
-        &[
-            ("idempotency_key", &key()),
-            ("text", "pay"),
-            ("price", "5"),
-            ("media", &media),
-        ],
-    )
-    .await;
+async fn the_minimum_ppv_price_is_the_agencys_setting() {
+    let Inbox { c, chat, .. } = inbox().await;
+    // The admin raises the agency's minimum on the settings page.
+    let r = c
+        .admin
+        .post_form(
+            "/admin/settings",
+            &[
+                ("time_zone", "UTC"),
+                ("platform_fee_percent", "20"),
+                ("tip_window_minutes", "1440"),
+                ("min_ppv_price", "10"),
+            ],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/settings");
+    let (_, page) = c.admin.get_html(&format!("/inbox/chats/{chat}")).await;
+    assert!(
+        page.contains("At least $10.00 for pay-to-view"),
+        "the compose hint shows the agency's minimum"
+    );
+    let media = creator_media(&c).to_string();
+    let ppv = |price: &'static str| {
+        let (k, media) = (key(), media.clone());
+        let admin = &c.admin;
+        async move {
+            post_send(
+                admin,
+                chat,
+                &[
+                    ("idempotency_key", &k),
+                    ("text", "pay"),
+                    ("price", price),
+                    ("media", &media),
+                ],
+            )
+            .await
+        }
+    };
+    let r = ppv("5").await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("at least $10.00"));
     assert_eq!(sends(&c.app), 0);
+    // $5 was above the old default ($3): the agency value, not a default, refused it.
+    let r = ppv("10.00").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(sends(&c.app), 1);
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 //! failure), the form's idempotency key, and the messages to show.
 
 use crate::domain::FieldErrors;
-use crate::domain::{Cents, CreatorId};
+use crate::domain::{CreatorId, MinPpvPrice};
 use crate::inbox::compose_input::{ComposeForm, MAX_TEXT_CHARS};
+use crate::store;
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
@@ -44,8 +45,8 @@ pub struct ComposeBox {
 }
 
 impl ComposeBox {
-    /// A blank box for `chat_id`.
-    pub fn blank(state: &AppState, chat_id: uuid::Uuid) -> Self {
+    /// A blank box for `chat_id`; `min_price` is the agency's setting.
+    pub fn blank(min_price: MinPpvPrice, chat_id: uuid::Uuid) -> Self {
         Self {
             chat_id: chat_id.to_string(),
             idempotency_key: uuid::Uuid::new_v4().to_string(),
@@ -56,7 +57,7 @@ impl ComposeBox {
             media: Vec::new(),
             template_uuid: String::new(),
             errors: FieldErrors::default(),
-            min_price: Cents::new(state.settings.inbox.min_ppv_price_cents).decimal(),
+            min_price: min_price.cents().decimal(),
             max_chars: MAX_TEXT_CHARS,
             reconnect_link: None,
             retry_of: None,
@@ -65,8 +66,8 @@ impl ComposeBox {
     }
 
     /// The box refilled with a submitted form's draft, same key.
-    pub fn with_draft(state: &AppState, chat_id: uuid::Uuid, form: &ComposeForm) -> Self {
-        let mut b = Self::blank(state, chat_id);
+    pub fn with_draft(min_price: MinPpvPrice, chat_id: uuid::Uuid, form: &ComposeForm) -> Self {
+        let mut b = Self::blank(min_price, chat_id);
         if !form.idempotency_key.trim().is_empty() {
             b.idempotency_key = form.idempotency_key.trim().to_owned();
         }
@@ -131,12 +132,18 @@ impl ComposeBox {
     }
 }
 
+/// The agency's minimum PPV price (the settings page sets it; sends are
+/// checked against it and the compose box's hint shows it).
+pub async fn min_price(state: &AppState, me: &CurrentStaff) -> Result<MinPpvPrice, WebError> {
+    Ok(store::agency_settings::min_ppv_price(&state.pool, me.agency_id).await?)
+}
+
 /// A blank compose box for a thread the viewer may work.
 pub async fn for_thread(
     state: &AppState,
-    _me: &CurrentStaff,
+    me: &CurrentStaff,
     _creator: CreatorId,
     chat_id: uuid::Uuid,
 ) -> Result<ComposeBox, WebError> {
-    Ok(ComposeBox::blank(state, chat_id))
+    Ok(ComposeBox::blank(min_price(state, me).await?, chat_id))
 }

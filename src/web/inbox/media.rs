@@ -21,7 +21,7 @@ use crate::fanvue::models::{MediaItem, Template as FanvueTemplate};
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
-use crate::web::inbox::compose::ComposeBox;
+use crate::web::inbox::compose::{self, ComposeBox};
 use crate::web::inbox::send::visible_target;
 use crate::web::render::{PageCtx, html};
 
@@ -185,7 +185,7 @@ pub async fn picker(
     if params.fragment.is_some() {
         return html(&MediaFragment { picker });
     }
-    let compose = ComposeBox::blank(&state, target.chat_id);
+    let compose = ComposeBox::blank(compose::min_price(&state, &me).await?, target.chat_id);
     html(&MediaPage {
         ctx: PageCtx::new(&session, Some(&me), "inbox")?,
         picker,
@@ -266,10 +266,11 @@ pub async fn templates(
         .chosen
         .as_deref()
         .and_then(|u| uuid::Uuid::parse_str(u).ok());
+    let min = compose::min_price(&state, &me).await?;
     let compose = chosen
         .and_then(|u| list.iter().find(|t| t.uuid == u))
         .map(|t| {
-            let mut compose = ComposeBox::blank(&state, target.chat_id);
+            let mut compose = ComposeBox::blank(min, target.chat_id);
             compose.text = t.text.clone().unwrap_or_default();
             compose.price = t.price.map(|c| Cents::new(c).decimal()).unwrap_or_default();
             compose.media = t.media_uuids.iter().map(|u| u.to_string()).collect();

@@ -12,7 +12,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::Cents;
 use crate::inbox::compose_input::{ComposeForm, validate};
 use crate::inbox::send::{
     Failure, Hold, MSG_ALREADY_SENT, MSG_UNKNOWN, SendError, SendOutcome, Sender,
@@ -23,7 +22,7 @@ use crate::store::{self};
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
-use crate::web::inbox::compose::{ComposeBox, NoticeKind};
+use crate::web::inbox::compose::{self, ComposeBox, NoticeKind};
 use crate::web::inbox::thread::render_thread;
 use crate::web::render::{PageCtx, html_status, see_other};
 
@@ -97,9 +96,9 @@ pub async fn send(
 ) -> Result<HttpResponse, WebError> {
     let target = visible_target(&state, &me, &path).await?;
     let form = ComposeForm::from_urlencoded(&body);
-    let draft = ComposeBox::with_draft(&state, target.chat_id, &form);
-    let min = Cents::new(state.settings.inbox.min_ppv_price_cents);
-    let answer = match validate(&form, min) {
+    let min = compose::min_price(&state, &me).await?;
+    let draft = ComposeBox::with_draft(min, target.chat_id, &form);
+    let answer = match validate(&form, min.cents()) {
         Err(errors) => Answer {
             status: StatusCode::BAD_REQUEST,
             state: "invalid",
@@ -118,7 +117,7 @@ pub async fn send(
     }
     if is_htmx(&req) {
         let compose = if answer.state == "sent" {
-            ComposeBox::blank(&state, target.chat_id)
+            ComposeBox::blank(min, target.chat_id)
         } else {
             answer.compose
         };
@@ -296,8 +295,9 @@ pub async fn mark_read(
                 return Ok(HttpResponse::BadGateway()
                     .json(json!({ "status": "failed", "error": message })));
             }
+            let min = compose::min_price(&state, &me).await?;
             let mut compose =
-                ComposeBox::blank(&state, target.chat_id).notice(NoticeKind::Error, message);
+                ComposeBox::blank(min, target.chat_id).notice(NoticeKind::Error, message);
             if f.reconnect && me.role.is_admin() {
                 compose.reconnect_link = Some(format!("/admin/creators/{}", target.creator_id));
             }
