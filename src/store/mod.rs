@@ -6,6 +6,7 @@ pub mod agencies;
 pub mod audit;
 pub mod chats;
 pub mod creators;
+pub mod earnings;
 pub mod inbox;
 pub mod invites;
 pub mod live;
