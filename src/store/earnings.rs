@@ -367,10 +367,12 @@ pub async fn finish_walk(
     Ok(())
 }
 
-/// Fans with message lines that could not be matched: the purchase
-/// refresh re-reads exactly these chats (the feed proved a purchase there).
-/// Only lines first seen since `since`, so a line that stays unmatched
-/// costs a refresh for a bounded time and then just stays visible.
+/// Fans with message lines that fit more than one mirrored PPV: the
+/// purchase refresh re-reads exactly these chats (the feed proved a
+/// purchase there, Fanvue's `purchasedAt` tells which). Other misses
+/// (a PPV the mirror does not hold) a re-read of the newest messages would
+/// not fix. Only lines first seen since `since`, so a line that stays
+/// ambiguous costs a refresh for a bounded time and then just stays visible.
 pub async fn fans_with_unmatched_purchases(
     db: impl PgExecutor<'_>,
     creator: CreatorId,
@@ -379,7 +381,7 @@ pub async fn fans_with_unmatched_purchases(
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT fan_uuid FROM earnings_lines
          WHERE creator_id = $1 AND feed = 'earnings' AND unmatched_reason IS NOT NULL
-           AND fan_uuid IS NOT NULL AND unmatched_reason <> 'already_matched'
+           AND fan_uuid IS NOT NULL AND unmatched_reason = 'ambiguous'
            AND first_seen_at >= $2",
     )
     .bind(creator)
