@@ -467,3 +467,40 @@ async fn the_walk_costs_one_request_per_page_and_the_idle_cycle_stays_at_three()
     assert_eq!(app.sim().stats().total_requests, 3);
     let _ = fanvue;
 }
+
+#[tokio::test]
+async fn without_read_insights_the_walk_fails_visibly_and_the_horizon_refresh_takes_over() {
+    let ConnectedCreator {
+        app,
+        admin,
+        fanvue,
+        id,
+        ..
+    } = TestApp::with_connected_creator_in(
+        |c| {
+            c.scenario.creators = 2;
+            c.scenario.fans_per_creator = 4;
+            c.scenario.messages_per_chat = 10;
+            c.scenario.uncontactable_share = 0.0;
+            c.scenario.purchase_max_delay_secs = 30 * 86_400;
+        },
+        |s| s.fanvue.scopes.retain(|x| x != "read:insights"),
+    )
+    .await;
+    let e = engine(&app);
+    sync_until_idle(&e, id).await;
+    let fan = app.sim().fan_uuids(&fanvue)[0];
+    let ppv = send_ppv(&app, fanvue, fan, "fallback", 1300).await;
+    later_text(&app, fanvue, fan).await;
+    cycle(&app, &e, id).await;
+    app.sim().fan_buys(&ppv).unwrap();
+    cycle(&app, &e, id).await;
+    let (_, err) = last_run(&app, id, "earnings").await;
+    assert!(err.is_some(), "the walk failed");
+    assert!(lines(&app, id, "earnings").await.is_empty());
+    // The PPV is young: the horizon refresh re-read its chat.
+    assert!(purchased_at(&app, id, ppv).await.is_some());
+    assert!(last_run(&app, id, "purchases").await.0 >= 1);
+    let (_, html) = admin.get_html(&format!("/admin/creators/{id}/sync")).await;
+    assert!(html.contains("failed:"), "the sync page says so");
+}
