@@ -145,6 +145,6 @@ pub fn lines(
         }
     }
     out.retain(|l| l.date_ms <= visible_until);
-    out.sort_by(|a, b| (b.date_ms, b.order_id).cmp(&(a.date_ms, a.order_id)));
+    out.sort_by_key(|l| std::cmp::Reverse((l.date_ms, l.order_id)));
     out
 }

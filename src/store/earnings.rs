@@ -404,6 +404,15 @@ pub struct Summary {
     pub last_error: Option<String>,
 }
 
+/// last run, earnings high-water mark, requests, new lines, errors.
+type StateRow = (
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    i64,
+    i64,
+    Option<String>,
+);
+
 #[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn summary(
     db: impl PgExecutor<'_> + Copy,
@@ -419,13 +428,7 @@ pub async fn summary(
     .bind(agency)
     .fetch_one(db)
     .await?;
-    let state: Option<(
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        i64,
-        i64,
-        Option<String>,
-    )> = sqlx::query_as(
+    let state: Option<StateRow> = sqlx::query_as(
         "SELECT max(last_run_at), max(high_water_at) FILTER (WHERE feed = 'earnings'),
                 sum(last_requests)::int8, sum(last_new_lines)::int8,
                 string_agg(feed || ': ' || last_error, '; ')
