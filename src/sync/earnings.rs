@@ -78,8 +78,15 @@ impl SyncEngine {
         stats: &mut RunStats,
     ) -> Result<(), SyncError> {
         self.walk_feed(lease, stats, Feed::Earnings).await?;
-        if self.spending_due(lease).await? {
-            self.walk_feed(lease, stats, Feed::Spending).await?;
+        // The spending feed is known only from an SDK: if Fanvue refuses it,
+        // the earnings walk still counts (its error shows on the sync page).
+        if self.spending_due(lease).await?
+            && let Err(e) = self.walk_feed(lease, stats, Feed::Spending).await
+        {
+            if matches!(e, SyncError::LeaseLost) {
+                return Err(e);
+            }
+            stats.skip("spending feed", e.to_string());
         }
         self.rematch(lease).await?;
         Ok(())
