@@ -146,8 +146,17 @@ pub struct SyncSettings {
     pub overlap_secs: u64,
     /// Older history per chat, in messages (0 = only the newest 50).
     pub history_depth: u32,
-    /// PPVs younger than this are re-read until bought.
+    /// PPVs younger than this are re-read until bought (the fallback when
+    /// the earnings feed cannot be read).
     pub purchase_horizon_hours: u64,
+    /// How far before its high-water mark the earnings walk starts (lines
+    /// that Fanvue publishes late, equal timestamps).
+    pub earnings_overlap_secs: u64,
+    /// A message line without `messageUuid` matches a PPV sent at most this
+    /// long before it (fan + price + time).
+    pub earnings_match_window_hours: u64,
+    /// The spending feed (refunds, chargebacks) is walked at most this often.
+    pub spending_interval_secs: u64,
     pub lease_secs: u64,
     /// How often an idle worker looks for due work.
     pub poll_interval_ms: u64,
@@ -555,6 +564,9 @@ fn shipped_defaults()
         .set_default("sync.overlap_secs", 120)?
         .set_default("sync.history_depth", 1000)?
         .set_default("sync.purchase_horizon_hours", 72)?
+        .set_default("sync.earnings_overlap_secs", 3600)?
+        .set_default("sync.earnings_match_window_hours", 720)?
+        .set_default("sync.spending_interval_secs", 3600)?
         .set_default("sync.lease_secs", 60)?
         .set_default("sync.poll_interval_ms", 1000)?
         .set_default("webhooks.tolerance_secs", 300)?
@@ -655,6 +667,9 @@ mod tests {
                 overlap_secs: 120,
                 history_depth: 1000,
                 purchase_horizon_hours: 72,
+                earnings_overlap_secs: 3600,
+                earnings_match_window_hours: 720,
+                spending_interval_secs: 3600,
                 lease_secs: 60,
                 poll_interval_ms: 1000,
             },

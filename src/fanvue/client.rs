@@ -21,9 +21,9 @@ pub use super::budget::Priority;
 use super::budget::{Budget, Observed};
 use super::error::FanvueError;
 use super::models::{
-    BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, FanList, MediaItem, Message, Page,
-    SendMessage, SentMessage, TeamMember, Template, UnreadCounts, User, decode_batch, decode_items,
-    decode_page,
+    BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, EarningsLine, FanList, FeedPage,
+    MediaItem, Message, Page, SendMessage, SentMessage, TeamMember, Template, UnreadCounts, User,
+    decode_batch, decode_feed, decode_items, decode_page,
 };
 use super::retry::Attempts;
 pub use super::retry::RetryPolicy;
@@ -518,6 +518,66 @@ impl FanvueClient {
         .await
     }
 
+    /// `GET /insights/earnings` (self route, the creator's token; or the
+    /// `/creators/{c}/…` twin when `query.creator` is set). Scope
+    /// `read:insights`.
+    pub async fn earnings(
+        &self,
+        auth: &CallAuth,
+        query: &FeedQuery,
+    ) -> Result<FeedPage<EarningsLine>, FanvueError> {
+        self.insights_feed(auth, "earnings", query).await
+    }
+
+    /// `GET /insights/spending`: refunds and chargebacks (same paging).
+    pub async fn spending(
+        &self,
+        auth: &CallAuth,
+        query: &FeedQuery,
+    ) -> Result<FeedPage<EarningsLine>, FanvueError> {
+        self.insights_feed(auth, "spending", query).await
+    }
+
+    async fn insights_feed(
+        &self,
+        auth: &CallAuth,
+        which: &str,
+        query: &FeedQuery,
+    ) -> Result<FeedPage<EarningsLine>, FanvueError> {
+        let path = match query.creator {
+            Some(c) => format!("/creators/{c}/insights/{which}"),
+            None => format!("/insights/{which}"),
+        };
+        let fmt = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let mut q: Vec<(&str, String)> = vec![("size", query.size.clamp(1, 50).to_string())];
+        if let Some(t) = query.start_date {
+            q.push(("startDate", fmt(t)));
+        }
+        if let Some(t) = query.end_date {
+            q.push(("endDate", fmt(t)));
+        }
+        if !query.sources.is_empty() {
+            q.push(("source", query.sources.join(",")));
+        }
+        if let Some(c) = &query.cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let body = self
+            .execute(auth, Method::GET, &path, &q, None, Call::Read)
+            .await?;
+        let page = decode_feed(&body).map_err(|e| FanvueError::Decode(e.to_string()))?;
+        if !page.skipped.is_empty() {
+            tracing::warn!(
+                path = %path,
+                skipped = page.skipped.len(),
+                "skipped malformed lines in an insights feed"
+            );
+        }
+        Ok(page)
+    }
+
     /// `GET /agencies/team-members` (agency-admin grants; a bare array).
     pub async fn team_members(
         &self,
@@ -527,6 +587,19 @@ impl FanvueClient {
             self.get_json(auth, "/agencies/team-members", &[]).await?;
         Ok(decode_items(values))
     }
+}
+
+/// Parameters of the insights feeds (`startDate` inclusive, `endDate`
+/// exclusive; `size` 1–50).
+#[derive(Debug, Clone, Default)]
+pub struct FeedQuery {
+    /// The creator-scoped twin for this creator; the self route when None.
+    pub creator: Option<Uuid>,
+    pub start_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub end_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub sources: Vec<String>,
+    pub cursor: Option<String>,
+    pub size: u32,
 }
 
 /// Parameters of `GET /media`.

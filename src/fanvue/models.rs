@@ -475,3 +475,65 @@ mod tests {
         );
     }
 }
+
+/// One line of `GET /insights/earnings` or `GET /insights/spending`. Only
+/// `date`, `gross` and `source` are required; the SDK-only fields
+/// (`messageUuid`, `postUuid`, `transactionOrderId`,
+/// `transactionOrderStatus`) are used when present. `source` stays a raw
+/// string: Fanvue adds values (`appStore`, `checkoutLink`) without notice.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarningsLine {
+    pub date: DateTime<Utc>,
+    /// Cents.
+    pub gross: i64,
+    pub net: Option<i64>,
+    pub currency: Option<String>,
+    pub source: String,
+    #[serde(default, deserialize_with = "lenient_user")]
+    pub user: Option<UserRef>,
+    pub message_uuid: Option<Uuid>,
+    pub post_uuid: Option<Uuid>,
+    #[serde(default, deserialize_with = "lenient_id")]
+    pub transaction_order_id: Option<String>,
+    pub transaction_order_status: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// An id Fanvue may send as a string or a number; kept as text.
+fn lenient_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A cursor-paged insights page, decoded line by line.
+#[derive(Debug, Clone)]
+pub struct FeedPage<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Decodes a `{data:[…], nextCursor}` envelope; a malformed line is
+/// skipped and reported, never the page.
+pub fn decode_feed<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<FeedPage<T>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Raw {
+        data: Vec<serde_json::Value>,
+        #[serde(default, rename = "nextCursor")]
+        next_cursor: Option<String>,
+    }
+    let raw: Raw = serde_json::from_slice(body)?;
+    let (items, skipped) = decode_items(raw.data);
+    Ok(FeedPage {
+        items,
+        next_cursor: raw.next_cursor.filter(|c| !c.is_empty()),
+        skipped,
+    })
+}

@@ -322,6 +322,9 @@ pub struct ScenarioConfig {
     /// Hostile input (see `sim::hostile`): markup, RTL overrides, zero-width joiners, a
     /// 5,000-character word and emoji in some fans' names and in some messages. Off by default.
     pub hostile_names: bool,
+    /// Monthly subscription price in cents: each subscribed fan yields a `subscription`
+    /// earnings line at `subscribedAt` and a `renewal` line every 30 days after.
+    pub subscription_price_cents: u32,
 }
 
 impl Default for ScenarioConfig {
@@ -346,6 +349,7 @@ impl Default for ScenarioConfig {
             templates_per_creator: 5,
             custom_lists_per_creator: 2,
             hostile_names: false,
+            subscription_price_cents: 999,
         }
     }
 }

@@ -42,6 +42,20 @@ pub struct Faults {
     /// Share of sends refused with the contactability 400 (`{message}`), nothing created.
     /// For one fan, prefer the per-fan `contactable` flag (`POST {control}/fans/{uuid}`).
     pub send_contactability_rate: f64,
+    /// Share of earnings and spending lines (chosen stably per line) rendered in the bare
+    /// documented shape: no `messageUuid`, `postUuid`, `transactionOrderId` or
+    /// `transactionOrderStatus`.
+    pub earnings_missing_uuid_rate: f64,
+    /// Share of purchases (chosen stably per message) refunded: a `refund` line on
+    /// `/insights/spending`, dated [`Faults::reversal_after_secs`] after the purchase.
+    pub refund_rate: f64,
+    /// Share of the remaining purchases charged back (a `chargeback` line).
+    pub chargeback_rate: f64,
+    /// Delay between a purchase and its reversal (at least 1 s).
+    pub reversal_after_secs: u64,
+    /// Lagging feed: a line appears on the earnings and spending feeds only this many
+    /// seconds after its date.
+    pub earnings_lag_secs: u64,
 }
 
 /// Partial update of [`Faults`]: only given fields change.
@@ -63,6 +77,11 @@ pub struct FaultsPatch {
     pub unknown_type_value: Option<String>,
     pub send_fail_after_commit_rate: Option<f64>,
     pub send_contactability_rate: Option<f64>,
+    pub earnings_missing_uuid_rate: Option<f64>,
+    pub refund_rate: Option<f64>,
+    pub chargeback_rate: Option<f64>,
+    pub reversal_after_secs: Option<u64>,
+    pub earnings_lag_secs: Option<u64>,
 }
 
 impl Faults {
@@ -85,7 +104,12 @@ impl Faults {
             unknown_type_rate,
             unknown_type_value,
             send_fail_after_commit_rate,
-            send_contactability_rate
+            send_contactability_rate,
+            earnings_missing_uuid_rate,
+            refund_rate,
+            chargeback_rate,
+            reversal_after_secs,
+            earnings_lag_secs
         );
     }
 
@@ -96,6 +120,16 @@ impl Faults {
         } else {
             &self.unknown_type_value
         }
+    }
+
+    /// Stable per-id share decision: the same id always lands on the same side of `rate`.
+    pub fn stable_share(id: &uuid::Uuid, salt: u8, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        let b = id.as_bytes();
+        let v = u16::from_le_bytes([b[12] ^ salt, b[13]]) as f64 / 65_536.0;
+        v < rate
     }
 
     /// Stable per-message decision so a message keeps its odd type across reads.

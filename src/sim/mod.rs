@@ -7,6 +7,7 @@ mod api;
 pub mod clock;
 pub mod config;
 mod control;
+pub mod earnings;
 pub mod events;
 pub mod faults;
 pub mod hostile;

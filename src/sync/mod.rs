@@ -6,6 +6,7 @@
 
 mod backfill;
 mod convert;
+mod earnings;
 mod history;
 mod lease;
 mod purchases;

@@ -1,5 +1,5 @@
 //! Scheduling: claim a due creator, run what is due (backfill, else
-//! reconcile and purchase refresh; then a history step), record each run,
+//! reconcile, the earnings walk and purchase refresh; then a history step), record each run,
 //! release the lease. `run_once` is the steppable unit tests drive; the
 //! workers loop over it until shutdown.
 
@@ -66,7 +66,18 @@ impl SyncEngine {
             self.step(lease, Step::Backfill, kinds).await?;
         } else if lease.reconcile_due {
             self.step(lease, Step::Reconcile, kinds).await?;
-            self.step(lease, Step::Purchases, kinds).await?;
+            // The earnings walk proves purchases of any age, so the purchase
+            // refresh only re-reads chats where a proved purchase could not
+            // be matched; when the feed cannot be read (say, a grant without
+            // `read:insights`) it falls back to every chat with an open PPV
+            // younger than the horizon.
+            let walked = match self.step(lease, Step::Earnings, kinds).await {
+                Ok(_) => true,
+                Err(SyncError::LeaseLost) => return Err(SyncError::LeaseLost),
+                Err(_) => false,
+            };
+            self.step_with(lease, Step::Purchases, kinds, walked)
+                .await?;
         }
         if lease.history_done_at.is_some() {
             return Ok(true);
@@ -88,13 +99,26 @@ impl SyncEngine {
         step: Step,
         kinds: &mut Vec<Step>,
     ) -> Result<bool, SyncError> {
+        self.step_with(lease, step, kinds, false).await
+    }
+
+    /// `step`, with the purchase refresh targeted at what the earnings walk
+    /// could not match (`targeted`) or at the whole horizon.
+    async fn step_with(
+        &self,
+        lease: &Lease,
+        step: Step,
+        kinds: &mut Vec<Step>,
+        targeted: bool,
+    ) -> Result<bool, SyncError> {
         let mut stats = RunStats::default();
         let started = Utc::now();
         let result = match step {
             Step::Backfill => self.backfill(lease, &mut stats).await.map(|()| true),
             Step::Reconcile => self.reconcile(lease, &mut stats).await.map(|()| true),
+            Step::Earnings => self.walk_earnings(lease, &mut stats).await.map(|()| true),
             Step::Purchases => self
-                .refresh_purchases(lease, &mut stats)
+                .refresh_purchases(lease, &mut stats, targeted)
                 .await
                 .map(|()| true),
             Step::History => self.history_step(lease, &mut stats).await,
@@ -114,6 +138,7 @@ impl SyncEngine {
 pub enum Step {
     Backfill,
     Reconcile,
+    Earnings,
     Purchases,
     History,
 }
@@ -123,6 +148,7 @@ impl Step {
         match self {
             Step::Backfill => "backfill",
             Step::Reconcile => "reconcile",
+            Step::Earnings => "earnings",
             Step::Purchases => "purchases",
             Step::History => "history",
         }

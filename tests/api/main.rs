@@ -8,6 +8,7 @@ mod auth;
 mod client_ip;
 mod connections;
 mod csrf;
+mod earnings;
 mod headers;
 mod inbox_list;
 mod inbox_send;

@@ -584,8 +584,14 @@ async fn per_key_not_found_is_recorded_and_the_rest_is_kept() {
         .execute(&app.pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, sent_at, price_cents, source) VALUES ($1, $2, $3, $4, 'out', 'SINGLE_RECIPIENT', now(), 500, 'test')")
+    sqlx::query("INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, sent_at, price_cents, source) VALUES ($1, $2, $3, $4, 'out', 'SINGLE_RECIPIENT', now() - interval '1 minute', 500, 'test')")
         .bind(id).bind(Uuid::new_v4()).bind(agency).bind(chat).execute(&app.pool).await.unwrap();
+    // A second open PPV at that price, and an earnings line proving one of
+    // them bought: ambiguous, so the purchase refresh re-reads that chat.
+    sqlx::query("INSERT INTO messages (creator_id, uuid, agency_id, chat_id, direction, kind, sent_at, price_cents, source) VALUES ($1, $2, $3, $4, 'out', 'SINGLE_RECIPIENT', now() - interval '1 minute', 500, 'test')")
+        .bind(id).bind(Uuid::new_v4()).bind(agency).bind(chat).execute(&app.pool).await.unwrap();
+    sqlx::query("INSERT INTO earnings_lines (agency_id, creator_id, natural_key, feed, source, fan_uuid, gross_cents, net_cents, occurred_at, unmatched_reason, raw) VALUES ($1, $2, 'ghost', 'earnings', 'message', $3, 500, 400, now(), 'pending', '{}')")
+        .bind(agency).bind(id).bind(ghost).execute(&app.pool).await.unwrap();
     make_due(&app, id).await;
     sync_until_idle(&e, id).await;
     let (_, _, _, skipped) = run_kind(&app, id, "purchases").await;
@@ -775,7 +781,7 @@ async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped()
         e.run_once("w", Some(id)).await.unwrap(),
         Outcome::Ran {
             creator: id,
-            kinds: vec![Step::Reconcile, Step::Purchases]
+            kinds: vec![Step::Reconcile, Step::Earnings, Step::Purchases]
         }
     );
     // Pressing again within a minute does not queue another.

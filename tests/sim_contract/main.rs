@@ -8,6 +8,7 @@ mod chats;
 mod control;
 mod faults;
 mod fixture;
+mod insights;
 mod media;
 mod messages;
 mod oauth;

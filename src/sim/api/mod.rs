@@ -5,6 +5,7 @@
 
 mod agency;
 mod chats;
+mod insights;
 mod media;
 mod messages;
 
@@ -326,6 +327,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
             .route("/chats/lists/smart", get().to(chats::smart_lists))
             .route("/chats/lists/custom", get().to(chats::custom_lists))
             .route("/chats/messages/batch", post().to(messages::batch))
+            .route("/insights/earnings", get().to(insights::earnings))
+            .route("/insights/spending", get().to(insights::spending))
+            .route(
+                &format!("{c}/insights/earnings"),
+                get().to(insights::earnings_for_creator),
+            )
+            .route(
+                &format!("{c}/insights/spending"),
+                get().to(insights::spending_for_creator),
+            )
             .route("/media", get().to(media::list))
             .route("/media/{uuid}", get().to(media::one))
             .route(&format!("{c}/media"), get().to(media::list_for_creator))

@@ -35,6 +35,11 @@ pub struct SyncPage {
     pub runs: Vec<Run>,
     pub last_reconcile: Option<Run>,
     pub budget: Option<BucketStatus>,
+    pub earnings: store::earnings::Summary,
+    pub unmatched: Vec<store::earnings::Unmatched>,
+    /// Lines per earnings-feed request (the cost statement).
+    pub page_size: u32,
+    pub overlap_mins: u64,
 }
 
 impl SyncPage {
@@ -43,6 +48,9 @@ impl SyncPage {
     }
     pub fn duration_ms(run: &Run) -> i64 {
         (run.finished_at - run.started_at).num_milliseconds()
+    }
+    pub fn dollars(cents: &i64) -> String {
+        crate::domain::Cents(*cents).to_string()
     }
 }
 
@@ -59,6 +67,8 @@ pub async fn show(
     let mirror = store::mirror_stats::stats(&mut conn, me.agency_id, id).await?;
     let runs = store::sync::recent_runs(&state.pool, me.agency_id, id, 25).await?;
     let last_reconcile = runs.iter().find(|r| r.kind == "reconcile").cloned();
+    let earnings = store::earnings::summary(&state.pool, me.agency_id, id).await?;
+    let unmatched = store::earnings::unmatched(&state.pool, me.agency_id, id, 20).await?;
     let budget = state
         .connections
         .client()
@@ -73,6 +83,10 @@ pub async fn show(
         runs,
         last_reconcile,
         budget,
+        earnings,
+        unmatched,
+        page_size: crate::sync::PAGE_SIZE,
+        overlap_mins: state.settings.sync.earnings_overlap_secs / 60,
     })
 }
 
