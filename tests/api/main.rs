@@ -18,4 +18,5 @@ mod mirror_integrity;
 mod staff_admin;
 mod sync;
 mod tenancy;
+mod webhook_batch;
 mod webhooks;
