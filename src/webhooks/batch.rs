@@ -224,7 +224,7 @@ impl Fold {
     fn update(&self, agency: AgencyId) -> Option<ChatUpdate> {
         let changed =
             self.state != self.before || self.followed_at.is_some() || self.subscribed_at.is_some();
-        changed.then(|| ChatUpdate {
+        changed.then_some(ChatUpdate {
             agency,
             id: self.state.id,
             unread_count: self.state.unread_count,

@@ -303,6 +303,26 @@ pub async fn process_one_by_one(
     apply_one_by_one(pool, claimed, settings).await
 }
 
+/// Processes until nothing is due, each round in one transaction but with
+/// per-event statements (`apply`), as processing worked before rounds were
+/// batched: the baseline the benchmark compares the batched path with.
+pub async fn drain_per_event(
+    pool: &PgPool,
+    settings: &WebhookSettings,
+) -> Result<usize, ProcessError> {
+    let mut total = 0;
+    loop {
+        let claimed = store::webhooks::claim(pool, BATCH, CLAIM_SECS).await?;
+        if claimed.is_empty() {
+            return Ok(total);
+        }
+        total += match apply_all(pool, &claimed).await {
+            Ok(()) => claimed.len(),
+            Err(_) => apply_one_by_one(pool, claimed, settings).await?,
+        };
+    }
+}
+
 /// Processes until nothing is due (tests, the demo's catch-up).
 pub async fn drain(pool: &PgPool, settings: &WebhookSettings) -> Result<usize, ProcessError> {
     let mut total = 0;
