@@ -17,7 +17,9 @@
 //! the three together. Knobs (environment): WH_BENCH_SECS (default 5),
 //! WH_BENCH_CONCURRENCY (comma list, default 1,8,32,64), WH_BENCH_POOL (database pool
 //! size, default 10 as `Application::build` uses), WH_BENCH_FANS (distinct senders,
-//! default 200). Writes `target/bench/webhook_bench.json`.
+//! default 200), WH_BENCH_DRAIN (`batched`, the default, or `per-event`: rounds applied
+//! with per-event statements, as processing worked before batching, for a before/after
+//! in one build). Writes `target/bench/webhook_bench.json`.
 
 mod common;
 
@@ -306,6 +308,7 @@ async fn run(
     fan_count: usize,
     load_start: &str,
 ) -> anyhow::Result<()> {
+    let per_event = std::env::var("WH_BENCH_DRAIN").is_ok_and(|v| v == "per-event");
     // One connected creator, as the OAuth connect flow leaves it (creator + sync state).
     let (agency, owner) = bootstrap::create_agency_with_owner(
         pool,
@@ -395,7 +398,11 @@ async fn run(
     .await?;
     let t0 = Instant::now();
     let (cpu0, pg0) = (process_cpu_secs(), postgres_cpu_secs(pool).await);
-    let drained = process::drain(pool, &settings.webhooks).await?;
+    let drained = if per_event {
+        process::drain_per_event(pool, &settings.webhooks).await?
+    } else {
+        process::drain(pool, &settings.webhooks).await?
+    };
     let drain_secs = t0.elapsed().as_secs_f64();
     let drain_cpu_ms = (process_cpu_secs() - cpu0) * 1000.0 / drained.max(1) as f64;
     let drain_pg_cpu_ms = (postgres_cpu_secs(pool).await - pg0) * 1000.0 / drained.max(1) as f64;
@@ -472,9 +479,10 @@ async fn run(
         acked.len()
     );
     println!(
-        "  drain: {drained} of {pending} pending applied in {drain_secs:.2} s = {:.0} events/s \
+        "  drain ({}): {drained} of {pending} pending applied in {drain_secs:.2} s = {:.0} events/s \
          (cpu {drain_cpu_ms:.3} ms + pg {drain_pg_cpu_ms:.3} ms per event); processed {processed}, \
          messages {messages}, acknowledged-but-unapplied {unapplied}",
+        if per_event { "per-event" } else { "batched" },
         drained as f64 / drain_secs.max(1e-9)
     );
     println!("  zero lost: {}", if zero_lost { "yes" } else { "NO" });
@@ -524,6 +532,7 @@ async fn run(
             "rejections": rejections,
         },
         "drain": {
+            "mode": if per_event { "per-event" } else { "batched" },
             "pending": pending,
             "applied": drained,
             "secs": drain_secs,

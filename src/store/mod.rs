@@ -24,6 +24,7 @@ pub mod sends;
 pub mod sessions;
 pub mod staff;
 pub mod sync;
+pub mod webhook_apply;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -141,7 +141,8 @@ pub struct Claimed {
 }
 
 /// Claims due events (pending, or processing whose claim lapsed: a worker
-/// crashed between claim and apply).
+/// crashed between claim and apply), oldest first: they are applied in this
+/// order (an `UPDATE`'s `RETURNING` has no order of its own).
 #[tracing::instrument(skip_all)]
 pub async fn claim(
     db: impl PgExecutor<'_>,
@@ -149,15 +150,17 @@ pub async fn claim(
     lock_secs: f64,
 ) -> Result<Vec<Claimed>, StoreError> {
     Ok(sqlx::query_as(
-        "UPDATE webhook_events e SET status = 'processing', attempts = e.attempts + 1,
-            locked_until = now() + make_interval(secs => $2)
-         WHERE e.id IN (
-            SELECT id FROM webhook_events
-            WHERE (status = 'pending' AND next_attempt_at <= now())
-               OR (status = 'processing' AND locked_until < now())
-            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING e.id, e.dedupe_key, e.event_type, e.agency_id, e.creator_id, e.payload, e.attempts,
-            (SELECT c.status = 'disconnected' FROM creators c WHERE c.id = e.creator_id) AS creator_disconnected",
+        "WITH claimed AS (
+            UPDATE webhook_events e SET status = 'processing', attempts = e.attempts + 1,
+                locked_until = now() + make_interval(secs => $2)
+            WHERE e.id IN (
+                SELECT id FROM webhook_events
+                WHERE (status = 'pending' AND next_attempt_at <= now())
+                   OR (status = 'processing' AND locked_until < now())
+                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING e.id, e.dedupe_key, e.event_type, e.agency_id, e.creator_id, e.payload, e.attempts,
+                (SELECT c.status = 'disconnected' FROM creators c WHERE c.id = e.creator_id) AS creator_disconnected)
+         SELECT * FROM claimed ORDER BY id",
     )
     .bind(limit)
     .bind(lock_secs)

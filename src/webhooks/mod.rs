@@ -5,6 +5,7 @@
 //! `group_commit` stores concurrent deliveries with one statement per batch.
 //! Intake has its own routes and state: it never imports the web face.
 
+pub mod batch;
 pub mod events;
 pub mod group_commit;
 pub mod process;

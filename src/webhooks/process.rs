@@ -13,6 +13,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use super::batch;
 use super::events::{self, EventType};
 use crate::config::WebhookSettings;
 use crate::domain::{AgencyId, CreatorId, MessageKind, WebhookEventId};
@@ -159,7 +160,7 @@ async fn apply(
 }
 
 /// Checks a claimed event can be applied: known type, connected creator.
-fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), ProcessError> {
+pub(super) fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), ProcessError> {
     let event_type = EventType::from_topic(&ev.event_type)
         .ok_or_else(|| ProcessError::Payload(format!("unknown type {}", ev.event_type)))?;
     match (ev.agency_id, ev.creator_id) {
@@ -168,9 +169,9 @@ fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), ProcessError
     }
 }
 
-/// Applies the events and marks them processed in one transaction: a whole
-/// round (one commit instead of one per event), or a single event when a
-/// round failed and its bad event has to be found and retried alone.
+/// Applies events one at a time (`apply`) and marks them processed in one
+/// transaction: the per-event path, used for a single event when a round
+/// failed and its bad event has to be found and retried alone.
 async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessError> {
     let mut tx = pool.begin().await?;
     let mut creators = BTreeSet::new();
@@ -207,21 +208,59 @@ async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessErro
     Ok(())
 }
 
-/// Claims and applies one round of due events; returns how many were applied.
-pub async fn process_batch(
+/// Applies a round with set-based statements (`batch`) and marks it in one
+/// transaction. Events that cannot be applied at all (a payload that no
+/// longer parses, no creator) are marked failed in the same transaction;
+/// events whose creator was disconnected are filed as unmatched. Returns
+/// how many were applied or filed.
+async fn apply_round(
     pool: &PgPool,
+    claimed: &[Claimed],
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
-    let claimed = store::webhooks::claim(pool, BATCH, CLAIM_SECS).await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
-    match apply_all(pool, &claimed).await {
-        Ok(()) => return Ok(claimed.len()),
-        Err(e) => {
-            tracing::debug!(error = %e, events = claimed.len(), "webhook round failed as a whole; applying one by one")
+    let mut round = Vec::with_capacity(claimed.len());
+    let mut disconnected = Vec::new();
+    let mut failed = Vec::new();
+    for ev in claimed {
+        if ev.creator_disconnected == Some(true) {
+            disconnected.push(ev.id);
+            continue;
+        }
+        match batch::plan(ev) {
+            Ok(p) => round.push(p),
+            Err(e) => failed.push((ev, e)),
         }
     }
+    let mut tx = pool.begin().await?;
+    batch::apply(&mut tx, &round).await?;
+    let applied: Vec<WebhookEventId> = round.iter().map(|p| p.id).collect();
+    if !applied.is_empty() {
+        store::webhooks::mark_processed(&mut tx, &applied).await?;
+    }
+    if !disconnected.is_empty() {
+        store::webhooks::mark_unmatched(&mut tx, &disconnected).await?;
+    }
+    for (ev, e) in &failed {
+        tracing::warn!(event_id = %ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");
+        store::webhooks::mark_failed(&mut *tx, ev.id, &e.to_string(), settings.max_attempts)
+            .await?;
+    }
+    let creators: BTreeSet<CreatorId> = round.iter().map(|p| p.creator).collect();
+    for creator in creators {
+        store::webhooks::touch_creator(&mut *tx, creator).await?;
+    }
+    tx.commit().await?;
+    Ok(applied.len() + disconnected.len())
+}
+
+/// Applies claimed events one by one, each in its own transaction (the
+/// fallback when a round fails: the failing event is found, retried later
+/// on its own, and holds back no other). Returns how many were applied.
+async fn apply_one_by_one(
+    pool: &PgPool,
+    claimed: Vec<Claimed>,
+    settings: &WebhookSettings,
+) -> Result<usize, ProcessError> {
     let mut applied = 0;
     for ev in claimed {
         match apply_all(pool, std::slice::from_ref(&ev)).await {
@@ -234,6 +273,54 @@ pub async fn process_batch(
         }
     }
     Ok(applied)
+}
+
+/// Claims and applies one round of due events; returns how many were applied.
+pub async fn process_batch(
+    pool: &PgPool,
+    settings: &WebhookSettings,
+) -> Result<usize, ProcessError> {
+    let claimed = store::webhooks::claim(pool, BATCH, CLAIM_SECS).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    match apply_round(pool, &claimed, settings).await {
+        Ok(n) => return Ok(n),
+        Err(e) => {
+            tracing::debug!(error = %e, events = claimed.len(), "webhook round failed as a whole; applying one by one")
+        }
+    }
+    apply_one_by_one(pool, claimed, settings).await
+}
+
+/// Claims one round and applies it event by event, as the fallback does:
+/// the reference the batched path is compared with (tests, benchmarks).
+pub async fn process_one_by_one(
+    pool: &PgPool,
+    settings: &WebhookSettings,
+) -> Result<usize, ProcessError> {
+    let claimed = store::webhooks::claim(pool, BATCH, CLAIM_SECS).await?;
+    apply_one_by_one(pool, claimed, settings).await
+}
+
+/// Processes until nothing is due, each round in one transaction but with
+/// per-event statements (`apply`), as processing worked before rounds were
+/// batched: the baseline the benchmark compares the batched path with.
+pub async fn drain_per_event(
+    pool: &PgPool,
+    settings: &WebhookSettings,
+) -> Result<usize, ProcessError> {
+    let mut total = 0;
+    loop {
+        let claimed = store::webhooks::claim(pool, BATCH, CLAIM_SECS).await?;
+        if claimed.is_empty() {
+            return Ok(total);
+        }
+        total += match apply_all(pool, &claimed).await {
+            Ok(()) => claimed.len(),
+            Err(_) => apply_one_by_one(pool, claimed, settings).await?,
+        };
+    }
 }
 
 /// Processes until nothing is due (tests, the demo's catch-up).

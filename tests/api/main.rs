@@ -21,4 +21,5 @@ mod settings;
 mod staff_admin;
 mod sync;
 mod tenancy;
+mod webhook_batch;
 mod webhooks;
