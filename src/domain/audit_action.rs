@@ -25,6 +25,8 @@ pub enum AuditAction {
     CreatorUnassigned,
     ReconcileRequested,
     WebhookRetried,
+    SaleReassigned,
+    SaleReassignmentReverted,
 }
 
 impl AuditAction {
@@ -52,6 +54,8 @@ impl AuditAction {
             AuditAction::CreatorUnassigned => "creator.unassigned",
             AuditAction::ReconcileRequested => "sync.reconcile_requested",
             AuditAction::WebhookRetried => "webhook.retried",
+            AuditAction::SaleReassigned => "sale.reassigned",
+            AuditAction::SaleReassignmentReverted => "sale.reassignment_reverted",
         }
     }
 }

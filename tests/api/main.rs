@@ -15,6 +15,7 @@ mod inbox_thread;
 mod invites;
 mod live;
 mod mirror_integrity;
+mod sales;
 mod staff_admin;
 mod sync;
 mod tenancy;
