@@ -238,6 +238,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/inbox/chats/{id}/row"),
     ("GET", "/inbox/chats/{id}/messages"),
     ("GET", "/inbox/chats/{id}/messages/{uuid}"),
+    ("GET", "/admin/team-members"),
+    ("POST", "/admin/team-members/map"),
+    ("GET", "/sales"),
+    ("GET", "/sales/{id}"),
+    ("POST", "/sales/{id}/reassign"),
+    ("POST", "/sales/{id}/revert"),
 ];
 
 /// Scopes whose routes are listed here in full.

@@ -27,6 +27,8 @@ pub enum AuditAction {
     WebhookRetried,
     /// One agency setting changed (one entry per setting, old → new).
     AgencySettingChanged,
+    SaleReassigned,
+    SaleReassignmentReverted,
 }
 
 impl AuditAction {
@@ -55,6 +57,8 @@ impl AuditAction {
             AuditAction::ReconcileRequested => "sync.reconcile_requested",
             AuditAction::WebhookRetried => "webhook.retried",
             AuditAction::AgencySettingChanged => "agency.setting_changed",
+            AuditAction::SaleReassigned => "sale.reassigned",
+            AuditAction::SaleReassignmentReverted => "sale.reassignment_reverted",
         }
     }
 }

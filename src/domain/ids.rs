@@ -58,6 +58,10 @@ uuid_id!(
     AgencyId
 );
 uuid_id!(
+    /// A row of the sales ledger.
+    SaleId
+);
+uuid_id!(
     /// A member of an agency's staff.
     StaffId
 );

@@ -1,5 +1,5 @@
 //! Domain types with no I/O: identifiers, emails, names, roles, password
-//! rules, agency settings and time zones, creator statuses, audit actions, message kinds and sources, and
+//! rules, agency settings and time zones, creator statuses, audit actions, message kinds and sources, sale bases, and
 //! webhook event types. Values are parsed once at the
 //! edge (forms, CLI, database rows) and the rest of the code only ever sees
 //! the parsed types.
@@ -16,6 +16,7 @@ mod money;
 mod names;
 mod password;
 mod role;
+mod sale_basis;
 mod send_status;
 mod time_zone;
 mod webhook_event;
@@ -25,13 +26,14 @@ pub use audit_action::AuditAction;
 pub use creator_status::CreatorStatus;
 pub use email::Email;
 pub use field_errors::FieldErrors;
-pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, StaffId, WebhookEventId};
+pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, SaleId, StaffId, WebhookEventId};
 pub use message_kind::MessageKind;
 pub use message_source::MessageSource;
 pub use money::Cents;
 pub use names::{AgencyName, DisplayName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordChoiceError};
 pub use role::Role;
+pub use sale_basis::SaleBasis;
 pub use send_status::SendStatus;
 pub use time_zone::AgencyZone;
 pub use webhook_event::WebhookEventType;

@@ -20,6 +20,7 @@ pub mod nagle;
 pub mod oauth_flows;
 pub mod purchases;
 pub mod read_state;
+pub mod sales;
 pub mod sends;
 pub mod sessions;
 pub mod staff;

@@ -110,6 +110,12 @@ macro_rules! role_guard {
 }
 
 role_guard!(
+    /// Managers and above (sales reassignment).
+    ManagerStaff,
+    Role::is_manager_or_above
+);
+
+role_guard!(
     /// Owners and admins.
     AdminStaff,
     Role::is_admin

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod attribution;
 pub mod auth;
 pub mod connect;
 pub mod csrf;
@@ -118,6 +119,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/admin/settings")
                 .route(web::get().to(settings::show))
                 .route(web::post().to(settings::save)),
+        )
+        .route(
+            "/admin/team-members",
+            web::get().to(attribution::team_members::list),
+        )
+        .route(
+            "/admin/team-members/map",
+            web::post().to(attribution::team_members::map),
+        )
+        .route("/sales", web::get().to(attribution::sales::list))
+        .route("/sales/{id}", web::get().to(attribution::sales::show))
+        .route(
+            "/sales/{id}/reassign",
+            web::post().to(attribution::sales::reassign),
+        )
+        .route(
+            "/sales/{id}/revert",
+            web::post().to(attribution::sales::revert),
         )
         .route("/admin/status", web::get().to(admin::status::show))
         .route("/admin/webhooks", web::get().to(admin::webhooks::show))

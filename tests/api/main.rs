@@ -17,6 +17,7 @@ mod invites;
 mod live;
 mod metrics;
 mod mirror_integrity;
+mod sales;
 mod settings;
 mod staff_admin;
 mod sync;

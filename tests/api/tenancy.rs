@@ -16,6 +16,8 @@ enum IdKind {
     WebhookEvent,
     /// A chat id (and, as `{uuid}`, a message of that chat).
     Chat,
+    /// A sale of the sales ledger.
+    Sale,
 }
 
 /// Form fields a POST sends (chosen so that success would change data).
@@ -99,6 +101,19 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
     ("POST", "/inbox/chats/{id}/read", IdKind::Chat, &[]),
     ("GET", "/inbox/chats/{id}/media", IdKind::Chat, &[]),
     ("GET", "/inbox/chats/{id}/templates", IdKind::Chat, &[]),
+    ("GET", "/sales/{id}", IdKind::Sale, &[]),
+    (
+        "POST",
+        "/sales/{id}/reassign",
+        IdKind::Sale,
+        &[("staff_id", ""), ("reason", "intruder")],
+    ),
+    (
+        "POST",
+        "/sales/{id}/revert",
+        IdKind::Sale,
+        &[("reason", "intruder")],
+    ),
 ];
 
 /// Routes with a path parameter that is not a tenant id.
@@ -195,6 +210,23 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     .execute(&app.pool)
     .await
     .unwrap();
+    // A sale of Acme's (a purchase webhook's event makes one).
+    sqlx::query(
+        "INSERT INTO purchase_events (agency_id, creator_id, message_uuid, fan_uuid, price_cents, purchased_at, dedupe_key)
+         VALUES ($1, $2, $3, $4, 1500, now(), 'tenancy-sale')",
+    )
+    .bind(acme.id)
+    .bind(acme_creator)
+    .bind(uuid::Uuid::now_v7())
+    .bind(acme_fan)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let acme_sale: uuid::Uuid = sqlx::query_scalar("SELECT id FROM sales WHERE agency_id = $1")
+        .bind(acme.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     let sim_calls_before = app.sim().stats().total_requests;
     // One deactivated Acme member, so "reactivate" would change something.
     sqlx::query("UPDATE staff SET active = false WHERE id = $1")
@@ -255,9 +287,16 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
+        let sales: Vec<(uuid::Uuid, String, Option<uuid::Uuid>)> = sqlx::query_as(
+            "SELECT id, basis, credited_staff_id FROM sales WHERE agency_id = $1 ORDER BY id",
+        )
+        .bind(acme.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
         (
             (staff, invites, creators, assignments, requested, dead),
-            (chats, sends),
+            (chats, sends, sales),
         )
     };
     let before = snapshot().await;
@@ -276,6 +315,7 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
             IdKind::Creator | IdKind::CreatorStaff => vec![acme_creator.to_string()],
             IdKind::WebhookEvent => vec![acme_event.to_string()],
             IdKind::Chat => vec![acme_chat.to_string()],
+            IdKind::Sale => vec![acme_sale.to_string()],
         };
         let acme_message = acme_message.to_string();
         let with_staff = |p: String| {
