@@ -29,7 +29,7 @@ pub use field_errors::FieldErrors;
 pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, SaleId, StaffId, WebhookEventId};
 pub use message_kind::MessageKind;
 pub use message_source::MessageSource;
-pub use money::Cents;
+pub use money::{Cents, group_digits};
 pub use names::{AgencyName, DisplayName};
 pub use password::{NewPassword, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, PasswordChoiceError};
 pub use role::Role;

@@ -9,7 +9,7 @@ use super::access::{Viewer, may_work_creator, visible_creators};
 use super::cursor;
 use super::error::InboxError;
 use super::preview::{self, PreviewInput};
-use crate::domain::CreatorId;
+use crate::domain::{CreatorId, group_digits};
 pub use crate::store::inbox::Tab;
 use crate::store::inbox::{self as q, ChatCursor, ChatFilter, ChatRow, TabCounts};
 
@@ -232,22 +232,6 @@ async fn rows_for(
     })
 }
 
-/// `12345` as "12,345".
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 fn tab_views(counts: &TabCounts, current: Tab) -> Vec<TabView> {
     Tab::ALL
         .into_iter()
@@ -259,7 +243,7 @@ fn tab_views(counts: &TabCounts, current: Tab) -> Vec<TabView> {
                 shown: if counts.capped && count >= q::COUNT_CAP {
                     format!("{}+", q::COUNT_CAP - 1)
                 } else {
-                    thousands(count)
+                    group_digits(count.max(0).unsigned_abs())
                 },
                 current: tab == current,
             }

@@ -566,6 +566,13 @@ async fn all_pages(client: &TestClient, tab: &str) -> Vec<Uuid> {
     ids
 }
 
+async fn tally_rows(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM chat_tab_tallies")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 const TAB_PREDICATES: [(&str, &str); 5] = [
     ("all", "true"),
     ("unread", "(c.unread_count > 0 OR NOT c.is_read)"),
@@ -690,21 +697,12 @@ async fn many_creators_page_in_exact_order_and_kept_counts_match_a_recount() {
         .await
         .unwrap();
     assert_counts_match_a_recount(&app, &admin, acme.id, "after changes").await;
-    let tally_rows = |app: &TestApp| {
-        let pool = app.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM chat_tab_tallies")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    assert!(tally_rows(&app).await > creators.len() as i64);
+    assert!(tally_rows(&app.pool).await > creators.len() as i64);
     switchboard::store::inbox::compact_tab_tallies(&app.pool)
         .await
         .unwrap();
     assert_eq!(
-        tally_rows(&app).await,
+        tally_rows(&app.pool).await,
         creators.len() as i64,
         "one row per creator once folded"
     );
