@@ -753,9 +753,9 @@ async fn a_chatter_works_the_inbox_live_and_from_the_keyboard() {
     press(&c, Key::Escape.into()).await;
     path_is(&c, "/inbox").await;
     expect_heading(&c, "Inbox").await;
-    live_connected(&c).await;
-    let rows = settled_row_ids(&c).await;
+    let rows = row_ids(&c).await;
     assert_eq!(rows[0], chat.to_string(), "the chat with news is on top");
+    live_connected(&c).await;
     let highlighted = "Array.from(document.querySelectorAll('#chat-list > li.is-current'), r => r.dataset.chatId)";
     // j/k move by position in the list as it is now; a live update that
     // reorders rows between two key presses changes which row that is, so a
@@ -792,16 +792,15 @@ async fn a_chatter_works_the_inbox_live_and_from_the_keyboard() {
         break;
     }
     let second = second.expect("the list kept reordering under the keyboard test");
-    let rows = [rows[0].clone(), second];
     let name = c
-        .find(Locator::Css(&format!("#chat-{} .chat-name", rows[1])))
+        .find(Locator::Css(&format!("#chat-{second} .chat-name")))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
     press(&c, Key::Enter.into()).await;
-    path_is(&c, &format!("/inbox/chats/{}", rows[1])).await;
+    path_is(&c, &format!("/inbox/chats/{second}")).await;
     await_text(&c, "#thread-title", &format!("to be {name:?}"), |t| {
         t == name
     })
