@@ -2,7 +2,7 @@
 //! `chromium` and `chromedriver` on PATH (the test script installs them);
 //! set SKIP_BROWSER_TESTS=1 to skip them on a machine without a browser.
 
-#[path = "api/helpers.rs"]
+#[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
 
