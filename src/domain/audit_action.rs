@@ -29,6 +29,8 @@ pub enum AuditAction {
     AgencySettingChanged,
     SaleReassigned,
     SaleReassignmentReverted,
+    /// A CSV download (which one and its filters are in the entry's detail).
+    DataExported,
 }
 
 impl AuditAction {
@@ -59,6 +61,7 @@ impl AuditAction {
             AuditAction::AgencySettingChanged => "agency.setting_changed",
             AuditAction::SaleReassigned => "sale.reassigned",
             AuditAction::SaleReassignmentReverted => "sale.reassignment_reverted",
+            AuditAction::DataExported => "data.exported",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod attribution;
 pub mod auth;
 pub mod connect;
 pub mod csrf;
+pub mod csv;
 pub mod error;
 pub mod extract;
 pub mod headers;
