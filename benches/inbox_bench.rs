@@ -24,7 +24,8 @@
 //! share of the two cores: an upper bound on server time. Knobs (environment):
 //! INBOX_BENCH_SECS (per page and round, default 3), INBOX_BENCH_ROUNDS (default 2),
 //! INBOX_BENCH_CHATS (default 50000), INBOX_BENCH_MESSAGES_PER_CHAT (default 20),
-//! INBOX_BENCH_STREAMS (default 200), INBOX_BENCH_SENDS (default 20). Writes
+//! INBOX_BENCH_STREAMS (default 200), INBOX_BENCH_SENDS (default 20), INBOX_BENCH_KEEP_DB=1
+//! (keep the scratch database for looking at plans). Writes
 //! `target/bench/inbox_bench.json`.
 
 mod common;
@@ -1113,12 +1114,18 @@ async fn main() -> anyhow::Result<()> {
     let pool = store::connect_and_migrate(opts.clone(), 20).await?;
     let result = run(&settings, &pool, &sim).await;
     pool.close().await;
-    let mut admin = sqlx::PgConnection::connect_with(&opts.clone().database("postgres")).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
+    if std::env::var("INBOX_BENCH_KEEP_DB").is_ok_and(|v| v == "1") {
+        // For looking at plans by hand afterwards.
+        println!("kept database {database}");
+    } else {
+        let mut admin =
+            sqlx::PgConnection::connect_with(&opts.clone().database("postgres")).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await?;
+    }
     sim.stop().await;
     result
 }

@@ -157,10 +157,12 @@ fn tip_join(m: &str, fan: &str) -> String {
     TIP_AMOUNT.replace("{m}", m).replace("{fan}", fan)
 }
 
-/// The SQL of `list_chats` (also explained by the benchmark). Binds: $1
-/// agency, $2 creators, $3 search pattern, $4/$5 cursor, $6 limit, $7 only,
-/// and without a search $8 the probe's rows per creator (`probe_rows`).
-fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
+/// The SQL of `list_chats` (also explained by the benchmark). Binds: $1 agency, $2 creators, $3 search
+/// pattern, $4/$5 the cursor, $6 the one chat. The page size and the probe
+/// are written into the text: with them as parameters Postgres re-plans
+/// the query on every execution (its generic plan guesses a LIMIT's size),
+/// which cost more than running it; as literals the cached plan is reused.
+fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> String {
     let tab = filter.tab.unwrap_or(Tab::All).predicate();
     let search = if filter.search.is_some() {
         SEARCH
@@ -173,10 +175,11 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
         "AND $4::timestamptz IS NULL AND $5::uuid IS NULL"
     };
     let only_sql = if only {
-        "AND c.id = $7"
+        "AND c.id = $6"
     } else {
-        "AND $7::uuid IS NULL"
+        "AND $6::uuid IS NULL"
     };
+    let probe = probe_rows(filter.creators.len(), limit);
     const COLUMNS: &str =
         "c.id, c.creator_id, c.agency_id, c.fan_uuid, c.fan_handle, c.fan_display_name,
         c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read, c.unread_count";
@@ -188,26 +191,26 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
              WHERE c.agency_id = $1 AND c.creator_id = ANY($2)
                AND {tab} AND {search} {cursor} {only_sql}
              ORDER BY {ACTIVITY} DESC, c.id DESC
-             LIMIT $6"
+             LIMIT {limit}"
         )
     } else {
         // Per creator, a backward scan of its keyset index. Taking `limit`
         // rows from every creator and merging them reads creators × limit
-        // rows for one page, so first a probe reads the newest `$8` of each
-        // (creators × $8 ≥ limit): at least `limit` chats are at or above
+        // rows for one page, so first a probe reads the newest `probe` of each
+        // (creators × probe ≥ limit): at least `limit` chats are at or above
         // the `limit`-th newest of those, so no row below it can be on the
-        // page, and the scans stop there. Without a probe (`$8` 0), or when
+        // page, and the scans stop there. Without a probe (0), or when
         // the probe found fewer than `limit`, there is no bound.
         format!(
             "SELECT x.* FROM (
-                SELECT (array_agg(p.at ORDER BY p.at DESC))[$6] AS at
+                SELECT (array_agg(p.at ORDER BY p.at DESC))[{limit}] AS at
                 FROM unnest($2::uuid[]) AS v(creator_id)
                 CROSS JOIN LATERAL (
                     SELECT {ACTIVITY} AS at FROM chats c
                     WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
                       AND {tab} AND {search} {cursor} {only_sql}
                     ORDER BY {ACTIVITY} DESC, c.id DESC
-                    LIMIT $8) p
+                    LIMIT {probe}) p
              ) bound
              CROSS JOIN unnest($2::uuid[]) AS v(creator_id)
              CROSS JOIN LATERAL (
@@ -216,9 +219,9 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
                   AND {tab} AND {search} {cursor} {only_sql}
                   AND {ACTIVITY} >= COALESCE(bound.at, '-infinity'::timestamptz)
                 ORDER BY {ACTIVITY} DESC, c.id DESC
-                LIMIT $6) x
+                LIMIT {limit}) x
              ORDER BY x.activity_at DESC, x.id DESC
-             LIMIT $6"
+             LIMIT {limit}"
         )
     };
     format!(
@@ -272,21 +275,17 @@ pub async fn list_chats(
     if filter.creators.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = list_chats_sql(filter, after.is_some(), only.is_some());
+    let sql = list_chats_sql(filter, after.is_some(), only.is_some(), limit);
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
-    let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(&creators)
         .bind(filter.search.as_deref().map(contains_pattern))
         .bind(after.map(|c| c.at))
         .bind(after.map(|c| c.id))
-        .bind(limit)
-        .bind(only);
-    let query = match filter.search {
-        Some(_) => query,
-        None => query.bind(probe_rows(creators.len(), limit)),
-    };
-    Ok(query.fetch_all(db).await?)
+        .bind(only)
+        .fetch_all(db)
+        .await?)
 }
 
 /// How many chats each tab holds, under the creator filter and search.
@@ -615,22 +614,18 @@ pub async fn explain_list_chats(
 ) -> Result<Vec<String>, StoreError> {
     let sql = format!(
         "EXPLAIN (ANALYZE, BUFFERS) {}",
-        list_chats_sql(filter, false, false)
+        list_chats_sql(filter, false, false, limit)
     );
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
-    let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(&creators)
         .bind(filter.search.as_deref().map(contains_pattern))
         .bind(None::<DateTime<Utc>>)
         .bind(None::<Uuid>)
-        .bind(limit)
-        .bind(None::<Uuid>);
-    let query = match filter.search {
-        Some(_) => query,
-        None => query.bind(probe_rows(creators.len(), limit)),
-    };
-    Ok(query.fetch_all(db).await?)
+        .bind(None::<Uuid>)
+        .fetch_all(db)
+        .await?)
 }
 
 /// `EXPLAIN (ANALYZE, BUFFERS)` of `count_tabs`.

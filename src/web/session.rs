@@ -96,6 +96,11 @@ impl TypedSession<'_> {
     }
 
     pub fn take_flashes(&self) -> Vec<Flash> {
+        // `remove` marks the session changed even when the key is absent,
+        // which would rewrite the whole session row on every page view.
+        if !self.0.contains_key(FLASH) {
+            return Vec::new();
+        }
         match self.0.remove_as::<Vec<Flash>>(FLASH) {
             Some(Ok(list)) => list,
             _ => Vec::new(),

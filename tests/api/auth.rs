@@ -246,6 +246,27 @@ async fn deactivated_staff_session_stops_at_the_next_request() {
 }
 
 #[tokio::test]
+async fn reading_pages_does_not_rewrite_the_session_row() {
+    let app = TestApp::spawn().await;
+    let acme = app.agency("Acme").await;
+    let c = app.signed_in(&acme.email("owner")).await;
+    assert_eq!(c.get("/").await.status(), StatusCode::OK);
+    // A row's xmin changes with every UPDATE of it.
+    let version = || async {
+        sqlx::query_scalar::<_, String>("SELECT xmin::text FROM sessions WHERE staff_id = $1")
+            .bind(acme.owner)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let before = version().await;
+    for path in ["/", "/inbox", "/account", "/"] {
+        assert_eq!(c.get(path).await.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(version().await, before, "a page view wrote the session");
+}
+
+#[tokio::test]
 async fn idle_session_expires() {
     let app = TestApp::spawn().await;
     let acme = app.agency("Acme").await;
