@@ -50,6 +50,7 @@ use uuid::Uuid;
 const CREATORS: usize = 20;
 const CLIENTS: usize = 16;
 const PASSWORD: &str = "correct horse battery staple";
+const METRICS_TOKEN: &str = "inbox-bench-metrics";
 
 fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
     std::env::var(k)
@@ -563,6 +564,115 @@ async fn drive_mixed(
     all
 }
 
+/// Cumulative bucket counts (upper bound in seconds, count) of one route's
+/// GET request-duration histogram.
+#[derive(Debug, Clone, Default)]
+struct Buckets(Vec<(f64, f64)>);
+
+#[derive(Debug, serde::Serialize)]
+struct ServerStats {
+    name: String,
+    requests: u64,
+    share_within_30ms: f64,
+    p95_ms: f64,
+}
+
+impl Buckets {
+    fn add_difference(&mut self, after: &Buckets, before: &Buckets) {
+        for (le, n) in &after.0 {
+            let was = before.0.iter().find(|(l, _)| l == le).map_or(0.0, |b| b.1);
+            match self.0.iter_mut().find(|(l, _)| l == le) {
+                Some(b) => b.1 += n - was,
+                None => self.0.push((*le, n - was)),
+            }
+        }
+        self.0.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    fn stats(&self, name: &str) -> ServerStats {
+        let total = self.0.last().map_or(0.0, |b| b.1);
+        let within = |secs: f64| {
+            self.0
+                .iter()
+                .find(|(le, _)| (*le - secs).abs() < 1e-9)
+                .map_or(0.0, |b| b.1)
+        };
+        // p95: the first bucket holding 95 % of requests, interpolated
+        // linearly between its bounds.
+        let goal = total * 0.95;
+        let mut p95 = f64::NAN;
+        let mut prev = (0.0, 0.0);
+        for &(le, n) in &self.0 {
+            if n >= goal && total > 0.0 {
+                let upper = if le.is_finite() { le } else { prev.0 };
+                let frac = if n > prev.1 {
+                    (goal - prev.1) / (n - prev.1)
+                } else {
+                    1.0
+                };
+                p95 = (prev.0 + (upper - prev.0) * frac) * 1000.0;
+                break;
+            }
+            prev = (le, n);
+        }
+        ServerStats {
+            name: name.to_owned(),
+            requests: total as u64,
+            share_within_30ms: if total > 0.0 {
+                within(0.03) / total
+            } else {
+                0.0
+            },
+            p95_ms: p95,
+        }
+    }
+}
+
+/// The GET request-duration buckets of `route` from `/metrics`.
+async fn scrape_buckets(
+    client: &reqwest::Client,
+    base: &str,
+    route: &str,
+) -> anyhow::Result<Buckets> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let want = format!("route=\"{route}\"");
+    let mut out = Buckets::default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("switchboard_http_request_duration_seconds_bucket{")
+        else {
+            continue;
+        };
+        if !rest.contains(&want) || !rest.contains("method=\"GET\"") {
+            continue;
+        }
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let Some(le) = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("le=\""))
+            .map(|v| v.trim_end_matches('"'))
+        else {
+            continue;
+        };
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse()?
+        };
+        out.0.push((le, value.trim().parse()?));
+    }
+    out.0.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(out)
+}
+
 fn stats(name: &str, mut lat: Vec<f64>, errors: usize, bytes: usize) -> PageStats {
     lat.sort_by(f64::total_cmp);
     PageStats {
@@ -835,6 +945,7 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
     let port = listener.local_addr()?.port();
     let mut settings = settings.clone();
     settings.public_url = url::Url::parse(&format!("http://127.0.0.1:{port}"))?;
+    settings.metrics.token = Some(SecretString::from(METRICS_TOKEN));
     let app = Application::build_with_listener(settings.clone(), pool.clone(), listener)?;
     let base = format!("http://127.0.0.1:{port}");
     tokio::spawn(app.run_until_stopped());
@@ -892,6 +1003,11 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
         ),
         ("thread, latest 50", Arc::new(threads), true),
     ];
+    // The route template each page is timed under in the server's own
+    // request-duration histogram (`/metrics`).
+    let routes = ["/login", "/inbox", "/inbox", "/inbox", "/inbox/chats/{id}"];
+    let scraper = reqwest::Client::new();
+    let mut server: Vec<Buckets> = vec![Buckets::default(); pages.len()];
     let mut lat: Vec<(Vec<f64>, usize, usize)> = vec![(Vec::new(), 0, 0); pages.len()];
     // Warm-up, unmeasured.
     for (_, paths, signed_in) in &pages {
@@ -901,7 +1017,10 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
     for _ in 0..rounds {
         for (i, (_, paths, signed_in)) in pages.iter().enumerate() {
             let who = if *signed_in { &clients } else { &anon };
+            let before = scrape_buckets(&scraper, &base, routes[i]).await?;
             let (l, e, b) = drive(who, &base, paths.clone(), secs).await;
+            let after = scrape_buckets(&scraper, &base, routes[i]).await?;
+            server[i].add_difference(&after, &before);
             lat[i].0.extend(l);
             lat[i].1 += e;
             lat[i].2 = lat[i].2.max(b);
@@ -911,6 +1030,11 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
         .iter()
         .zip(lat)
         .map(|((name, _, _), (l, e, b))| stats(name, l, e, b))
+        .collect();
+    let server_side: Vec<ServerStats> = pages
+        .iter()
+        .zip(&server)
+        .map(|((name, _, _), b)| b.stats(name))
         .collect();
     // The same pages, all at once.
     let mixed_pages: Vec<(Arc<Vec<String>>, bool)> = pages
@@ -1020,6 +1144,44 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
         false,
     );
     println!();
+    println!(
+        "server-side, from the application's own request-duration histogram (each page on its own; p95 read off the bucket it falls in, linearly):"
+    );
+    println!(
+        "{:<24} {:>9} {:>12} {:>12} {:>11}  target",
+        "page", "requests", "≤ 30 ms", "p95 ms", "p95/login"
+    );
+    let server_baseline = server_side[0].p95_ms;
+    for (i, r) in server_side.iter().enumerate() {
+        let ratio = if server_baseline > 0.0 {
+            r.p95_ms / server_baseline
+        } else {
+            0.0
+        };
+        let target = if i == 0 {
+            "baseline".to_owned()
+        } else {
+            let under = r.share_within_30ms >= 0.95;
+            let ok = under && ratio <= 3.0;
+            if !ok {
+                failures.push(format!("{} (server-side)", r.name));
+            }
+            format!(
+                "p95 < 30 ms: {}; ≤ 3× login: {}",
+                if under { "met" } else { "MISSED" },
+                if ratio <= 3.0 { "met" } else { "MISSED" }
+            )
+        };
+        println!(
+            "{:<24} {:>9} {:>11.1}% {:>12.2} {:>10.1}×  {target}",
+            r.name,
+            r.requests,
+            r.share_within_30ms * 100.0,
+            r.p95_ms,
+            ratio
+        );
+    }
+    println!();
     let mark_reads: u64 = st
         .by_endpoint
         .iter()
@@ -1069,6 +1231,7 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
         "messages": seeded.chats.len() * per_chat,
         "pages": results,
         "pages_mixed": mixed,
+        "pages_server_side": server_side,
         "sends": {"count": n_sends, "api_requests": api_total, "send_requests": send_calls,
                   "p50_ms": pct(&send_sorted, 0.5), "p95_ms": pct(&send_sorted, 0.95)},
         "live": stream_stats,
