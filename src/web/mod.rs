@@ -139,6 +139,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/sales/{id}/revert",
             web::post().to(attribution::sales::revert),
         )
+        .route("/earnings", web::get().to(attribution::cross_check::list))
+        .route(
+            "/earnings/creators/{id}",
+            web::get().to(attribution::cross_check::day),
+        )
         .route("/admin/status", web::get().to(admin::status::show))
         .route("/admin/webhooks", web::get().to(admin::webhooks::show))
         .route(
