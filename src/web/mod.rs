@@ -130,6 +130,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(attribution::team_members::map),
         )
         .route("/sales", web::get().to(attribution::sales::list))
+        // Before /sales/{id}: actix matches in order.
+        .route(
+            "/sales/export.csv",
+            web::get().to(attribution::sales::export),
+        )
         .route("/sales/{id}", web::get().to(attribution::sales::show))
         .route(
             "/sales/{id}/reassign",

@@ -20,6 +20,7 @@ mod live;
 mod metrics;
 mod mirror_integrity;
 mod sales;
+mod sales_drilldown;
 mod settings;
 mod staff_admin;
 mod sync;
