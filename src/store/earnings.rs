@@ -162,11 +162,16 @@ pub async fn match_pending(
             }
             Err(reason) => {
                 stats.unmatched += 1;
-                sqlx::query("UPDATE earnings_lines SET unmatched_reason = $2 WHERE id = $1")
-                    .bind(p.id)
-                    .bind(reason)
-                    .execute(&mut *conn)
-                    .await?;
+                // Unchanged reasons are not rewritten: the sales trigger on
+                // this table then has nothing to look at.
+                sqlx::query(
+                    "UPDATE earnings_lines SET unmatched_reason = $2
+                     WHERE id = $1 AND unmatched_reason IS DISTINCT FROM $2",
+                )
+                .bind(p.id)
+                .bind(reason)
+                .execute(&mut *conn)
+                .await?;
             }
         }
     }

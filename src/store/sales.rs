@@ -458,3 +458,176 @@ pub async fn ppv_sale_of(
     .fetch_optional(db)
     .await?)
 }
+
+/// Whom a listed sale must be credited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CreditFilter {
+    #[default]
+    Anyone,
+    /// Credited to nobody (`staff=none`).
+    Nobody,
+    Staff(StaffId),
+}
+
+/// The drill-down's filters: inclusive local days in the agency's zone,
+/// a creator, the credited staff member, a basis and a kind (as stored).
+#[derive(Debug, Clone, Default)]
+pub struct SalesFilter {
+    pub zone: crate::domain::AgencyZone,
+    pub from: Option<chrono::NaiveDate>,
+    pub to: Option<chrono::NaiveDate>,
+    pub creator: Option<CreatorId>,
+    pub credit: CreditFilter,
+    pub basis: Option<SaleBasis>,
+    pub kind: Option<&'static str>,
+}
+
+/// Every `sales.kind` value.
+pub const KINDS: &[&str] = &[
+    "ppv",
+    "tip",
+    "subscription",
+    "renewal",
+    "post",
+    "referral",
+    "other",
+    "refund",
+    "chargeback",
+];
+
+/// A sale as the drill-down and its CSV show it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedSale {
+    pub id: SaleId,
+    pub occurred_at: DateTime<Utc>,
+    pub creator_id: CreatorId,
+    pub creator_name: String,
+    pub fan_uuid: Option<Uuid>,
+    pub fan_name: Option<String>,
+    pub kind: String,
+    pub gross_cents: i64,
+    pub net_cents: i64,
+    pub net_estimated: bool,
+    pub currency: String,
+    pub credited_staff_id: Option<StaffId>,
+    pub credited_name: Option<String>,
+    pub basis: String,
+    pub basis_detail: String,
+    pub auto_basis: String,
+    pub is_manual: bool,
+    pub chat_id: Option<Uuid>,
+    /// The message to open in the thread: the PPV, the tipped message or
+    /// the tip's own TIP message.
+    pub message_uuid: Option<Uuid>,
+    pub transaction_id: Option<String>,
+    pub reverses_sale_id: Option<Uuid>,
+}
+
+impl ListedSale {
+    pub fn basis_label(&self) -> &str {
+        SaleBasis::label_of(&self.basis)
+    }
+    pub fn auto_basis_label(&self) -> &str {
+        SaleBasis::label_of(&self.auto_basis)
+    }
+}
+
+/// `SELECT … FROM … WHERE` of the drill-down; $1 agency, $2 zone, $3/$4
+/// local days, $5 creator, $6 credit mode, $7 staff, $8 basis, $9 kind.
+const LIST_SQL: &str = "SELECT s.id, s.occurred_at, s.creator_id, cr.display_name AS creator_name, s.fan_uuid,
+        COALESCE(NULLIF(ch.fan_nickname, ''), NULLIF(ch.fan_display_name, ''), ch.fan_handle) AS fan_name,
+        s.kind, s.gross_cents, s.net_cents, s.net_estimated, s.currency, s.credited_staff_id,
+        cs.display_name AS credited_name, s.basis, s.basis_detail, s.auto_basis,
+        s.manual_id IS NOT NULL AS is_manual, s.chat_id,
+        COALESCE(s.message_uuid, s.tip_message_uuid) AS message_uuid, s.transaction_id, s.reverses_sale_id
+    FROM sales s
+    JOIN creators cr ON cr.id = s.creator_id AND cr.agency_id = s.agency_id
+    LEFT JOIN staff cs ON cs.id = s.credited_staff_id
+    LEFT JOIN chats ch ON ch.id = s.chat_id AND ch.agency_id = s.agency_id
+    WHERE s.agency_id = $1
+      AND ($3::date IS NULL OR s.occurred_at >= ($3::date::timestamp AT TIME ZONE $2))
+      AND ($4::date IS NULL OR s.occurred_at < (($4::date + 1)::timestamp AT TIME ZONE $2))
+      AND ($5::uuid IS NULL OR s.creator_id = $5)
+      AND ($6 = 'anyone' OR ($6 = 'nobody' AND s.credited_staff_id IS NULL)
+           OR ($6 = 'staff' AND s.credited_staff_id = $7))
+      AND ($8::text IS NULL OR s.basis = $8)
+      AND ($9::text IS NULL OR s.kind = $9)";
+
+fn bind_filter<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    agency: AgencyId,
+    f: &SalesFilter,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    let (mode, staff) = match f.credit {
+        CreditFilter::Anyone => ("anyone", None),
+        CreditFilter::Nobody => ("nobody", None),
+        CreditFilter::Staff(s) => ("staff", Some(s)),
+    };
+    q.bind(agency)
+        .bind(f.zone.name())
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.creator)
+        .bind(mode)
+        .bind(staff)
+        .bind(f.basis.map(SaleBasis::as_str))
+        .bind(f.kind)
+}
+
+/// One keyset page of the drill-down, newest first: the sales strictly
+/// before `after` (occurred at, id), at most `limit`.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
+pub async fn list(
+    db: &PgPool,
+    agency: AgencyId,
+    f: &SalesFilter,
+    after: Option<(DateTime<Utc>, SaleId)>,
+    limit: i64,
+) -> Result<Vec<ListedSale>, StoreError> {
+    let sql = format!(
+        "{LIST_SQL}
+      AND ($10::timestamptz IS NULL OR (s.occurred_at, s.id) < ($10, $11))
+    ORDER BY s.occurred_at DESC, s.id DESC LIMIT $12"
+    );
+    Ok(
+        bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), agency, f)
+            .bind(after.map(|a| a.0))
+            .bind(after.map(|a| a.1))
+            .bind(limit)
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// Every sale the filter selects, newest first, as a stream read from the
+/// database while the caller writes it out (a bounded channel between a
+/// task holding the query and the caller), so an export never holds the
+/// whole period in memory.
+#[tracing::instrument(skip_all, fields(agency_id = %agency))]
+pub fn export(
+    db: PgPool,
+    agency: AgencyId,
+    f: SalesFilter,
+) -> impl futures_util::Stream<Item = Result<ListedSale, StoreError>> + 'static {
+    use futures_util::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<ListedSale, StoreError>>(64);
+    let span = tracing::Span::current();
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let sql = format!("{LIST_SQL} ORDER BY s.occurred_at DESC, s.id DESC");
+            let mut rows =
+                bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), agency, &f).fetch(&db);
+            while let Some(row) = rows.next().await {
+                let failed = row.is_err();
+                // The receiver is gone (client left): stop reading.
+                if tx.send(row.map_err(StoreError::from)).await.is_err() || failed {
+                    break;
+                }
+            }
+        },
+        span,
+    ));
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+}

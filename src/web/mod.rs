@@ -130,6 +130,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(attribution::team_members::map),
         )
         .route("/sales", web::get().to(attribution::sales::list))
+        // Before /sales/{id}: actix matches in order.
+        .route(
+            "/sales/export.csv",
+            web::get().to(attribution::sales::export),
+        )
         .route("/sales/{id}", web::get().to(attribution::sales::show))
         .route(
             "/sales/{id}/reassign",
@@ -138,6 +143,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/sales/{id}/revert",
             web::post().to(attribution::sales::revert),
+        )
+        .route("/earnings", web::get().to(attribution::cross_check::list))
+        .route(
+            "/earnings/creators/{id}",
+            web::get().to(attribution::cross_check::day),
         )
         .route("/admin/status", web::get().to(admin::status::show))
         .route("/admin/webhooks", web::get().to(admin::webhooks::show))

@@ -102,6 +102,7 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
     ("GET", "/inbox/chats/{id}/media", IdKind::Chat, &[]),
     ("GET", "/inbox/chats/{id}/templates", IdKind::Chat, &[]),
     ("GET", "/sales/{id}", IdKind::Sale, &[]),
+    ("GET", "/earnings/creators/{id}", IdKind::Creator, &[]),
     (
         "POST",
         "/sales/{id}/reassign",
