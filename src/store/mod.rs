@@ -7,6 +7,7 @@ pub mod agency_settings;
 pub mod audit;
 pub mod chats;
 pub mod creators;
+pub mod dashboard;
 pub mod earnings;
 pub mod inbox;
 pub mod invites;

@@ -8,6 +8,7 @@ mod auth;
 mod client_ip;
 mod connections;
 mod csrf;
+mod dashboard;
 mod earnings;
 mod headers;
 mod inbox_list;
