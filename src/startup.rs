@@ -386,8 +386,8 @@ const FOLD_TALLIES_EVERY: Duration = Duration::from_secs(5);
 /// The rest of the housekeeping.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
 
-/// Periodic housekeeping: the inbox's tab tallies, expired sessions and
-/// stale login failures.
+/// Periodic housekeeping: the inbox's tab tallies, the dashboard rollups'
+/// delta rows, expired sessions and stale login failures.
 fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(FOLD_TALLIES_EVERY);
@@ -412,6 +412,11 @@ fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> JoinHandle<()> {
             let keep = settings.auth.throttle_window() * 2;
             if let Err(e) = store::login_failures::purge_older_than(&pool, keep).await {
                 tracing::warn!(error = %e, "login-failure purge failed");
+            }
+            match store::dashboard::compact(&pool).await {
+                Ok(n) if n > 0 => tracing::debug!(removed = n, "folded dashboard rollups"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "dashboard rollup fold failed"),
             }
             if let Err(e) = store::oauth_flows::purge_expired(&pool).await {
                 tracing::warn!(error = %e, "connect-flow purge failed");

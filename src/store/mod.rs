@@ -8,6 +8,7 @@ pub mod audit;
 pub mod chats;
 pub mod creators;
 pub mod cross_check;
+pub mod dashboard;
 pub mod earnings;
 pub mod inbox;
 pub mod invites;

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod connect;
 pub mod csrf;
 pub mod csv;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod headers;
@@ -128,6 +129,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/team-members/map",
             web::post().to(attribution::team_members::map),
+        )
+        .route("/dashboard", web::get().to(dashboard::show))
+        .route(
+            "/dashboard/chatters.csv",
+            web::get().to(dashboard::chatters_csv),
         )
         .route("/sales", web::get().to(attribution::sales::list))
         // Before /sales/{id}: actix matches in order.

@@ -45,6 +45,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/compose.js"),
     },
     Asset {
+        name: "dashboard.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/dashboard.css"),
+    },
+    Asset {
         name: "logo.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/logo.svg"),

@@ -9,6 +9,7 @@ mod client_ip;
 mod connections;
 mod cross_check;
 mod csrf;
+mod dashboard;
 mod earnings;
 mod earnings_sales;
 mod headers;
