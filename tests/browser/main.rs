@@ -114,10 +114,9 @@ async fn fill(c: &Client, css: &str, text: &str) {
 async fn click(c: &Client, css: &str) {
     let mut attempt = 0;
     loop {
-        let el = c
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        // Waits for it: after a click that navigates, the next page may
+        // not be there yet.
+        let el = wait_for(c, css).await;
         match el.click().await {
             Ok(_) => return,
             Err(e) if attempt < 5 && e.to_string().contains("stale element") => {
