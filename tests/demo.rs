@@ -47,12 +47,27 @@ async fn demo_starts_logins_work_and_live_messages_arrive_within_5_seconds() {
                 "creators listed on the overview"
             );
         }
+        let (status, dash) = c.get_html("/dashboard?period=30d").await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{role} dashboard");
+        assert!(dash.contains("id=\"response-time-definition\""));
     }
     let backfilled: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
         .fetch_one(&demo.pool)
         .await
         .unwrap();
     assert!(backfilled > 0, "the mirror was backfilled");
+    // The dashboard is filled from the demo's history.
+    let (rolled, replies): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COALESCE(sum(gross_cents), 0)::int8 FROM sales_daily),
+                (SELECT count(*) FROM message_replies)",
+    )
+    .fetch_one(&demo.pool)
+    .await
+    .unwrap();
+    assert!(
+        rolled > 0 && replies > 0,
+        "rollups: {rolled} cents, {replies} replies"
+    );
     let mapped: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM staff WHERE role = 'chatter' AND fanvue_user_uuid IS NOT NULL",
     )
