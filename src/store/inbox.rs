@@ -27,12 +27,18 @@ pub enum Tab {
     Ppv,
     /// The fan has mirrored spend: a purchased PPV or a tip.
     Spenders,
+    /// Chats the viewer holds claimed.
+    Mine,
+    /// Awaiting a reply and claimed by nobody.
+    Unclaimed,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Unread,
         Tab::Awaiting,
+        Tab::Mine,
+        Tab::Unclaimed,
         Tab::All,
         Tab::Ppv,
         Tab::Spenders,
@@ -45,6 +51,8 @@ impl Tab {
             Tab::Awaiting => "awaiting",
             Tab::Ppv => "ppv",
             Tab::Spenders => "spenders",
+            Tab::Mine => "mine",
+            Tab::Unclaimed => "unclaimed",
         }
     }
 
@@ -59,6 +67,8 @@ impl Tab {
             Tab::Awaiting => "Awaiting reply",
             Tab::Ppv => "PPV awaiting purchase",
             Tab::Spenders => "Spenders",
+            Tab::Mine => "Mine",
+            Tab::Unclaimed => "Unclaimed",
         }
     }
 
@@ -70,6 +80,8 @@ impl Tab {
             Tab::Awaiting => AWAITING,
             Tab::Ppv => OPEN_PPV,
             Tab::Spenders => SPENDER,
+            Tab::Mine => MINE,
+            Tab::Unclaimed => UNCLAIMED,
         }
     }
 }
@@ -79,6 +91,11 @@ const UNREAD: &str = "(c.unread_count > 0 OR NOT c.is_read)";
 const AWAITING: &str = "c.awaiting_reply";
 const OPEN_PPV: &str = "c.has_open_ppv";
 const SPENDER: &str = "c.has_spend";
+// Claims (`chat_claims`, live while `expires_at` is ahead); `$9` is the viewer.
+const MINE: &str = "EXISTS (SELECT 1 FROM chat_claims k
+    WHERE k.chat_id = c.id AND k.staff_id = $9 AND k.expires_at > now())";
+const UNCLAIMED: &str = "c.awaiting_reply AND NOT EXISTS (SELECT 1 FROM chat_claims k
+    WHERE k.chat_id = c.id AND k.expires_at > now())";
 /// Matches the expression of `chats_fan_search_idx`; `$3` is the LIKE pattern.
 const SEARCH: &str =
     "lower(COALESCE(c.fan_display_name, '') || ' ' || COALESCE(c.fan_handle, '') || ' '
@@ -93,6 +110,8 @@ pub struct ChatFilter {
     pub creators: Vec<CreatorId>,
     /// The search text as typed (trimmed); matched as a substring.
     pub search: Option<String>,
+    /// Whose claims the Mine tab shows (the viewer).
+    pub claimant: Option<crate::domain::StaffId>,
 }
 
 /// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\` literal.
@@ -159,7 +178,8 @@ fn tip_join(m: &str, fan: &str) -> String {
 
 /// The SQL of `list_chats` (also explained by the benchmark). Binds: $1
 /// agency, $2 creators, $3 search pattern, $4/$5 cursor, $6 limit, $7 only,
-/// and without a search $8 the probe's rows per creator (`probe_rows`).
+/// $8 the probe's rows per creator (`probe_rows`, unused by a search) and
+/// $9 the claimant (the Mine tab).
 fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
     let tab = filter.tab.unwrap_or(Tab::All).predicate();
     let search = if filter.search.is_some() {
@@ -173,9 +193,9 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
         "AND $4::timestamptz IS NULL AND $5::uuid IS NULL"
     };
     let only_sql = if only {
-        "AND c.id = $7"
+        "AND c.id = $7 AND ($9::uuid IS NULL OR true)"
     } else {
-        "AND $7::uuid IS NULL"
+        "AND $7::uuid IS NULL AND ($9::uuid IS NULL OR true)"
     };
     const COLUMNS: &str =
         "c.id, c.creator_id, c.agency_id, c.fan_uuid, c.fan_handle, c.fan_display_name,
@@ -186,7 +206,7 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool) -> String {
         format!(
             "SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
              WHERE c.agency_id = $1 AND c.creator_id = ANY($2)
-               AND {tab} AND {search} {cursor} {only_sql}
+               AND {tab} AND {search} {cursor} {only_sql} AND $8::int8 >= 0
              ORDER BY {ACTIVITY} DESC, c.id DESC
              LIMIT $6"
         )
@@ -281,11 +301,12 @@ pub async fn list_chats(
         .bind(after.map(|c| c.at))
         .bind(after.map(|c| c.id))
         .bind(limit)
-        .bind(only);
-    let query = match filter.search {
-        Some(_) => query,
-        None => query.bind(probe_rows(creators.len(), limit)),
-    };
+        .bind(only)
+        .bind(match filter.search {
+            Some(_) => 0,
+            None => probe_rows(creators.len(), limit),
+        })
+        .bind(filter.claimant);
     Ok(query.fetch_all(db).await?)
 }
 
@@ -300,6 +321,11 @@ pub struct TabCounts {
     /// Counted by scanning (a search), so each count stops at `COUNT_CAP`.
     #[sqlx(default)]
     pub capped: bool,
+    /// Filled from the claims (`store::claims::counts`), not this query.
+    #[sqlx(default)]
+    pub mine: i64,
+    #[sqlx(default)]
+    pub unclaimed: i64,
 }
 
 impl TabCounts {
@@ -310,6 +336,8 @@ impl TabCounts {
             Tab::Awaiting => self.awaiting,
             Tab::Ppv => self.ppv,
             Tab::Spenders => self.spenders,
+            Tab::Mine => self.mine,
+            Tab::Unclaimed => self.unclaimed,
         }
     }
 }
@@ -625,11 +653,12 @@ pub async fn explain_list_chats(
         .bind(None::<DateTime<Utc>>)
         .bind(None::<Uuid>)
         .bind(limit)
-        .bind(None::<Uuid>);
-    let query = match filter.search {
-        Some(_) => query,
-        None => query.bind(probe_rows(creators.len(), limit)),
-    };
+        .bind(None::<Uuid>)
+        .bind(match filter.search {
+            Some(_) => 0,
+            None => probe_rows(creators.len(), limit),
+        })
+        .bind(filter.claimant);
     Ok(query.fetch_all(db).await?)
 }
 

@@ -10,6 +10,7 @@ mod connections;
 mod csrf;
 mod earnings;
 mod headers;
+mod inbox_collab;
 mod inbox_list;
 mod inbox_send;
 mod inbox_thread;

@@ -6,6 +6,8 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod collab;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
