@@ -883,6 +883,7 @@ async fn explain(pool: &PgPool, seeded: &Seeded) -> anyhow::Result<String> {
         tab,
         creators: creators.clone(),
         search: search.map(str::to_owned),
+        ..Default::default()
     };
     let (chat, fan): (Uuid, Uuid) = sqlx::query_as("SELECT id, fan_uuid FROM chats WHERE id = $1")
         .bind(seeded.chats[seeded.chats.len() / 2].0)

@@ -212,15 +212,17 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
 }
 
 /// Which creators (by index in the simulator's order) the `i`-th of `chatters` works:
-/// each one creator of their own, the last chatter a second one too, so every chatter
-/// has an inbox and the inboxes differ by login.
+/// each one creator of their own, the last chatter the first chatter's creator too, so
+/// every chatter has an inbox, the inboxes differ by login and two chatters share one.
 fn chatter_creators(i: usize, chatters: usize, creators: usize) -> Vec<usize> {
     if creators == 0 {
         return Vec::new();
     }
     let mut v = vec![i % creators];
     if i + 1 == chatters && creators > 1 {
-        let extra = (i + 1) % creators;
+        // The first chatter's creator: two chatters share an inbox (presence
+        // and claims have someone to show), whatever the number of creators.
+        let extra = 0;
         if !v.contains(&extra) {
             v.push(extra);
         }
@@ -424,5 +426,14 @@ mod tests {
         assert_eq!(chatter_creators(0, 3, 3), vec![0]);
         assert_eq!(chatter_creators(2, 3, 3), vec![2, 0]);
         assert_eq!(chatter_creators(0, 3, 0), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn two_chatters_share_a_creator_so_collaboration_shows() {
+        for creators in 1..=5 {
+            let sets: Vec<Vec<usize>> = (0..3).map(|i| chatter_creators(i, 3, creators)).collect();
+            let shared = (0..creators).any(|k| sets.iter().filter(|s| s.contains(&k)).count() >= 2);
+            assert!(shared, "{creators}: {sets:?}");
+        }
     }
 }

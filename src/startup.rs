@@ -400,6 +400,11 @@ fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> JoinHandle<()> {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "tab-tally fold failed"),
             }
+            // Presence older than its expiry and expired claims: pages see
+            // them go within seconds.
+            if let Err(e) = crate::inbox::presence::prune(&pool).await {
+                tracing::warn!(error = %e, "presence prune failed");
+            }
             if last_full.is_some_and(|t| t.elapsed() < MAINTAIN_EVERY) {
                 continue;
             }

@@ -251,6 +251,19 @@
     return true;
   }
 
+  // The compose form says which version of the thread its reply answers
+  // (the send is held if the thread moved on since). A message that
+  // arrives while no reply is being written is on screen before the
+  // chatter starts one, so the form takes it in; one that arrives mid-draft
+  // is left for the send-time check to point out.
+  function adoptShown() {
+    var seen = document.querySelector("#compose input[name=seen]");
+    var text = document.getElementById("compose-text");
+    if (!seen || !text || text.value.trim() !== "") return;
+    var last = lastUuid();
+    if (last) seen.value = last;
+  }
+
   // Messages after the last one shown, appended; resolves when done.
   function appendNew() {
     if (!messages) return Promise.resolve();
@@ -266,6 +279,7 @@
           if (old) { swap(old, li); } else { messages.appendChild(li); added = li; }
         });
         if (added && stick) added.scrollIntoView({ block: "end" });
+        if (added) adoptShown();
       }).catch(function () {});
   }
 
@@ -282,8 +296,9 @@
         if (old && same(old, fresh)) return;
         if (old) {
           swap(old, fresh);
-        } else if (insertByTime(fresh) && stick && fresh === lastMessage()) {
-          fresh.scrollIntoView({ block: "end" });
+        } else if (insertByTime(fresh)) {
+          if (stick && fresh === lastMessage()) fresh.scrollIntoView({ block: "end" });
+          adoptShown();
         }
       }).catch(function () {});
   }
@@ -338,6 +353,43 @@
     }).catch(function () {});
   }
 
+  // --- presence and claims ---
+
+  var peopleTimer = null;
+
+  // Swaps the thread header's people/claim block; tells the compose box
+  // (collab.js) who holds the chat now.
+  function refreshPeople() {
+    window.clearTimeout(peopleTimer);
+    peopleTimer = window.setTimeout(function () {
+      get("/inbox/chats/" + encodeURIComponent(threadChat) + "/people").then(function (html) {
+        var old = document.getElementById("thread-people");
+        var fresh = html && parse(html).querySelector("#thread-people");
+        if (!old || !fresh) return;
+        if (!same(old, fresh)) swap(old, fresh);
+        var claim = document.getElementById("claim-status");
+        document.dispatchEvent(new CustomEvent("collab:claim", {
+          detail: {
+            owner: claim ? claim.getAttribute("data-owner") : null,
+            mine: claim ? claim.classList.contains("is-mine") : false
+          }
+        }));
+      }).catch(function () {});
+    }, 50);
+  }
+
+  function onCollab(e) {
+    if (e.lastEventId) lastId = e.lastEventId;
+    var d;
+    try { d = JSON.parse(e.data || "{}"); } catch (_) { return; }
+    if (!d.chat) return;
+    if (list) {
+      queueRow(d.chat, false, false);
+      if (e.type === "claim") refreshCounts();
+    }
+    if (threadChat && d.chat === threadChat) refreshPeople();
+  }
+
   // --- events ---
 
   function onEvent(e) {
@@ -368,7 +420,7 @@
     resyncTimer = window.setTimeout(function () {
       reloadList();
       refreshCounts();
-      if (threadChat) reloadThread();
+      if (threadChat) { reloadThread(); refreshPeople(); }
     }, 200);
   }
 
@@ -404,6 +456,8 @@
     ["message", "purchase", "read", "tip", "send", "chat"].forEach(function (k) {
       source.addEventListener(k, onEvent);
     });
+    source.addEventListener("presence", onCollab);
+    source.addEventListener("claim", onCollab);
     source.addEventListener("resync", onResync);
   }
 

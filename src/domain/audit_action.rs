@@ -31,6 +31,13 @@ pub enum AuditAction {
     SaleReassignmentReverted,
     /// A CSV download (which one and its filters are in the entry's detail).
     DataExported,
+    /// A chat claimed by someone else was taken over (the previous owner is
+    /// in the detail).
+    ClaimTakenOver,
+    /// A claim ended by its owner or a manager.
+    ClaimReleased,
+    /// A manager gave a chat's claim to someone.
+    ClaimReassigned,
 }
 
 impl AuditAction {
@@ -62,6 +69,9 @@ impl AuditAction {
             AuditAction::SaleReassigned => "sale.reassigned",
             AuditAction::SaleReassignmentReverted => "sale.reassignment_reverted",
             AuditAction::DataExported => "data.exported",
+            AuditAction::ClaimTakenOver => "claim.taken_over",
+            AuditAction::ClaimReleased => "claim.released",
+            AuditAction::ClaimReassigned => "claim.reassigned",
         }
     }
 }

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::domain::Cents;
 use crate::domain::FieldErrors;
+pub use crate::store::sends::Seen;
 
 /// Fanvue's limit on a message's text, in characters.
 pub const MAX_TEXT_CHARS: usize = 5000;
@@ -24,6 +25,12 @@ pub struct ComposeForm {
     pub confirm_resell: bool,
     /// The `unknown` send a "Retry anyway" knowingly repeats.
     pub retry_of: String,
+    /// The thread version the form was rendered with (the newest message
+    /// it showed, empty for an empty thread); absent from clients that do
+    /// not take part in the collision check.
+    pub seen: Option<String>,
+    /// "Send anyway" after a collision hold.
+    pub send_anyway: bool,
 }
 
 impl ComposeForm {
@@ -45,6 +52,8 @@ impl ComposeForm {
                 "template_uuid" => f.template_uuid = v.trim().to_owned(),
                 "confirm_resell" => f.confirm_resell = !v.is_empty(),
                 "retry_of" => f.retry_of = v.trim().to_owned(),
+                "seen" => f.seen = Some(v.trim().to_owned()),
+                "send_anyway" => f.send_anyway = !v.is_empty(),
                 _ => {}
             }
         }
@@ -63,6 +72,10 @@ pub struct ValidSend {
     pub template: Option<Uuid>,
     pub confirm_resell: bool,
     pub retry_of: Option<Uuid>,
+    /// What the chatter saw; None: no collision check (a client without
+    /// the field).
+    pub seen: Option<Seen>,
+    pub send_anyway: bool,
 }
 
 /// Checks the form: text within 1–5000 characters unless media or a
@@ -155,6 +168,13 @@ pub fn validate(form: &ComposeForm, min_price: Cents) -> Result<ValidSend, Field
         template,
         confirm_resell: form.confirm_resell,
         retry_of,
+        // An unreadable version counts as an empty thread: everything in
+        // the chat is then newer, so the send is held, never let through.
+        seen: form
+            .seen
+            .as_deref()
+            .map(|s| Uuid::parse_str(s).map_or(Seen::Empty, Seen::Message)),
+        send_anyway: form.send_anyway,
     })
 }
 

@@ -43,7 +43,7 @@ impl ListQuery {
             None => Tab::All,
             Some(t) => Tab::parse(t).ok_or_else(|| {
                 InboxError::BadRequest(
-                    "Unknown inbox tab. Use all, unread, awaiting, ppv or spenders.".to_owned(),
+                    "Unknown inbox tab. Use all, unread, awaiting, mine, unclaimed, ppv or spenders.".to_owned(),
                 )
             })?,
         };
@@ -106,6 +106,8 @@ pub struct RowView {
     pub top_spender: bool,
     /// The chat open beside the list (the thread page's side list).
     pub open: bool,
+    /// Who else has it open or is typing, and who holds it.
+    pub people: super::claims::ChatPeople,
 }
 
 impl RowView {
@@ -143,6 +145,7 @@ impl RowView {
             is_unread: r.unread_count > 0 || !r.is_read,
             top_spender: r.is_top_spender,
             open: false,
+            people: Default::default(),
         }
     }
 }
@@ -205,6 +208,7 @@ async fn scope(
         tab: Some(query.tab),
         creators: ids,
         search: query.search.clone(),
+        claimant: Some(viewer.staff_id),
     };
     Ok((creators, filter))
 }
@@ -226,10 +230,36 @@ async fn rows_for(
         })
     });
     let now = Utc::now();
-    Ok(RowsView {
-        rows: rows.iter().map(|r| RowView::from_row(r, now)).collect(),
-        next_cursor,
-    })
+    let mut rows: Vec<RowView> = rows.iter().map(|r| RowView::from_row(r, now)).collect();
+    with_people(db, viewer, &mut rows).await?;
+    Ok(RowsView { rows, next_cursor })
+}
+
+/// Fills in each row's presence and claim.
+async fn with_people(db: &PgPool, viewer: Viewer, rows: &mut [RowView]) -> Result<(), InboxError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut people = super::claims::people_of(db, viewer, &ids).await?;
+    for r in rows {
+        if let Some(p) = people.remove(&r.id) {
+            r.people = p;
+        }
+    }
+    Ok(())
+}
+
+/// The tab counts, with Mine and Unclaimed from the claims.
+async fn counts_for(
+    db: &PgPool,
+    viewer: Viewer,
+    filter: &ChatFilter,
+) -> Result<TabCounts, InboxError> {
+    let mut counts = q::count_tabs(db, viewer.agency_id, filter).await?;
+    let (mine, claimed_awaiting) =
+        crate::store::claims::counts(db, viewer.agency_id, viewer.staff_id, &filter.creators)
+            .await?;
+    counts.mine = mine;
+    counts.unclaimed = (counts.awaiting - claimed_awaiting).max(0);
+    Ok(counts)
 }
 
 fn tab_views(counts: &TabCounts, current: Tab) -> Vec<TabView> {
@@ -254,7 +284,7 @@ fn tab_views(counts: &TabCounts, current: Tab) -> Vec<TabView> {
 /// The list page: filter menu, tabs with counts, first (or `after`) page.
 pub async fn page(db: &PgPool, viewer: Viewer, query: ListQuery) -> Result<ListView, InboxError> {
     let (creators, filter) = scope(db, viewer, &query).await?;
-    let counts = q::count_tabs(db, viewer.agency_id, &filter).await?;
+    let counts = counts_for(db, viewer, &filter).await?;
     let rows = rows_for(db, viewer, &filter, query.after, PAGE_SIZE).await?;
     Ok(ListView {
         tabs: tab_views(&counts, query.tab),
@@ -284,7 +314,7 @@ pub async fn tabs(
     query: &ListQuery,
 ) -> Result<Vec<TabView>, InboxError> {
     let (_, filter) = scope(db, viewer, query).await?;
-    let counts = q::count_tabs(db, viewer.agency_id, &filter).await?;
+    let counts = counts_for(db, viewer, &filter).await?;
     Ok(tab_views(&counts, query.tab))
 }
 
@@ -307,10 +337,13 @@ pub async fn row(
         tab: Some(query.tab),
         creators: vec![head.creator_id],
         search: query.search.clone(),
+        claimant: Some(viewer.staff_id),
     };
     let rows = q::list_chats(db, viewer.agency_id, &filter, None, Some(chat), 1).await?;
     let now = Utc::now();
-    Ok(rows.first().map(|r| RowView::from_row(r, now)))
+    let mut rows: Vec<RowView> = rows.iter().map(|r| RowView::from_row(r, now)).collect();
+    with_people(db, viewer, &mut rows).await?;
+    Ok(rows.into_iter().next())
 }
 
 #[cfg(test)]

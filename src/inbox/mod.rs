@@ -4,10 +4,12 @@
 //! session extractor loaded them.
 
 pub mod access;
+pub mod claims;
 pub mod compose_input;
 pub mod cursor;
 pub mod error;
 pub mod list;
+pub mod presence;
 pub mod preview;
 pub mod send;
 pub mod thread;

@@ -18,11 +18,12 @@ use uuid::Uuid;
 
 use super::compose_input::ValidSend;
 use crate::connections::{ConnectionError, Connections};
+use crate::domain::MessageSource;
 use crate::domain::{AgencyId, MessageKind, SendStatus, StaffId};
 use crate::fanvue::models::{ChatUpdate, SendMessage};
 use crate::fanvue::{FanvueError, Priority};
 use crate::store::messages::MessageUpsert;
-use crate::store::sends::{ChatTarget, Claim, MatchWindow, NewSend, SendRow};
+use crate::store::sends::{Arrived, ChatTarget, Claim, MatchWindow, NewSend, SendRow};
 use crate::store::{self, StoreError};
 
 /// How an `unknown` send is matched to a mirrored message (DESIGN §11):
@@ -36,6 +37,8 @@ pub const UNKNOWN_WINDOW: MatchWindow = MatchWindow {
 /// these steps, before answering "still sending".
 const PENDING_POLLS: u32 = 10;
 const PENDING_POLL_EVERY: Duration = Duration::from_millis(300);
+/// Messages the optional pre-send read of Fanvue asks for.
+const PRE_SEND_READ: u32 = 10;
 
 pub const MSG_CONTACTABILITY: &str =
     "This fan can't receive messages (not subscribed, or blocked).";
@@ -89,6 +92,9 @@ pub enum Hold {
     /// The send this one repeats (or its unknown twin) has since been found
     /// on Fanvue: sending again would duplicate it.
     AlreadySent { send_id: Uuid },
+    /// The thread moved on since the chatter saw it (a fan message, another
+    /// chatter's send, a send on Fanvue itself): "Send anyway" or edit.
+    Arrived(Vec<Arrived>),
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +155,21 @@ impl Sender {
         target: &ChatTarget,
         v: &ValidSend,
     ) -> Result<SendOutcome, SendError> {
+        let check = v.seen.filter(|_| !v.send_anyway);
+        if check.is_some()
+            && store::agency_settings::get(&self.pool, agency)
+                .await?
+                .check_fanvue_before_send
+        {
+            // Best effort: a failed read leaves the mirror's check.
+            if let Err(e) = self.refresh_from_fanvue(agency, target).await {
+                tracing::warn!(error = %e, chat_id = %target.chat_id, "pre-send read of Fanvue failed");
+            }
+        }
         let mut tx = self.pool.begin().await?;
+        // One send of this chat at a time from here to the commit of its
+        // pending row: a second send's collision check sees the first.
+        store::sends::lock_chat(&mut tx, agency, target.chat_id).await?;
         let claim = store::sends::claim(
             &mut tx,
             &NewSend {
@@ -163,6 +183,7 @@ impl Sender {
                 media_uuids: &v.media,
                 template_uuid: v.template,
                 retry_of: v.retry_of,
+                sent_anyway: v.send_anyway,
             },
         )
         .await?;
@@ -206,8 +227,60 @@ impl Sender {
                 return Ok(SendOutcome::Held(Hold::MaybeSent { send_id: twin.id }));
             }
         }
+        if let Some(seen) = check {
+            let arrived =
+                store::sends::arrived_since(&mut tx, agency, target.chat_id, seen, staff, row.id)
+                    .await?;
+            if !arrived.is_empty() {
+                tx.rollback().await?;
+                return Ok(SendOutcome::Held(Hold::Arrived(arrived)));
+            }
+        }
+        // Sending is activity: the sender's claim on the chat runs on.
+        store::claims::renew(
+            &mut *tx,
+            agency,
+            target.chat_id,
+            staff,
+            super::claims::length(),
+        )
+        .await?;
         tx.commit().await?;
         self.deliver(agency, target, v, row).await
+    }
+
+    /// The agency's "check Fanvue before sending": one read of the chat's
+    /// newest messages (never marking them read, interactive priority),
+    /// written to the mirror, where the collision check then finds them.
+    async fn refresh_from_fanvue(
+        &self,
+        agency: AgencyId,
+        target: &ChatTarget,
+    ) -> Result<(), SendError> {
+        let client = self.connections.client();
+        let fan = target.fan_uuid;
+        let page = self
+            .connections
+            .call(target.creator_id, Priority::Interactive, |a| async move {
+                client.chat_messages(&a, fan, 1, PRE_SEND_READ).await
+            })
+            .await
+            .map_err(|e| SendError::Task(e.to_string()))?;
+        let rows: Vec<MessageUpsert> = page
+            .items
+            .iter()
+            .map(|m| crate::sync::convert::message(m, target.creator_fanvue_uuid, fan))
+            .collect();
+        let mut conn = self.pool.acquire().await?;
+        store::messages::upsert_messages(
+            &mut conn,
+            agency,
+            target.creator_id,
+            &rows,
+            MessageSource::Reconcile,
+        )
+        .await?;
+        Ok(())
     }
 
     /// A repeat of a form: answers with its row's state, waiting a little

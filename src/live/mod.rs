@@ -41,6 +41,10 @@ pub enum EventKind {
     Tip,
     Send,
     Chat,
+    /// Who is viewing or typing in a chat changed.
+    Presence,
+    /// A chat's claim was taken, taken over, released or expired.
+    Claim,
     /// Someone's assignments, role or active flag changed (never sent to
     /// browsers: their streams re-check what they may see).
     Access,
@@ -57,6 +61,8 @@ impl EventKind {
             EventKind::Tip => "tip",
             EventKind::Send => "send",
             EventKind::Chat => "chat",
+            EventKind::Presence => "presence",
+            EventKind::Claim => "claim",
             EventKind::Access => "access",
             EventKind::Resync => "resync",
         }
@@ -70,6 +76,8 @@ impl EventKind {
             "tip" => EventKind::Tip,
             "send" => EventKind::Send,
             "chat" => EventKind::Chat,
+            "presence" => EventKind::Presence,
+            "claim" => EventKind::Claim,
             "access" => EventKind::Access,
             "resync" => EventKind::Resync,
             _ => return None,
@@ -168,7 +176,8 @@ mod tests {
             "event: resync\ndata: {}\n\n"
         );
         for k in [
-            "message", "purchase", "read", "tip", "send", "chat", "access", "resync",
+            "message", "purchase", "read", "tip", "send", "chat", "presence", "claim", "access",
+            "resync",
         ] {
             assert_eq!(EventKind::parse(k).map(EventKind::as_str), Some(k));
         }

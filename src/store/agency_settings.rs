@@ -16,6 +16,11 @@ pub struct AgencySettings {
     pub tip_window: TipWindow,
     pub min_ppv_price: MinPpvPrice,
     pub mark_read_on_open: bool,
+    /// Before each send, one extra read of the chat's newest messages on
+    /// Fanvue (collision check), off by default.
+    pub check_fanvue_before_send: bool,
+    /// Most chats one chatter may hold claimed at once (None: no cap).
+    pub claim_cap: Option<i32>,
 }
 
 impl Default for AgencySettings {
@@ -27,6 +32,8 @@ impl Default for AgencySettings {
             tip_window: TipWindow::DEFAULT,
             min_ppv_price: MinPpvPrice::DEFAULT,
             mark_read_on_open: false,
+            check_fanvue_before_send: false,
+            claim_cap: None,
         }
     }
 }
@@ -38,6 +45,8 @@ struct Row {
     tip_window_minutes: i32,
     min_ppv_price_cents: i64,
     mark_read_on_open: bool,
+    check_fanvue_before_send: bool,
+    claim_cap: Option<i32>,
 }
 
 impl From<Row> for AgencySettings {
@@ -48,6 +57,8 @@ impl From<Row> for AgencySettings {
             tip_window: TipWindow::from_minutes(r.tip_window_minutes),
             min_ppv_price: MinPpvPrice::from_cents(r.min_ppv_price_cents),
             mark_read_on_open: r.mark_read_on_open,
+            check_fanvue_before_send: r.check_fanvue_before_send,
+            claim_cap: r.claim_cap,
         }
     }
 }
@@ -56,7 +67,7 @@ impl From<Row> for AgencySettings {
 pub async fn get(db: impl PgExecutor<'_>, agency: AgencyId) -> Result<AgencySettings, StoreError> {
     sqlx::query_as::<_, Row>(
         "SELECT time_zone, platform_fee_bps, tip_window_minutes, min_ppv_price_cents,
-                mark_read_on_open
+                mark_read_on_open, check_fanvue_before_send, claim_cap
            FROM agencies WHERE id = $1",
     )
     .bind(agency)
@@ -75,7 +86,7 @@ pub async fn get_for_update(
 ) -> Result<AgencySettings, StoreError> {
     sqlx::query_as::<_, Row>(
         "SELECT time_zone, platform_fee_bps, tip_window_minutes, min_ppv_price_cents,
-                mark_read_on_open
+                mark_read_on_open, check_fanvue_before_send, claim_cap
            FROM agencies WHERE id = $1 FOR UPDATE",
     )
     .bind(agency)
@@ -94,7 +105,8 @@ pub async fn save(
     let r = sqlx::query(
         "UPDATE agencies
             SET time_zone = $2, platform_fee_bps = $3, tip_window_minutes = $4,
-                min_ppv_price_cents = $5, mark_read_on_open = $6
+                min_ppv_price_cents = $5, mark_read_on_open = $6,
+                check_fanvue_before_send = $7, claim_cap = $8
           WHERE id = $1",
     )
     .bind(agency)
@@ -103,6 +115,8 @@ pub async fn save(
     .bind(s.tip_window.minutes())
     .bind(s.min_ppv_price.cents().get())
     .bind(s.mark_read_on_open)
+    .bind(s.check_fanvue_before_send)
+    .bind(s.claim_cap)
     .execute(db)
     .await?;
     super::expect_found(r)

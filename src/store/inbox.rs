@@ -27,12 +27,18 @@ pub enum Tab {
     Ppv,
     /// The fan has mirrored spend: a purchased PPV or a tip.
     Spenders,
+    /// Chats the viewer holds claimed.
+    Mine,
+    /// Awaiting a reply and claimed by nobody.
+    Unclaimed,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Unread,
         Tab::Awaiting,
+        Tab::Mine,
+        Tab::Unclaimed,
         Tab::All,
         Tab::Ppv,
         Tab::Spenders,
@@ -45,6 +51,8 @@ impl Tab {
             Tab::Awaiting => "awaiting",
             Tab::Ppv => "ppv",
             Tab::Spenders => "spenders",
+            Tab::Mine => "mine",
+            Tab::Unclaimed => "unclaimed",
         }
     }
 
@@ -59,6 +67,8 @@ impl Tab {
             Tab::Awaiting => "Awaiting reply",
             Tab::Ppv => "PPV awaiting purchase",
             Tab::Spenders => "Spenders",
+            Tab::Mine => "Mine",
+            Tab::Unclaimed => "Unclaimed",
         }
     }
 
@@ -70,6 +80,8 @@ impl Tab {
             Tab::Awaiting => AWAITING,
             Tab::Ppv => OPEN_PPV,
             Tab::Spenders => SPENDER,
+            Tab::Mine => MINE,
+            Tab::Unclaimed => UNCLAIMED,
         }
     }
 }
@@ -79,6 +91,11 @@ const UNREAD: &str = "(c.unread_count > 0 OR NOT c.is_read)";
 const AWAITING: &str = "c.awaiting_reply";
 const OPEN_PPV: &str = "c.has_open_ppv";
 const SPENDER: &str = "c.has_spend";
+// Claims (`chat_claims`, live while `expires_at` is ahead); `$7` is the viewer.
+const MINE: &str = "EXISTS (SELECT 1 FROM chat_claims k
+    WHERE k.chat_id = c.id AND k.staff_id = $7 AND k.expires_at > now())";
+const UNCLAIMED: &str = "c.awaiting_reply AND NOT EXISTS (SELECT 1 FROM chat_claims k
+    WHERE k.chat_id = c.id AND k.expires_at > now())";
 /// Matches the expression of `chats_fan_search_idx`; `$3` is the LIKE pattern.
 const SEARCH: &str =
     "lower(COALESCE(c.fan_display_name, '') || ' ' || COALESCE(c.fan_handle, '') || ' '
@@ -93,6 +110,8 @@ pub struct ChatFilter {
     pub creators: Vec<CreatorId>,
     /// The search text as typed (trimmed); matched as a substring.
     pub search: Option<String>,
+    /// Whose claims the Mine tab shows (the viewer).
+    pub claimant: Option<crate::domain::StaffId>,
 }
 
 /// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\` literal.
@@ -158,8 +177,8 @@ fn tip_join(m: &str, fan: &str) -> String {
 }
 
 /// The SQL of `list_chats` (also explained by the benchmark). Binds: $1 agency, $2 creators, $3 search
-/// pattern, $4/$5 the cursor, $6 the one chat. The page size and the probe
-/// are written into the text: with them as parameters Postgres re-plans
+/// pattern, $4/$5 the cursor, $6 the one chat, $7 the claimant (the Mine tab). The page size and
+/// the probe are written into the text: with them as parameters Postgres re-plans
 /// the query on every execution (its generic plan guesses a LIMIT's size),
 /// which cost more than running it; as literals the cached plan is reused.
 fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> String {
@@ -175,9 +194,9 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> S
         "AND $4::timestamptz IS NULL AND $5::uuid IS NULL"
     };
     let only_sql = if only {
-        "AND c.id = $6"
+        "AND c.id = $6 AND ($7::uuid IS NULL OR true)"
     } else {
-        "AND $6::uuid IS NULL"
+        "AND $6::uuid IS NULL AND ($7::uuid IS NULL OR true)"
     };
     let probe = probe_rows(filter.creators.len(), limit);
     const COLUMNS: &str =
@@ -284,6 +303,7 @@ pub async fn list_chats(
         .bind(after.map(|c| c.at))
         .bind(after.map(|c| c.id))
         .bind(only)
+        .bind(filter.claimant)
         .fetch_all(db)
         .await?)
 }
@@ -299,6 +319,11 @@ pub struct TabCounts {
     /// Counted by scanning (a search), so each count stops at `COUNT_CAP`.
     #[sqlx(default)]
     pub capped: bool,
+    /// Filled from the claims (`store::claims::counts`), not this query.
+    #[sqlx(default)]
+    pub mine: i64,
+    #[sqlx(default)]
+    pub unclaimed: i64,
 }
 
 impl TabCounts {
@@ -309,6 +334,8 @@ impl TabCounts {
             Tab::Awaiting => self.awaiting,
             Tab::Ppv => self.ppv,
             Tab::Spenders => self.spenders,
+            Tab::Mine => self.mine,
+            Tab::Unclaimed => self.unclaimed,
         }
     }
 }
@@ -624,6 +651,7 @@ pub async fn explain_list_chats(
         .bind(None::<DateTime<Utc>>)
         .bind(None::<Uuid>)
         .bind(None::<Uuid>)
+        .bind(filter.claimant)
         .fetch_all(db)
         .await?)
 }

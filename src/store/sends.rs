@@ -45,7 +45,8 @@ pub async fn chat_target(
 }
 
 const COLUMNS: &str = "id, agency_id, creator_id, chat_id, staff_id, idempotency_key, body, price_cents, \
-    media_uuids, status, message_uuid, error, created_at, updated_at, sent_at, retry_of, template_uuid";
+    media_uuids, status, message_uuid, error, created_at, updated_at, sent_at, retry_of, template_uuid, \
+    sent_anyway";
 
 /// A ledger row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -68,6 +69,8 @@ pub struct SendRow {
     pub sent_at: Option<DateTime<Utc>>,
     pub retry_of: Option<Uuid>,
     pub template_uuid: Option<Uuid>,
+    /// Sent after a collision hold ("Send anyway").
+    pub sent_anyway: bool,
 }
 
 /// What a new ledger row records.
@@ -84,6 +87,8 @@ pub struct NewSend<'a> {
     pub template_uuid: Option<Uuid>,
     /// The `unknown` row this send knowingly repeats ("Retry anyway").
     pub retry_of: Option<Uuid>,
+    /// Confirmed after a hold for messages that arrived meanwhile.
+    pub sent_anyway: bool,
 }
 
 /// Whether `claim` made the row or found it.
@@ -102,9 +107,9 @@ pub enum Claim {
 pub async fn claim(conn: &mut PgConnection, s: &NewSend<'_>) -> Result<Claim, StoreError> {
     let inserted = sqlx::query_as::<_, SendRow>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO outbound_sends (id, agency_id, creator_id, chat_id, staff_id, idempotency_key, body,
-            price_cents, media_uuids, status, template_uuid, retry_of)
+            price_cents, media_uuids, status, template_uuid, retry_of, sent_anyway)
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10,
-            (SELECT o.id FROM outbound_sends o WHERE o.id = $11 AND o.agency_id = $2 AND o.chat_id = $4)
+            (SELECT o.id FROM outbound_sends o WHERE o.id = $11 AND o.agency_id = $2 AND o.chat_id = $4), $12
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING {COLUMNS}"
     )))
@@ -119,6 +124,7 @@ pub async fn claim(conn: &mut PgConnection, s: &NewSend<'_>) -> Result<Claim, St
     .bind(s.media_uuids)
     .bind(s.template_uuid)
     .bind(s.retry_of)
+    .bind(s.sent_anyway)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = inserted {
@@ -461,4 +467,104 @@ pub async fn resolve_unknown(
         }
     }
     Ok(done)
+}
+
+/// Locks chat `chat` of `agency` until the transaction ends: sends to one
+/// chat take their collision check and commit their `pending` row one at a
+/// time, so of two sends within the same moment the second sees the first.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn lock_chat(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    chat: Uuid,
+) -> Result<(), StoreError> {
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM chats WHERE agency_id = $1 AND id = $2 FOR UPDATE")
+            .bind(agency)
+            .bind(chat)
+            .fetch_optional(conn)
+            .await?;
+    found.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
+/// The thread version a compose form was rendered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// The thread showed no messages.
+    Empty,
+    /// The newest message the thread showed.
+    Message(Uuid),
+}
+
+/// Something the chatter had not seen when they wrote their reply.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Arrived {
+    /// The mirrored message (None: a send of another staff member still
+    /// in flight, not on Fanvue yet).
+    pub message_uuid: Option<Uuid>,
+    pub outbound: bool,
+    pub text: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The staff member whose Switchboard send it is, if it is one.
+    pub staff_name: Option<String>,
+    /// Mirrored outbound message not sent through Switchboard (Fanvue's
+    /// own UI or another tool).
+    pub outside: bool,
+}
+
+/// What arrived in `chat` after `seen` that would make a reply by `me`
+/// cross it: a newer fan message, a newer outbound message that is not
+/// `me`'s own Switchboard send (another chatter's, or one sent on Fanvue
+/// itself and mirrored by webhook or reconcile), and other staff members'
+/// sends still in flight (`pending`, or `unknown` since the seen message).
+/// Automated messages and mass messages never collide. `own` is the
+/// caller's own ledger row. Oldest first, at most 20.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, chat_id = %chat))]
+pub async fn arrived_since(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    chat: Uuid,
+    seen: Seen,
+    me: StaffId,
+    own: Uuid,
+) -> Result<Vec<Arrived>, StoreError> {
+    let seen_uuid = match seen {
+        Seen::Empty => None,
+        Seen::Message(u) => Some(u),
+    };
+    Ok(sqlx::query_as::<_, Arrived>(
+        "WITH seen AS (
+            SELECT COALESCE(max(COALESCE(m.sent_at, m.first_seen_at)), '-infinity'::timestamptz) AS at,
+                   COALESCE(max(m.uuid::text)::uuid, '00000000-0000-0000-0000-000000000000'::uuid) AS uuid
+            FROM messages m WHERE m.agency_id = $1 AND m.chat_id = $2 AND m.uuid = $3
+         )
+         SELECT * FROM (
+            SELECT m.uuid AS message_uuid, m.direction = 'out' AS outbound, m.text,
+                   COALESCE(m.sent_at, m.first_seen_at) AS at, st.display_name AS staff_name,
+                   (m.direction = 'out' AND o.id IS NULL) AS outside
+            FROM messages m CROSS JOIN seen
+            LEFT JOIN outbound_sends o ON o.creator_id = m.creator_id AND o.message_uuid = m.uuid
+            LEFT JOIN staff st ON st.id = o.staff_id
+            WHERE m.agency_id = $1 AND m.chat_id = $2 AND m.deleted_at IS NULL
+              AND m.kind NOT LIKE 'AUTOMATED\\_%' AND m.kind <> 'BROADCAST'
+              AND (COALESCE(m.sent_at, m.first_seen_at), m.uuid) > (seen.at, seen.uuid)
+              AND o.staff_id IS DISTINCT FROM $4
+            UNION ALL
+            SELECT NULL, true, o.body, o.created_at, st.display_name, false
+            FROM outbound_sends o CROSS JOIN seen
+            LEFT JOIN staff st ON st.id = o.staff_id
+            WHERE o.agency_id = $1 AND o.chat_id = $2 AND o.id <> $5 AND o.message_uuid IS NULL
+              AND o.staff_id IS DISTINCT FROM $4
+              AND (o.status = 'pending' OR (o.status = 'unknown' AND o.created_at > seen.at))
+         ) a
+         ORDER BY a.at, a.message_uuid NULLS LAST
+         LIMIT 20",
+    )
+    .bind(agency)
+    .bind(chat)
+    .bind(seen_uuid)
+    .bind(me)
+    .bind(own)
+    .fetch_all(conn)
+    .await?)
 }

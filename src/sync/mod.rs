@@ -5,7 +5,7 @@
 //! instances never sync one creator at once.
 
 mod backfill;
-mod convert;
+pub(crate) mod convert;
 mod earnings;
 mod history;
 mod lease;

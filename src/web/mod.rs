@@ -201,5 +201,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/inbox/chats/{id}/templates",
             web::get().to(inbox::media::templates),
+        )
+        .route("/inbox/claims", web::get().to(inbox::collab::claims_page))
+        .route("/inbox/next", web::post().to(inbox::collab::next_chat))
+        .route(
+            "/inbox/chats/{id}/people",
+            web::get().to(inbox::collab::people),
+        )
+        .route(
+            "/inbox/chats/{id}/presence",
+            web::post().to(inbox::collab::report),
+        )
+        .route(
+            "/inbox/chats/{id}/claim",
+            web::post().to(inbox::collab::claim),
+        )
+        .route(
+            "/inbox/chats/{id}/claim/take",
+            web::post().to(inbox::collab::take_over),
+        )
+        .route(
+            "/inbox/chats/{id}/claim/release",
+            web::post().to(inbox::collab::release),
+        )
+        .route(
+            "/inbox/chats/{id}/claim/assign",
+            web::post().to(inbox::collab::reassign),
         );
 }

@@ -37,6 +37,12 @@ pub struct SettingsForm {
     /// A checkbox: present ("on") when ticked, absent otherwise.
     #[serde(default)]
     pub mark_read_on_open: Option<String>,
+    /// A checkbox, like `mark_read_on_open`.
+    #[serde(default)]
+    pub check_fanvue_before_send: Option<String>,
+    /// Empty: no cap.
+    #[serde(default)]
+    pub claim_cap: String,
 }
 
 impl SettingsForm {
@@ -47,6 +53,8 @@ impl SettingsForm {
             tip_window_minutes: s.tip_window.minutes().to_string(),
             min_ppv_price: s.min_ppv_price.cents().decimal(),
             mark_read_on_open: s.mark_read_on_open.then(|| "on".to_owned()),
+            check_fanvue_before_send: s.check_fanvue_before_send.then(|| "on".to_owned()),
+            claim_cap: s.claim_cap.map(|n| n.to_string()).unwrap_or_default(),
         }
     }
 
@@ -69,12 +77,29 @@ impl SettingsForm {
             "min_ppv_price",
             MinPpvPrice::parse_form(&self.min_ppv_price),
         );
+        let raw_cap = self.claim_cap.trim();
+        let claim_cap = if raw_cap.is_empty() {
+            Some(None)
+        } else {
+            match raw_cap.parse::<i32>() {
+                Ok(n) if (1..=100).contains(&n) => Some(Some(n)),
+                _ => {
+                    errors.add(
+                        "claim_cap",
+                        "Enter a whole number from 1 to 100, or leave it empty for no cap.",
+                    );
+                    None
+                }
+            }
+        };
         Some(AgencySettings {
             time_zone: time_zone?,
             platform_fee: platform_fee?,
             tip_window: tip_window?,
             min_ppv_price: min_ppv_price?,
             mark_read_on_open: self.mark_read(),
+            check_fanvue_before_send: self.check_fanvue_before_send.is_some(),
+            claim_cap: claim_cap?,
         })
     }
 }
@@ -160,6 +185,18 @@ fn changes(old: &AgencySettings, new: &AgencySettings) -> Vec<Change> {
         "Mark chats read when opened",
         json!(old.mark_read_on_open),
         json!(new.mark_read_on_open),
+    );
+    push(
+        "check_fanvue_before_send",
+        "Check Fanvue before sending",
+        json!(old.check_fanvue_before_send),
+        json!(new.check_fanvue_before_send),
+    );
+    push(
+        "claim_cap",
+        "Claims per chatter",
+        json!(old.claim_cap),
+        json!(new.claim_cap),
     );
     out
 }
@@ -266,6 +303,7 @@ mod tests {
             tip_window_minutes: "soon".into(),
             min_ppv_price: "1".into(),
             mark_read_on_open: None,
+            ..Default::default()
         };
         let mut errors = FieldErrors::default();
         assert!(form.parse(&mut errors).is_none());

@@ -50,6 +50,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/dashboard.css"),
     },
     Asset {
+        name: "collab.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/collab.js"),
+    },
+    Asset {
         name: "logo.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/logo.svg"),

@@ -13,6 +13,7 @@ mod dashboard;
 mod earnings;
 mod earnings_sales;
 mod headers;
+mod inbox_collab;
 mod inbox_list;
 mod inbox_send;
 mod inbox_thread;

@@ -101,6 +101,22 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
     ("POST", "/inbox/chats/{id}/read", IdKind::Chat, &[]),
     ("GET", "/inbox/chats/{id}/media", IdKind::Chat, &[]),
     ("GET", "/inbox/chats/{id}/templates", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/people", IdKind::Chat, &[]),
+    (
+        "POST",
+        "/inbox/chats/{id}/presence",
+        IdKind::Chat,
+        &[("tab", "intruder"), ("typing", "1")],
+    ),
+    ("POST", "/inbox/chats/{id}/claim", IdKind::Chat, &[]),
+    ("POST", "/inbox/chats/{id}/claim/take", IdKind::Chat, &[]),
+    ("POST", "/inbox/chats/{id}/claim/release", IdKind::Chat, &[]),
+    (
+        "POST",
+        "/inbox/chats/{id}/claim/assign",
+        IdKind::Chat,
+        &[("staff_id", "5b0e7f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")],
+    ),
     ("GET", "/sales/{id}", IdKind::Sale, &[]),
     ("GET", "/earnings/creators/{id}", IdKind::Creator, &[]),
     (
@@ -295,9 +311,15 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
+        let collab: (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM chat_claims), (SELECT count(*) FROM chat_presence)",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
         (
             (staff, invites, creators, assignments, requested, dead),
-            (chats, sends, sales),
+            (chats, sends, sales, collab),
         )
     };
     let before = snapshot().await;

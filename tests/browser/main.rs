@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod collab;
 mod dashboard;
 
 use std::process::{Child, Command, Stdio};

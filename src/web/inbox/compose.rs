@@ -42,6 +42,55 @@ pub struct ComposeBox {
     pub retry_of: Option<String>,
     /// Media of the draft this fan already bought (ask before reselling).
     pub already_bought: Vec<String>,
+    /// The thread version the form carries: the newest message the page
+    /// shows ("" for an empty thread). Set by the thread page.
+    pub seen: String,
+    /// Held because the thread moved on: what arrived, and the offer to
+    /// "Send anyway".
+    pub arrived: Vec<ArrivedView>,
+    /// Someone else holds the chat: their name, for the warning shown when
+    /// the viewer starts to reply.
+    pub claimed_by: Option<String>,
+}
+
+/// A message (or a send in flight) that arrived after the chatter's view.
+#[derive(Debug, Clone)]
+pub struct ArrivedView {
+    pub who: String,
+    pub text: String,
+    pub at_iso: String,
+}
+
+impl ArrivedView {
+    pub fn new(a: &crate::store::sends::Arrived) -> Self {
+        let who = match (&a.staff_name, a.outbound, a.message_uuid.is_some()) {
+            (_, false, _) => "The fan".to_owned(),
+            (Some(name), true, false) => format!("{name} (sending now)"),
+            (Some(name), true, true) => format!("{name} \u{b7} via Switchboard"),
+            (None, true, _) if a.outside => "Sent on Fanvue".to_owned(),
+            (None, true, _) => "Creator".to_owned(),
+        };
+        let text = a
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map_or_else(
+                || "(media or no text)".to_owned(),
+                |t| {
+                    let mut s: String = t.chars().take(280).collect();
+                    if t.chars().count() > 280 {
+                        s.push('\u{2026}');
+                    }
+                    s
+                },
+            );
+        Self {
+            who,
+            text,
+            at_iso: crate::inbox::preview::iso(a.at),
+        }
+    }
 }
 
 impl ComposeBox {
@@ -62,6 +111,9 @@ impl ComposeBox {
             reconnect_link: None,
             retry_of: None,
             already_bought: Vec::new(),
+            seen: String::new(),
+            arrived: Vec::new(),
+            claimed_by: None,
         }
     }
 
@@ -75,6 +127,7 @@ impl ComposeBox {
         b.price = form.price.clone();
         b.media = form.media.clone();
         b.template_uuid = form.template_uuid.clone();
+        b.seen = form.seen.clone().unwrap_or_default();
         b
     }
 

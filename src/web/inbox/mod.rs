@@ -1,6 +1,7 @@
 //! The shared inbox: the chat list, a chat's thread with its compose box,
 //! sending through the ledger, and the live event stream.
 
+pub mod collab;
 pub mod compose;
 pub mod list;
 pub mod media;

@@ -187,6 +187,21 @@ fn answer(me: &CurrentStaff, target: &ChatTarget, draft: ComposeBox, o: SendOutc
                 send: None,
             }
         }
+        SendOutcome::Held(Hold::Arrived(arrived)) => {
+            // Same key: nothing was recorded, so "Send anyway" (or the
+            // edited draft) goes out under it.
+            let mut compose = draft.notice(
+                NoticeKind::Warning,
+                "Not sent: the conversation moved on while you were writing. Read what arrived, then send anyway or edit your reply.",
+            );
+            compose.arrived = arrived.iter().map(compose::ArrivedView::new).collect();
+            Answer {
+                status: StatusCode::CONFLICT,
+                state: "held",
+                compose,
+                send: None,
+            }
+        }
         SendOutcome::Held(Hold::AlreadySent { .. }) => Answer {
             status: StatusCode::CONFLICT,
             state: "held",
@@ -264,6 +279,7 @@ fn json_answer(a: &Answer) -> HttpResponse {
         "message": a.send.as_ref().and_then(|s| s.message_uuid),
         "error": a.compose.notice,
         "fields": fields,
+        "arrived": a.compose.arrived.iter().map(|x| json!({ "who": x.who, "text": x.text, "at": x.at_iso })).collect::<Vec<_>>(),
         "idempotency_key": a.compose.idempotency_key,
         "retry_of": a.compose.retry_of,
         "reconnect": a.compose.reconnect_link,

@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::inbox::claims::{self, ChatPeople};
 use crate::inbox::list::RowView;
 use crate::inbox::thread::{self, HeadView, MessageView, PanelView, ThreadQuery, ThreadView};
 use crate::web::AppState;
@@ -35,6 +36,10 @@ pub struct ThreadPage {
     /// The newest live event id before the data was read (live.js resumes
     /// after it).
     pub live_since: i64,
+    /// Who else is here and who holds the chat.
+    pub people: ChatPeople,
+    /// The chat id, as `_people.html` names it.
+    pub people_chat: String,
 }
 
 /// Message `<li>`s only.
@@ -44,19 +49,36 @@ pub struct MessagesFragment {
     pub messages: Vec<MessageView>,
 }
 
-fn page(
+async fn page(
+    state: &AppState,
     live_since: i64,
     session: &Session,
     me: &CurrentStaff,
     view: ThreadView,
-    compose: ComposeBox,
+    mut compose: ComposeBox,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
+    let people = claims::people_of(&state.pool, viewer(me), &[view.head.chat_id])
+        .await?
+        .remove(&view.head.chat_id)
+        .unwrap_or_default();
+    // The version this form answers: the newest message on the page.
+    compose.seen = view
+        .messages
+        .last()
+        .map(|m| m.uuid.to_string())
+        .unwrap_or_default();
+    compose.claimed_by = people
+        .claim
+        .as_ref()
+        .filter(|c| !c.mine)
+        .map(|c| c.owner.clone());
     html_status(
         status,
         &ThreadPage {
             ctx: PageCtx::new(session, Some(me), "inbox")?,
             compose,
+            people_chat: view.head.chat_id.to_string(),
             head: view.head,
             messages: view.messages,
             older: view.older,
@@ -67,6 +89,7 @@ fn page(
             side: view.side.rows,
             query: "tab=all&creator=&q=".to_owned(),
             live_since,
+            people,
         },
     )
 }
@@ -89,7 +112,7 @@ pub async fn render_thread(
     // Before the data: what commits after this is replayed to the page.
     let live_since = crate::store::live::current_id(&state.pool).await?;
     let view = thread::load(&state.pool, viewer(me), chat, query).await?;
-    page(live_since, session, me, view, compose, status)
+    page(state, live_since, session, me, view, compose, status).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,7 +139,16 @@ pub async fn show(
     {
         compose = compose.notice(compose::NoticeKind::Warning, notice);
     }
-    page(live_since, &session, &me, view, compose, StatusCode::OK)
+    page(
+        &state,
+        live_since,
+        &session,
+        &me,
+        view,
+        compose,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
