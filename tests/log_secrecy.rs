@@ -244,6 +244,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/sales/{id}"),
     ("POST", "/sales/{id}/reassign"),
     ("POST", "/sales/{id}/revert"),
+    ("GET", "/sales/export.csv"),
+    ("GET", "/dashboard"),
+    ("GET", "/dashboard/chatters.csv"),
+    ("GET", "/earnings"),
+    ("GET", "/earnings/creators/{id}"),
+    ("GET", "/inbox/claims"),
+    ("POST", "/inbox/next"),
+    ("GET", "/inbox/chats/{id}/people"),
+    ("POST", "/inbox/chats/{id}/presence"),
+    ("POST", "/inbox/chats/{id}/claim"),
+    ("POST", "/inbox/chats/{id}/claim/take"),
+    ("POST", "/inbox/chats/{id}/claim/release"),
+    ("POST", "/inbox/chats/{id}/claim/assign"),
 ];
 
 /// Scopes whose routes are listed here in full.

@@ -834,8 +834,8 @@ async fn assert_nothing_injected(c: &Client, page: &str) {
         found.foreign.is_empty() && found.injected.is_empty(),
         "{page}: {found:?}"
     );
-    // app.js, inbox.js, compose.js, live.js: nothing else.
-    assert_eq!(found.scripts, 4, "{page}: {found:?}");
+    // app.js, inbox.js, compose.js, live.js, collab.js: nothing else.
+    assert_eq!(found.scripts, 5, "{page}: {found:?}");
 }
 
 /// Nothing is wider than its box: the page, and the panes that scroll.
