@@ -302,7 +302,7 @@ async fn a_send_made_on_fanvue_and_found_by_reconcile_holds_the_reply() {
 #[tokio::test]
 async fn two_chatters_sending_at_once_send_exactly_one_message() {
     let t = team().await;
-    for round in 0..3 {
+    for round in 0..12 {
         let (k1, s1) = open(&t.one, t.chat).await;
         let (k2, s2) = open(&t.two, t.chat).await;
         let before = sim_count(&t.c.app, SEND_ROUTE);
