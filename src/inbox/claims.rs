@@ -408,6 +408,57 @@ pub async fn people_of(
     Ok(out)
 }
 
+/// One creator's claims on the managers' page.
+pub struct CreatorClaims {
+    pub creator_name: String,
+    pub claims: Vec<ClaimLine>,
+    /// Who may be given this creator's chats.
+    pub staff: Vec<(String, String)>,
+}
+
+pub struct ClaimLine {
+    pub chat_id: String,
+    pub fan_name: String,
+    pub claim: ClaimView,
+}
+
+/// The managers' claims page: every creator the viewer works, with its live
+/// claims and the staff who may be given its chats.
+#[tracing::instrument(skip_all, fields(agency_id = %viewer.agency_id))]
+pub async fn overview(db: &PgPool, viewer: Viewer) -> Result<Vec<CreatorClaims>, InboxError> {
+    let creators = visible_creators(db, viewer).await?;
+    let ids: Vec<_> = creators.iter().map(|c| c.id).collect();
+    let rows = store::claims::for_creators(db, viewer.agency_id, &ids).await?;
+    let chats: Vec<Uuid> = rows.iter().map(|r| r.chat_id).collect();
+    let names = store::claims::fan_names(db, viewer.agency_id, &chats).await?;
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(creators.len());
+    for c in &creators {
+        let staff = store::claims::workers_of(db, viewer.agency_id, c.id)
+            .await?
+            .into_iter()
+            .map(|(id, name)| (id.to_string(), name))
+            .collect();
+        out.push(CreatorClaims {
+            creator_name: c.display_name.clone(),
+            claims: rows
+                .iter()
+                .filter(|r| r.creator_id == c.id)
+                .map(|r| ClaimLine {
+                    chat_id: r.chat_id.to_string(),
+                    fan_name: names.get(&r.chat_id).map_or_else(
+                        || "Unknown fan".to_owned(),
+                        |(n, h)| super::preview::fan_name(n.as_deref(), h.as_deref()),
+                    ),
+                    claim: ClaimView::new(r, viewer.staff_id, now),
+                })
+                .collect(),
+            staff,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

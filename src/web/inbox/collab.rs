@@ -12,10 +12,8 @@ use serde_json::json;
 
 use crate::domain::StaffId;
 use crate::http::client_ip::ClientIp;
-use crate::inbox::claims::{self, Actor, ChatPeople, ClaimOutcome, ClaimView};
+use crate::inbox::claims::{self, Actor, ChatPeople, ClaimOutcome, CreatorClaims};
 use crate::inbox::presence::{self, Report};
-use crate::inbox::visible_creators;
-use crate::store;
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::{CurrentStaff, ManagerStaff};
@@ -261,20 +259,6 @@ pub async fn next_chat(
     }
 }
 
-/// One creator's claims on the managers' page.
-pub struct CreatorClaims {
-    pub creator_name: String,
-    pub claims: Vec<ClaimLine>,
-    /// Who may be given this creator's chats.
-    pub staff: Vec<(String, String)>,
-}
-
-pub struct ClaimLine {
-    pub chat_id: String,
-    pub fan_name: String,
-    pub claim: ClaimView,
-}
-
 #[derive(Template)]
 #[template(path = "inbox/claims.html")]
 pub struct ClaimsPage {
@@ -289,39 +273,9 @@ pub async fn claims_page(
     session: Session,
     me: ManagerStaff,
 ) -> Result<HttpResponse, WebError> {
-    let v = viewer(&me);
-    let creators = visible_creators(&state.pool, v).await?;
-    let ids: Vec<_> = creators.iter().map(|c| c.id).collect();
-    let rows = store::claims::for_creators(&state.pool, me.agency_id, &ids).await?;
-    let chats: Vec<uuid::Uuid> = rows.iter().map(|r| r.chat_id).collect();
-    let names = store::claims::fan_names(&state.pool, me.agency_id, &chats).await?;
-    let now = chrono::Utc::now();
-    let mut out = Vec::new();
-    for c in &creators {
-        let staff = store::claims::workers_of(&state.pool, me.agency_id, c.id)
-            .await?
-            .into_iter()
-            .map(|(id, name)| (id.to_string(), name))
-            .collect();
-        out.push(CreatorClaims {
-            creator_name: c.display_name.clone(),
-            claims: rows
-                .iter()
-                .filter(|r| r.creator_id == c.id)
-                .map(|r| ClaimLine {
-                    chat_id: r.chat_id.to_string(),
-                    fan_name: names.get(&r.chat_id).map_or_else(
-                        || "Unknown fan".to_owned(),
-                        |(n, h)| crate::inbox::preview::fan_name(n.as_deref(), h.as_deref()),
-                    ),
-                    claim: ClaimView::new(r, me.id, now),
-                })
-                .collect(),
-            staff,
-        });
-    }
+    let creators = claims::overview(&state.pool, viewer(&me)).await?;
     html(&ClaimsPage {
         ctx: PageCtx::new(&session, Some(&me), "inbox")?,
-        creators: out,
+        creators,
     })
 }
