@@ -6,8 +6,9 @@
 //!    of the replies PPVs, half of those bought, some automated, some sent by the
 //!    creator directly) spread over a year, and 1,000,000 sales (PPVs and tips, 5 %
 //!    credited to nobody). Rows are generated in SQL with the triggers bypassed for the
-//!    seeding session only; the rollups are then built by `dashboard_rollups_rebuild`
-//!    and `dash_replies_refresh` (what the triggers would have kept), then `ANALYZE`.
+//!    seeding session only; the rollups are then built by `dashboard_rollups_rebuild`,
+//!    `dash_replies_refresh` and `dash_reply_daily_rebuild` (what the triggers would have
+//!    kept), then `ANALYZE`.
 //! 2. Measures, on the store functions the page calls, side by side in the same run:
 //!    the 30-day agency dashboard (per-staff figures, totals, per-creator figures and the
 //!    per-day chart: the four reads of `/dashboard`), the per-chatter table alone, and the
@@ -214,6 +215,11 @@ async fn seed(pool: &PgPool, agency: AgencyId, shape: &Shape) -> anyhow::Result<
     store::dashboard::rebuild(&mut *conn, agency).await?;
     println!("  rollups rebuilt in {:.1} s", t.elapsed().as_secs_f64());
     let t = Instant::now();
+    // The reply rollup is recounted once below rather than through the
+    // per-statement deltas of four million inserted replies.
+    sqlx::query("SELECT set_config('switchboard.reply_deltas_off', 'on', false)")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "SELECT dash_replies_refresh(ARRAY(SELECT id FROM bench_chats ORDER BY id),
             ARRAY(SELECT '-infinity'::timestamptz FROM bench_chats ORDER BY id),
@@ -222,6 +228,15 @@ async fn seed(pool: &PgPool, agency: AgencyId, shape: &Shape) -> anyhow::Result<
     .execute(&mut *conn)
     .await?;
     println!("  replies computed in {:.1} s", t.elapsed().as_secs_f64());
+    sqlx::query("SELECT set_config('switchboard.reply_deltas_off', 'off', false)")
+        .execute(&mut *conn)
+        .await?;
+    let t = Instant::now();
+    sqlx::query("SELECT dash_reply_daily_rebuild($1)")
+        .bind(agency)
+        .execute(&mut *conn)
+        .await?;
+    println!("  reply rollup built in {:.1} s", t.elapsed().as_secs_f64());
     for t in ["bench_chats", "bench_creators", "bench_staff"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {t}")))
             .execute(&mut *conn)
@@ -292,18 +307,32 @@ async fn run(settings: &switchboard::config::Settings, pool: &PgPool) -> anyhow:
     };
     let iters: usize = env_or("DASH_BENCH_ITERS", 40);
     let raw_iters: usize = env_or("DASH_BENCH_RAW_ITERS", 3);
-    let (agency, _) = bootstrap::create_agency_with_staff(
-        pool,
-        "Bench Agency",
-        &[(
-            "manager@bench.test",
-            "Manager",
-            Role::Owner,
-            SecretString::from(PASSWORD),
-        )],
-    )
-    .await?;
-    seed(pool, agency, &shape).await?;
+    // A kept database (DASH_BENCH_DB) is measured as it is, after any new migrations.
+    let existing: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM agencies WHERE name = 'Bench Agency'")
+            .fetch_optional(pool)
+            .await?;
+    let agency = match existing {
+        Some(id) => {
+            println!("reusing the seeded agency {id}");
+            AgencyId::from_uuid(id)
+        }
+        None => {
+            let (agency, _) = bootstrap::create_agency_with_staff(
+                pool,
+                "Bench Agency",
+                &[(
+                    "manager@bench.test",
+                    "Manager",
+                    Role::Owner,
+                    SecretString::from(PASSWORD),
+                )],
+            )
+            .await?;
+            seed(pool, agency, &shape).await?;
+            agency
+        }
+    };
 
     let today = store::dashboard::local_today(pool, agency).await?;
     let p30 = Period::resolve(Some("30d"), None, None, today).map_err(|e| anyhow::anyhow!(e.0))?;
@@ -312,7 +341,8 @@ async fn run(settings: &switchboard::config::Settings, pool: &PgPool) -> anyhow:
     let rolled =
         store::dashboard::figures(pool, agency, &p30, Filter::default(), Group::Staff).await?;
     let raw = store::dashboard::raw_by_staff(pool, agency, &p30).await?;
-    let strip = |v: &[store::dashboard::Keyed]| -> Vec<(Option<Uuid>, i64, i64, i64, i64)> {
+    type Counts = (Option<Uuid>, i64, i64, i64, i64, i64);
+    let strip = |v: &[store::dashboard::Keyed]| -> Vec<Counts> {
         v.iter()
             .filter(|k| k.cur != store::dashboard::Figures::default())
             .map(|k| {
@@ -322,12 +352,34 @@ async fn run(settings: &switchboard::config::Settings, pool: &PgPool) -> anyhow:
                     k.cur.messages_sent,
                     k.cur.replies,
                     k.cur.ppvs_unlocked,
+                    k.cur.chats_answered,
                 )
             })
             .collect()
     };
     let same = strip(&rolled) == strip(&raw);
-    println!("rollups equal the raw query: {same}");
+    println!("rollups equal the raw query (counts and money): {same}");
+    // The histogram's percentiles against the raw query's exact ones.
+    let mut worst: f64 = 0.0;
+    for r in &raw {
+        let Some(g) = rolled.iter().find(|g| g.key == r.key) else {
+            continue;
+        };
+        for (est, exact) in [
+            (g.cur.median_secs, r.cur.median_secs),
+            (g.cur.p90_secs, r.cur.p90_secs),
+        ] {
+            if let (Some(e), Some(x)) = (est, exact)
+                && x > 0.0
+            {
+                worst = worst.max((e - x).abs() / x);
+            }
+        }
+    }
+    println!(
+        "response-time percentiles: largest difference from the exact figure {:.1} %",
+        worst * 100.0
+    );
 
     // Warm-up, then interleaved rounds.
     dashboard_reads(pool, agency, &p30).await?;
@@ -460,6 +512,7 @@ async fn run(settings: &switchboard::config::Settings, pool: &PgPool) -> anyhow:
         "sales": shape.sales,
         "days": shape.days,
         "rollups_equal_raw": same,
+        "percentile_worst_relative_error": worst,
         "timings": [dash_t, table_t, raw_t, page_t, drill_t],
         "speedup_p50": speedup,
         "targets_missed": missed,
@@ -476,12 +529,20 @@ async fn main() -> anyhow::Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
-    let database = format!("sbbench_dash_{}", Uuid::new_v4().simple());
+    // DASH_BENCH_DB names a database to reuse (seeded once, kept); otherwise a
+    // scratch one is seeded and dropped unless DASH_BENCH_KEEP_DB=1.
+    let named = std::env::var("DASH_BENCH_DB").ok();
+    let keep = named.is_some() || std::env::var("DASH_BENCH_KEEP_DB").is_ok_and(|v| v == "1");
+    let database = named.unwrap_or_else(|| format!("sbbench_dash_{}", Uuid::new_v4().simple()));
     let settings = common::bench_settings(&database)?;
     let opts: PgConnectOptions = settings.connect_options()?;
     let pool = store::connect_and_migrate(opts.clone(), 10).await?;
     let result = run(&settings, &pool).await;
     pool.close().await;
+    if keep {
+        println!("kept the database {database} (DASH_BENCH_DB={database} reuses it)");
+        return result;
+    }
     let mut admin = sqlx::PgConnection::connect_with(&opts.clone().database("postgres")).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"

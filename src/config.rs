@@ -519,10 +519,15 @@ impl Settings {
     }
 
     pub fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
-        self.database_url
+        let opts: PgConnectOptions = self
+            .database_url
             .expose_secret()
             .parse()
-            .map_err(|e: sqlx::Error| ConfigError::Malformed("DATABASE_URL", e.to_string()))
+            .map_err(|e: sqlx::Error| ConfigError::Malformed("DATABASE_URL", e.to_string()))?;
+        // Every query here is short and indexed; Postgres's JIT compiles the
+        // costlier-looking ones (a month of dashboard rollups) for longer
+        // than they run (measured: 157 ms without, 424 ms with).
+        Ok(opts.options([("jit", "off")]))
     }
 
     /// An absolute URL under `PUBLIC_URL` (invite links, OAuth redirects).

@@ -1,10 +1,11 @@
 //! Dashboard figures, read from the rollups the database keeps (migration
 //! `…19_dashboard_rollups.sql`): `sales_daily` (revenue by local day,
 //! creator, credited staff, kind and basis), `activity_daily` (messages and
-//! PPVs sent by local day, creator and sender) and `message_replies` (one row
-//! per reply, for exact response-time percentiles). Every read is one agency
-//! and a range of local days, so it is an index-only scan of a few thousand
-//! rows whatever the size of the mirror.
+//! PPVs sent by local day, creator and sender) and `reply_daily` (migration
+//! `…23_reply_histograms.sql`: replies, chat-days and a histogram of waits by
+//! local day, creator and sender). Every read is one agency and a range of
+//! local days, so it is an index-only scan of a few thousand rows whatever
+//! the size of the mirror.
 //!
 //! `raw_by_staff` computes the same per-staff figures from the raw tables in
 //! one query: the reference the tests and the benchmark compare with.
@@ -41,6 +42,14 @@ impl Filter {
         match self.staff {
             Some(StaffFilter::Staff(s)) => Some(s.as_uuid()),
             _ => None,
+        }
+    }
+    /// Whether a row credited to `key` passes the staff filter.
+    fn admits(&self, key: Option<Uuid>) -> bool {
+        match self.staff {
+            None => true,
+            Some(StaffFilter::Nobody) => key.is_none(),
+            Some(StaffFilter::Staff(id)) => key == Some(id.as_uuid()),
         }
     }
     fn nobody_param(&self) -> bool {
@@ -94,7 +103,8 @@ pub struct Figures {
     pub ppvs_unlocked: i64,
     /// Replies that answered a waiting fan.
     pub replies: i64,
-    /// Distinct chats answered.
+    /// Chats answered, each counted once per local day it was answered
+    /// (per sender: so days add up over a period).
     pub chats_answered: i64,
     pub median_secs: Option<f64>,
     pub p90_secs: Option<f64>,
@@ -129,14 +139,95 @@ struct ActivityRow {
     ppvs_unlocked: i64,
 }
 
+/// One `reply_daily` row.
 #[derive(sqlx::FromRow)]
-struct ReplyRow {
+struct ReplyCell {
     key: Option<Uuid>,
+    creator_id: Uuid,
     cur: bool,
     replies: i64,
-    chats_answered: i64,
-    median_secs: Option<f64>,
-    p90_secs: Option<f64>,
+    chat_days: i64,
+    waits: Vec<i32>,
+}
+
+/// Buckets of the response-time histogram: 0 holds waits under a second,
+/// bucket k holds [2^((k-1)/3), 2^(k/3)) seconds (the SQL `dash_wait_bucket`).
+pub const WAIT_BUCKETS: usize = 64;
+
+/// A response-time histogram, summed in Rust: summing 64 array cells per
+/// row in SQL costs more than sending the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waits([i64; WAIT_BUCKETS]);
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self([0; WAIT_BUCKETS])
+    }
+}
+
+impl Waits {
+    fn add(&mut self, counts: &[i32]) {
+        for (sum, c) in self.0.iter_mut().zip(counts) {
+            *sum += i64::from(*c);
+        }
+    }
+
+    /// Counts per bucket, bucket 0 first (tests build histograms with it).
+    pub fn from_counts(counts: &[i32]) -> Self {
+        let mut w = Self::default();
+        w.add(counts);
+        w
+    }
+
+    /// The bucket a wait falls in (the SQL `dash_wait_bucket`).
+    pub fn bucket(secs: i64) -> usize {
+        if secs < 1 {
+            return 0;
+        }
+        let k = 1 + (3.0 * (secs as f64).log2() + 1e-9).floor() as usize;
+        k.min(WAIT_BUCKETS - 1)
+    }
+
+    /// The geometric middle of bucket k: within a factor 2^(1/6) (12.3 %)
+    /// of any wait in it.
+    fn middle(k: usize) -> f64 {
+        if k == 0 {
+            0.0
+        } else {
+            2f64.powf((k as f64 - 0.5) / 3.0)
+        }
+    }
+
+    /// The wait of 0-based rank `r`, as its bucket's middle.
+    fn ranked(&self, r: i64) -> f64 {
+        let mut before = 0i64;
+        let mut last = 0;
+        for (k, &c) in self.0.iter().enumerate() {
+            if c <= 0 {
+                continue;
+            }
+            last = k;
+            if before + c > r {
+                return Self::middle(k);
+            }
+            before += c;
+        }
+        Self::middle(last)
+    }
+
+    /// The `p` quantile the way `percentile_cont` takes it (rank p·(n−1),
+    /// interpolated between the two waits around it), each wait read as its
+    /// bucket's middle: so within 12.3 % of the exact figure.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        let n: i64 = self.0.iter().sum();
+        if n <= 0 {
+            return None;
+        }
+        let rank = p.clamp(0.0, 1.0) * (n - 1) as f64;
+        let (lo, hi) = (rank.floor() as i64, rank.ceil() as i64);
+        let (a, b) = (self.ranked(lo), self.ranked(hi));
+        Some(a + (b - a) * (rank - lo as f64))
+    }
 }
 
 const SALES_SUMS: &str = "COALESCE(sum(d.gross_cents), 0)::int8 AS gross,
@@ -189,18 +280,6 @@ where
            AND (NOT $7 OR COALESCE(d.ledger_staff_id, st.id) IS NULL)
          GROUP BY 1, 2"
     );
-    let replies_sql = format!(
-        "SELECT {ak} AS key, d.day >= $4 AS cur, count(*)::int8 AS replies,
-            count(DISTINCT d.chat_id)::int8 AS chats_answered,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY d.waited_seconds) AS median_secs,
-            percentile_cont(0.9) WITHIN GROUP (ORDER BY d.waited_seconds) AS p90_secs
-         FROM message_replies d {ACTIVITY_JOIN}
-         WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
-           AND ($5::uuid IS NULL OR d.creator_id = $5)
-           AND ($6::uuid IS NULL OR COALESCE(d.ledger_staff_id, st.id) = $6)
-           AND (NOT $7 OR COALESCE(d.ledger_staff_id, st.id) IS NULL)
-         GROUP BY 1, 2"
-    );
     let sales: Vec<SalesRow> = sqlx::query_as(sqlx::AssertSqlSafe(sales_sql))
         .bind(agency)
         .bind(prev.from)
@@ -221,17 +300,7 @@ where
         .bind(filter.nobody_param())
         .fetch_all(db)
         .await?;
-    let replies: Vec<ReplyRow> = sqlx::query_as(sqlx::AssertSqlSafe(replies_sql))
-        .bind(agency)
-        .bind(prev.from)
-        .bind(period.to)
-        .bind(period.from)
-        .bind(filter.creator_param())
-        .bind(filter.staff_param())
-        .bind(filter.nobody_param())
-        .fetch_all(db)
-        .await?;
-
+    let cells = reply_cells(db, agency, period, filter.creator_param()).await?;
     let mut out: BTreeMap<Option<Uuid>, Keyed> = BTreeMap::new();
     fn slot(out: &mut BTreeMap<Option<Uuid>, Keyed>, key: Option<Uuid>, cur: bool) -> &mut Figures {
         let k = out.entry(key).or_insert_with(|| Keyed {
@@ -256,14 +325,52 @@ where
         f.ppvs_sent = r.ppvs_sent;
         f.ppvs_unlocked = r.ppvs_unlocked;
     }
-    for r in replies {
-        let f = slot(&mut out, r.key, r.cur);
-        f.replies = r.replies;
-        f.chats_answered = r.chats_answered;
-        f.median_secs = r.median_secs;
-        f.p90_secs = r.p90_secs;
+    let mut waits: BTreeMap<(Option<Uuid>, bool), Waits> = BTreeMap::new();
+    for c in cells.iter().filter(|c| filter.admits(c.key)) {
+        let key = match group {
+            Group::Staff => c.key,
+            Group::Creator => Some(c.creator_id),
+            Group::Total => None,
+        };
+        let f = slot(&mut out, key, c.cur);
+        f.replies += c.replies;
+        f.chats_answered += c.chat_days;
+        waits.entry((key, c.cur)).or_default().add(&c.waits);
     }
+    for ((key, cur), w) in waits {
+        let f = slot(&mut out, key, cur);
+        f.median_secs = w.percentile(0.5);
+        f.p90_secs = w.percentile(0.9);
+    }
+    // Keys whose only rows were folded-away deltas.
+    out.retain(|_, k| k.cur != Figures::default() || k.prev != Figures::default());
     Ok(out.into_values().collect())
+}
+
+/// The `reply_daily` rows of `period` and the previous one; the staff
+/// filter is applied by the caller.
+async fn reply_cells<'c, E>(
+    db: E,
+    agency: AgencyId,
+    period: &Period,
+    creator: Option<Uuid>,
+) -> Result<Vec<ReplyCell>, StoreError>
+where
+    E: PgExecutor<'c>,
+{
+    Ok(sqlx::query_as(
+        "SELECT d.staff_id AS key, d.creator_id, d.day >= $4 AS cur, d.replies, d.chat_days, d.waits
+         FROM reply_daily d
+         WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
+           AND ($5::uuid IS NULL OR d.creator_id = $5)",
+    )
+        .bind(agency)
+        .bind(period.previous().from)
+        .bind(period.to)
+        .bind(period.from)
+        .bind(creator)
+        .fetch_all(db)
+        .await?)
 }
 
 /// One stacked segment of the per-day chart: a day, a series (a staff id,
@@ -368,7 +475,7 @@ pub async fn raw_by_staff(
     let rows: Vec<RawRow> = sqlx::query_as(
         "WITH b AS (
             SELECT $2::date::timestamp AT TIME ZONE a.time_zone AS t0,
-                   ($3::date + 1)::timestamp AT TIME ZONE a.time_zone AS t1
+                   ($3::date + 1)::timestamp AT TIME ZONE a.time_zone AS t1, a.time_zone AS zone
             FROM agencies a WHERE a.id = $1
          ), s AS (
             SELECT s.credited_staff_id AS key,
@@ -406,7 +513,7 @@ pub async fn raw_by_staff(
                 FROM m WHERE m.sent_at IS NOT NULL
             ) g
          ), rep AS (
-            SELECT w.key, count(*)::int8 AS replies, count(DISTINCT w.chat_id)::int8 AS chats_answered,
+            SELECT w.key, count(*)::int8 AS replies, count(DISTINCT (w.chat_id, (w.sent_at AT TIME ZONE b.zone)::date))::int8 AS chats_answered,
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY GREATEST(0, round(extract(epoch FROM w.sent_at - w.wait_from)))) AS median_secs,
                 percentile_cont(0.9) WITHIN GROUP (ORDER BY GREATEST(0, round(extract(epoch FROM w.sent_at - w.wait_from)))) AS p90_secs
             FROM w, b WHERE w.human AND w.wait_from IS NOT NULL AND w.sent_at >= b.t0
