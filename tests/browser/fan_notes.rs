@@ -35,6 +35,11 @@ async fn a_manager_notes_and_tags_a_fan_and_filters_the_list_by_the_tag() {
     click(&b, "#create-tag").await;
     expect_text(&b, ".flash", "Tag “VIP” created.").await;
     let row = expect_text(&b, "#tags-table", "VIP").await;
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR")
+        && let Ok(png) = b.screenshot().await
+    {
+        let _ = std::fs::write(format!("{dir}/tags-page.png"), png);
+    }
     assert!(row.contains('0'), "{row}");
     let vip: Uuid = sqlx::query_scalar("SELECT id FROM tags WHERE name = 'VIP'")
         .fetch_one(&c.app.pool)
@@ -55,6 +60,11 @@ async fn a_manager_notes_and_tags_a_fan_and_filters_the_list_by_the_tag() {
     click(&b, "#fan-tag-add-button").await;
     expect_text(&b, ".flash", "Tag added.").await;
     expect_text(&b, "#fan-tag-list", "VIP").await;
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR")
+        && let Ok(png) = b.screenshot().await
+    {
+        let _ = std::fs::write(format!("{dir}/fan-panel.png"), png);
+    }
 
     // The list, filtered by the tag: only Gina, with her chip.
     b.goto(&format!("{base}/inbox")).await.unwrap();
@@ -72,6 +82,11 @@ async fn a_manager_notes_and_tags_a_fan_and_filters_the_list_by_the_tag() {
     .await;
     let rows = settled_row_ids(&b).await;
     assert_eq!(rows, vec![gina.to_string()]);
+    if let Ok(dir) = std::env::var("SCREENSHOT_DIR")
+        && let Ok(png) = b.screenshot().await
+    {
+        let _ = std::fs::write(format!("{dir}/list-by-tag.png"), png);
+    }
     // Another tab keeps the tag filter.
     // (The live script refreshes the tabs' counts; the refreshed links
     // keep the tag too.)
