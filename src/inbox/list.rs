@@ -300,9 +300,14 @@ async fn counts_for(
     filter: &ChatFilter,
 ) -> Result<TabCounts, InboxError> {
     let mut counts = q::count_tabs(db, viewer.agency_id, filter).await?;
-    let (mine, claimed_awaiting) =
-        crate::store::claims::counts(db, viewer.agency_id, viewer.staff_id, &filter.creators)
-            .await?;
+    let (mine, claimed_awaiting) = crate::store::claims::counts(
+        db,
+        viewer.agency_id,
+        viewer.staff_id,
+        &filter.creators,
+        filter.tag,
+    )
+    .await?;
     counts.mine = mine;
     counts.unclaimed = (counts.awaiting - claimed_awaiting).max(0);
     Ok(counts)

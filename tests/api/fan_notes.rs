@@ -580,6 +580,27 @@ async fn tags_on_fans_show_on_rows_and_filter_the_list() {
         .get_html(&format!("/inbox/counts?tag={vip}"))
         .await;
     assert!(counts.contains("data-count=\"all\">1<"), "{counts}");
+    // Mine counts only tagged fans' chats under the filter too.
+    let r = f
+        .chatter
+        .post_form(&format!("/inbox/chats/{}/claim", f.other_chat), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, counts) = f.chatter.get_html("/inbox/counts").await;
+    assert!(counts.contains("data-count=\"mine\">1<"), "{counts}");
+    let (_, counts) = f
+        .chatter
+        .get_html(&format!("/inbox/counts?tag={vip}"))
+        .await;
+    assert!(counts.contains("data-count=\"mine\">0<"), "{counts}");
+    f.chatter
+        .post_form(&format!("/inbox/chats/{}/claim", f.chat_one), &[])
+        .await;
+    let (_, counts) = f
+        .chatter
+        .get_html(&format!("/inbox/counts?tag={vip}"))
+        .await;
+    assert!(counts.contains("data-count=\"mine\">1<"), "{counts}");
     // A live row refresh under the filter: a non-matching chat is 204.
     let r = f
         .chatter
