@@ -196,6 +196,7 @@ pub async fn start(args: &DemoArgs, mut settings: Settings) -> anyhow::Result<De
         sim.register_webhook(&format!("{url}/webhooks/fanvue/{slug}"), &[kind]);
     }
     wait_for_backfill(&pool, Duration::from_secs(55)).await?;
+    seed_notes_and_tags(&pool, &staff).await?;
 
     Ok(Demo {
         url,
@@ -284,6 +285,73 @@ async fn ensure_agency(pool: &PgPool) -> anyhow::Result<Vec<StaffId>> {
         .collect();
     let (_, ids) = bootstrap::create_agency_with_staff(pool, "Demo Agency", &people).await?;
     Ok(ids)
+}
+
+/// A few fan tags, tags on the newest fans and notes about some of them, so
+/// the fan panel and the list's tag filter show something (once: skipped
+/// when the agency already has tags, e.g. on a restart).
+async fn seed_notes_and_tags(pool: &PgPool, staff: &[StaffId]) -> anyhow::Result<()> {
+    use crate::domain::{NoteBody, TagColour, TagName};
+    let (Some(manager), Some(chatter)) = (staff.get(1), staff.get(2)) else {
+        return Ok(());
+    };
+    let agency = store::staff::for_session(pool, *manager)
+        .await?
+        .context("demo manager")?
+        .agency_id;
+    if !store::fan_tags::list(pool, agency).await?.is_empty() {
+        return Ok(());
+    }
+    let mut tags = Vec::new();
+    for (name, colour) in [
+        ("VIP", TagColour::Purple),
+        ("Big spender", TagColour::Green),
+        ("Birthday soon", TagColour::Pink),
+        ("Timewaster", TagColour::Grey),
+    ] {
+        tags.push(store::fan_tags::create(pool, agency, &TagName::parse(name)?, colour).await?);
+    }
+    let creators: Vec<_> = store::creators::list(pool, agency)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let filter = store::inbox::ChatFilter {
+        creators,
+        ..Default::default()
+    };
+    let rows = store::inbox::list_chats(pool, agency, &filter, None, None, 6).await?;
+    let notes = [
+        (
+            *manager,
+            "Prefers short voice notes over long texts; reacts well to personalised PPV.",
+        ),
+        (
+            *chatter,
+            "Birthday on the 14th. Mentioned a dog called Biscuit.",
+        ),
+        (
+            *chatter,
+            "Asked twice for a discount: hold firm, offer a bundle instead.",
+        ),
+    ];
+    for (i, row) in rows.iter().enumerate() {
+        let on: &[usize] = match i {
+            0 => &[0, 1],
+            1 => &[2],
+            2 => &[3],
+            3 => &[0],
+            _ => &[],
+        };
+        for t in on {
+            store::fan_tags::tag_fan(pool, agency, tags[*t], row.fan_uuid, *manager).await?;
+        }
+        if let Some((author, text)) = notes.get(i) {
+            store::fan_notes::insert(pool, agency, row.fan_uuid, *author, &NoteBody::parse(text)?)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 fn csrf_in(html: &str) -> Option<String> {

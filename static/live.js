@@ -86,7 +86,7 @@
     var keep = [];
     listQuery().split("&").forEach(function (kv) {
       var k = kv.split("=")[0];
-      if (k === "creator" || k === "q") keep.push(kv);
+      if (k === "creator" || k === "q" || k === "tag") keep.push(kv);
     });
     return keep.join("&");
   }

@@ -78,6 +78,18 @@ async fn demo_starts_logins_work_and_live_messages_arrive_within_5_seconds() {
         mapped, 3,
         "chatters are mapped to the simulator's team members"
     );
+    // Some fans carry notes and tags, shown in the fan panel.
+    let (tags, tagged, notes): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tags), (SELECT count(*) FROM fan_tags),
+                (SELECT count(*) FROM fan_notes)",
+    )
+    .fetch_one(&demo.pool)
+    .await
+    .unwrap();
+    assert!(
+        tags >= 4 && tagged >= 4 && notes >= 3,
+        "{tags} tags, {tagged} on fans, {notes} notes"
+    );
 
     // Generate activity until a fan message is delivered, then time its arrival.
     let seen = demo.sim.deliveries().len();

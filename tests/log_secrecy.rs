@@ -257,6 +257,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/inbox/chats/{id}/claim/take"),
     ("POST", "/inbox/chats/{id}/claim/release"),
     ("POST", "/inbox/chats/{id}/claim/assign"),
+    ("GET", "/inbox/tags"),
+    ("POST", "/inbox/tags"),
+    ("POST", "/inbox/tags/{id}/edit"),
+    ("POST", "/inbox/tags/{id}/delete"),
+    ("POST", "/inbox/chats/{id}/notes"),
+    ("POST", "/inbox/chats/{id}/notes/{note}/edit"),
+    ("POST", "/inbox/chats/{id}/notes/{note}/delete"),
+    ("POST", "/inbox/chats/{id}/tags"),
+    ("POST", "/inbox/chats/{id}/tags/{tag}/remove"),
 ];
 
 /// Scopes whose routes are listed here in full.
@@ -295,6 +304,8 @@ async fn every_route(app: &TestApp, admin: &TestClient) {
             .replace("{staff_id}", &uuid::Uuid::new_v4().to_string())
             .replace("{id}", &uuid::Uuid::new_v4().to_string())
             .replace("{uuid}", &uuid::Uuid::new_v4().to_string())
+            .replace("{note}", &uuid::Uuid::new_v4().to_string())
+            .replace("{tag}", &uuid::Uuid::new_v4().to_string())
             .replace("{token}", QUERY_MARKER)
             .replace("{event}", "tip")
             .replace("{file}", "app.css");

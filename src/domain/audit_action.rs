@@ -38,6 +38,17 @@ pub enum AuditAction {
     ClaimReleased,
     /// A manager gave a chat's claim to someone.
     ClaimReassigned,
+    /// A note about a fan written, edited or deleted (the fan is the target).
+    FanNoteCreated,
+    FanNoteUpdated,
+    FanNoteDeleted,
+    /// The agency's tag set changed (the tag is the target).
+    TagCreated,
+    TagUpdated,
+    TagDeleted,
+    /// A tag put on or taken off a fan (the fan is the target).
+    FanTagged,
+    FanUntagged,
 }
 
 impl AuditAction {
@@ -72,6 +83,14 @@ impl AuditAction {
             AuditAction::ClaimTakenOver => "claim.taken_over",
             AuditAction::ClaimReleased => "claim.released",
             AuditAction::ClaimReassigned => "claim.reassigned",
+            AuditAction::FanNoteCreated => "fan_note.created",
+            AuditAction::FanNoteUpdated => "fan_note.updated",
+            AuditAction::FanNoteDeleted => "fan_note.deleted",
+            AuditAction::TagCreated => "tag.created",
+            AuditAction::TagUpdated => "tag.updated",
+            AuditAction::TagDeleted => "tag.deleted",
+            AuditAction::FanTagged => "fan.tagged",
+            AuditAction::FanUntagged => "fan.untagged",
         }
     }
 }

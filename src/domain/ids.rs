@@ -158,3 +158,13 @@ mod tests {
         assert!("42".parse::<AgencyId>().is_err());
     }
 }
+
+uuid_id!(
+    /// A staff note about a fan (`fan_notes`).
+    NoteId
+);
+
+uuid_id!(
+    /// One of an agency's fan tags (`tags`).
+    TagId
+);

@@ -8,6 +8,7 @@ mod agency_settings;
 mod audit_action;
 mod creator_status;
 mod email;
+mod fan_labels;
 mod field_errors;
 mod ids;
 mod message_kind;
@@ -26,8 +27,11 @@ pub use agency_settings::{MinPpvPrice, PlatformFee, TipWindow};
 pub use audit_action::AuditAction;
 pub use creator_status::CreatorStatus;
 pub use email::Email;
+pub use fan_labels::{NOTE_MAX_CHARS, NoteBody, TAG_NAME_MAX_CHARS, TagColour, TagName};
 pub use field_errors::FieldErrors;
-pub use ids::{AgencyId, CreatorId, FanvueUserUuid, InviteId, SaleId, StaffId, WebhookEventId};
+pub use ids::{
+    AgencyId, CreatorId, FanvueUserUuid, InviteId, NoteId, SaleId, StaffId, TagId, WebhookEventId,
+};
 pub use message_kind::MessageKind;
 pub use message_source::MessageSource;
 pub use money::{Cents, group_digits};

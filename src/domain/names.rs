@@ -8,7 +8,7 @@ use super::ParseError;
 /// Bidi overrides and isolates (which can make a name display reversed or
 /// spoof its neighbours) and zero-width characters (which make two names
 /// look the same).
-fn invisible_or_bidi(c: char) -> bool {
+pub(super) fn invisible_or_bidi(c: char) -> bool {
     matches!(
         c,
         '\u{061C}'
@@ -20,7 +20,7 @@ fn invisible_or_bidi(c: char) -> bool {
     )
 }
 
-fn clean(raw: &str, what: &str, max: usize) -> Result<String, ParseError> {
+pub(super) fn clean(raw: &str, what: &str, max: usize) -> Result<String, ParseError> {
     let s = raw.trim();
     if s.is_empty() {
         return Err(ParseError::new(format!("Enter a {what}.")));

@@ -8,6 +8,10 @@ pub enum InboxError {
     /// Not in the agency, or a creator the viewer may not work: always 404.
     #[error("not found")]
     NotFound,
+    /// Visible, but not the viewer's to change (someone else's note, a
+    /// manager's page): 403.
+    #[error("forbidden")]
+    Forbidden,
     /// A malformed query (cursor, tab, creator); the text is safe to show.
     #[error("{0}")]
     BadRequest(String),

@@ -9,7 +9,8 @@ use super::access::{Viewer, may_work_creator, visible_creators};
 use super::cursor;
 use super::error::InboxError;
 use super::preview::{self, PreviewInput};
-use crate::domain::{CreatorId, group_digits};
+use super::tags::TagChip;
+use crate::domain::{CreatorId, TagId, group_digits};
 pub use crate::store::inbox::Tab;
 use crate::store::inbox::{self as q, ChatCursor, ChatFilter, ChatRow, TabCounts};
 
@@ -22,12 +23,15 @@ pub const PAGE_SIZE: i64 = 50;
 /// Longest search accepted (longer input is cut, not refused).
 const MAX_SEARCH_CHARS: usize = 100;
 
-/// A parsed list query (`tab`, `creator`, `q`, `after`).
+/// A parsed list query (`tab`, `creator`, `q`, `tag`, `after`).
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub tab: Tab,
     pub creator: Option<CreatorId>,
     pub search: Option<String>,
+    /// Only fans with this tag (checked to be the agency's when the list
+    /// is read: another agency's tag is 404).
+    pub tag: Option<TagId>,
     pub after: Option<ChatCursor>,
 }
 
@@ -64,8 +68,20 @@ impl ListQuery {
             tab,
             creator,
             search,
+            tag: None,
             after,
         })
+    }
+
+    /// Adds the `tag` filter (empty means none).
+    pub fn with_tag(mut self, tag: Option<&str>) -> Result<Self, InboxError> {
+        self.tag = match given(tag) {
+            None => None,
+            Some(t) => Some(t.parse().map_err(|_| {
+                InboxError::BadRequest("The tag filter is not a valid tag id.".to_owned())
+            })?),
+        };
+        Ok(self)
     }
 
     /// `creator=…&q=…` (the filters every tab shares), URL-encoded.
@@ -76,6 +92,9 @@ impl ListQuery {
             &self.creator.map(|c| c.to_string()).unwrap_or_default(),
         );
         s.append_pair("q", self.search.as_deref().unwrap_or(""));
+        if let Some(tag) = self.tag {
+            s.append_pair("tag", &tag.to_string());
+        }
         s.finish()
     }
 
@@ -108,6 +127,9 @@ pub struct RowView {
     pub open: bool,
     /// Who else has it open or is typing, and who holds it.
     pub people: super::claims::ChatPeople,
+    /// The fan's tags (chips on the row).
+    pub tags: Vec<TagChip>,
+    pub fan_uuid: Uuid,
 }
 
 impl RowView {
@@ -146,6 +168,8 @@ impl RowView {
             top_spender: r.is_top_spender,
             open: false,
             people: Default::default(),
+            tags: Vec::new(),
+            fan_uuid: r.fan_uuid,
         }
     }
 }
@@ -182,6 +206,8 @@ pub struct ListView {
     pub creators: Vec<CreatorOption>,
     pub tabs: Vec<TabView>,
     pub rows: RowsView,
+    /// The agency's tags (the filter menu).
+    pub tags: Vec<TagChip>,
 }
 
 /// The creator ids the query covers, or 404 for a filter on a creator the
@@ -204,11 +230,16 @@ async fn scope(
         Some(_) => return Err(InboxError::NotFound),
         None => creators.iter().map(|c| c.id).collect(),
     };
+    if let Some(tag) = query.tag {
+        // Another agency's tag is as unknown as one that does not exist.
+        crate::store::fan_tags::get(db, viewer.agency_id, tag).await?;
+    }
     let filter = ChatFilter {
         tab: Some(query.tab),
         creators: ids,
         search: query.search.clone(),
         claimant: Some(viewer.staff_id),
+        tag: query.tag,
     };
     Ok((creators, filter))
 }
@@ -232,7 +263,22 @@ async fn rows_for(
     let now = Utc::now();
     let mut rows: Vec<RowView> = rows.iter().map(|r| RowView::from_row(r, now)).collect();
     with_people(db, viewer, &mut rows).await?;
+    with_tags(db, viewer, &mut rows).await?;
     Ok(RowsView { rows, next_cursor })
+}
+
+/// Fills in each row's fan tags (one query for the page).
+async fn with_tags(db: &PgPool, viewer: Viewer, rows: &mut [RowView]) -> Result<(), InboxError> {
+    let mut fans: Vec<Uuid> = rows.iter().map(|r| r.fan_uuid).collect();
+    fans.sort_unstable();
+    fans.dedup();
+    let tags = crate::store::fan_tags::of_fans(db, viewer.agency_id, &fans).await?;
+    for r in rows {
+        if let Some(t) = tags.get(&r.fan_uuid) {
+            r.tags = t.iter().map(TagChip::from).collect();
+        }
+    }
+    Ok(())
 }
 
 /// Fills in each row's presence and claim.
@@ -254,9 +300,14 @@ async fn counts_for(
     filter: &ChatFilter,
 ) -> Result<TabCounts, InboxError> {
     let mut counts = q::count_tabs(db, viewer.agency_id, filter).await?;
-    let (mine, claimed_awaiting) =
-        crate::store::claims::counts(db, viewer.agency_id, viewer.staff_id, &filter.creators)
-            .await?;
+    let (mine, claimed_awaiting) = crate::store::claims::counts(
+        db,
+        viewer.agency_id,
+        viewer.staff_id,
+        &filter.creators,
+        filter.tag,
+    )
+    .await?;
     counts.mine = mine;
     counts.unclaimed = (counts.awaiting - claimed_awaiting).max(0);
     Ok(counts)
@@ -286,11 +337,13 @@ pub async fn page(db: &PgPool, viewer: Viewer, query: ListQuery) -> Result<ListV
     let (creators, filter) = scope(db, viewer, &query).await?;
     let counts = counts_for(db, viewer, &filter).await?;
     let rows = rows_for(db, viewer, &filter, query.after, PAGE_SIZE).await?;
+    let tags = super::tags::chips(db, viewer).await?;
     Ok(ListView {
         tabs: tab_views(&counts, query.tab),
         query,
         creators,
         rows,
+        tags,
     })
 }
 
@@ -333,16 +386,21 @@ pub async fn row(
     if query.creator.is_some_and(|c| c != head.creator_id) {
         return Ok(None);
     }
+    if let Some(tag) = query.tag {
+        crate::store::fan_tags::get(db, viewer.agency_id, tag).await?;
+    }
     let filter = ChatFilter {
         tab: Some(query.tab),
         creators: vec![head.creator_id],
         search: query.search.clone(),
         claimant: Some(viewer.staff_id),
+        tag: query.tag,
     };
     let rows = q::list_chats(db, viewer.agency_id, &filter, None, Some(chat), 1).await?;
     let now = Utc::now();
     let mut rows: Vec<RowView> = rows.iter().map(|r| RowView::from_row(r, now)).collect();
     with_people(db, viewer, &mut rows).await?;
+    with_tags(db, viewer, &mut rows).await?;
     Ok(rows.into_iter().next())
 }
 

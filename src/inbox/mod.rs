@@ -8,10 +8,12 @@ pub mod claims;
 pub mod compose_input;
 pub mod cursor;
 pub mod error;
+pub mod fan_notes;
 pub mod list;
 pub mod presence;
 pub mod preview;
 pub mod send;
+pub mod tags;
 pub mod thread;
 
 pub use access::{Viewer, may_work_creator, visible_creators};

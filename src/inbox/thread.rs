@@ -42,6 +42,8 @@ pub struct HeadView {
     pub creator_id: CreatorId,
     pub creator_name: String,
     pub creator_handle: String,
+    /// The fan's Fanvue uuid (notes and tags hang off it).
+    pub fan_uuid: Uuid,
     pub fan_name: String,
     pub fan_handle: Option<String>,
     pub fan_nickname: Option<String>,
@@ -62,6 +64,7 @@ impl HeadView {
             creator_id: h.creator_id,
             creator_name: h.creator_name.clone(),
             creator_handle: h.creator_handle.clone(),
+            fan_uuid: h.fan_uuid,
             initial: preview::initial(&fan_name),
             fan_name,
             fan_handle: h.fan_handle.clone().filter(|s| !s.trim().is_empty()),

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::{AgencyId, CreatorId, StaffId};
+use crate::domain::{AgencyId, CreatorId, StaffId, TagId};
 
 /// A live claim, with its owner's name.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -96,24 +96,28 @@ pub async fn chats_of(
 
 /// Counts for the Mine and Unclaimed tabs: `staff`'s claims, and live
 /// claims on chats awaiting a reply (the Unclaimed tab is the awaiting ones
-/// without a claim).
+/// without a claim); with `tag`, only chats of fans carrying it.
 #[tracing::instrument(skip_all, fields(agency_id = %agency))]
 pub async fn counts(
     db: impl PgExecutor<'_>,
     agency: AgencyId,
     staff: StaffId,
     creators: &[CreatorId],
+    tag: Option<TagId>,
 ) -> Result<(i64, i64), StoreError> {
     let ids: Vec<Uuid> = creators.iter().map(CreatorId::as_uuid).collect();
     Ok(sqlx::query_as(
         "SELECT count(*) FILTER (WHERE k.staff_id = $2),
                 count(*) FILTER (WHERE c.awaiting_reply)
          FROM chat_claims k JOIN chats c ON c.id = k.chat_id AND c.agency_id = k.agency_id
-         WHERE k.agency_id = $1 AND k.creator_id = ANY($3) AND k.expires_at > now()",
+         WHERE k.agency_id = $1 AND k.creator_id = ANY($3) AND k.expires_at > now()
+           AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM fan_tags ft
+                WHERE ft.agency_id = $1 AND ft.tag_id = $4 AND ft.fan_uuid = c.fan_uuid))",
     )
     .bind(agency)
     .bind(staff)
     .bind(&ids)
+    .bind(tag)
     .fetch_one(db)
     .await?)
 }

@@ -101,6 +101,10 @@ const SEARCH: &str =
     "lower(COALESCE(c.fan_display_name, '') || ' ' || COALESCE(c.fan_handle, '') || ' '
       || COALESCE(c.fan_nickname, '')) LIKE $3";
 const ACTIVITY: &str = "COALESCE(c.last_message_at, c.created_at)";
+/// The tag filter: one probe of `fan_tags`' key (agency, tag, fan) per
+/// candidate chat; `$8` is the tag.
+const TAGGED: &str = "AND EXISTS (SELECT 1 FROM fan_tags ft
+    WHERE ft.agency_id = $1 AND ft.tag_id = $8 AND ft.fan_uuid = c.fan_uuid)";
 
 /// Which chats a list shows (besides agency and visible creators).
 #[derive(Debug, Clone, Default)]
@@ -112,6 +116,9 @@ pub struct ChatFilter {
     pub search: Option<String>,
     /// Whose claims the Mine tab shows (the viewer).
     pub claimant: Option<crate::domain::StaffId>,
+    /// Only fans carrying this tag of the agency (already checked to be
+    /// the agency's).
+    pub tag: Option<crate::domain::TagId>,
 }
 
 /// A LIKE pattern matching `text` anywhere, with `%`, `_` and `\` literal.
@@ -177,7 +184,8 @@ fn tip_join(m: &str, fan: &str) -> String {
 }
 
 /// The SQL of `list_chats` (also explained by the benchmark). Binds: $1 agency, $2 creators, $3 search
-/// pattern, $4/$5 the cursor, $6 the one chat, $7 the claimant (the Mine tab). The page size and
+/// pattern, $4/$5 the cursor, $6 the one chat, $7 the claimant (the Mine tab), $8 the tag. The
+/// tag filter is one of two fixed texts, like the others, so each shape keeps its cached plan. The page size and
 /// the probe are written into the text: with them as parameters Postgres re-plans
 /// the query on every execution (its generic plan guesses a LIMIT's size),
 /// which cost more than running it; as literals the cached plan is reused.
@@ -198,6 +206,11 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> S
     } else {
         "AND $6::uuid IS NULL AND ($7::uuid IS NULL OR true)"
     };
+    let tag = if filter.tag.is_some() {
+        TAGGED
+    } else {
+        "AND $8::uuid IS NULL"
+    };
     let probe = probe_rows(filter.creators.len(), limit);
     const COLUMNS: &str =
         "c.id, c.creator_id, c.agency_id, c.fan_uuid, c.fan_handle, c.fan_display_name,
@@ -208,7 +221,7 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> S
         format!(
             "SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
              WHERE c.agency_id = $1 AND c.creator_id = ANY($2)
-               AND {tab} AND {search} {cursor} {only_sql}
+               AND {tab} AND {search} {cursor} {only_sql} {tag}
              ORDER BY {ACTIVITY} DESC, c.id DESC
              LIMIT {limit}"
         )
@@ -227,7 +240,7 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> S
                 CROSS JOIN LATERAL (
                     SELECT {ACTIVITY} AS at FROM chats c
                     WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
-                      AND {tab} AND {search} {cursor} {only_sql}
+                      AND {tab} AND {search} {cursor} {only_sql} {tag}
                     ORDER BY {ACTIVITY} DESC, c.id DESC
                     LIMIT {probe}) p
              ) bound
@@ -235,7 +248,7 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> S
              CROSS JOIN LATERAL (
                 SELECT {COLUMNS}, {ACTIVITY} AS activity_at FROM chats c
                 WHERE c.agency_id = $1 AND c.creator_id = v.creator_id
-                  AND {tab} AND {search} {cursor} {only_sql}
+                  AND {tab} AND {search} {cursor} {only_sql} {tag}
                   AND {ACTIVITY} >= COALESCE(bound.at, '-infinity'::timestamptz)
                 ORDER BY {ACTIVITY} DESC, c.id DESC
                 LIMIT {limit}) x
@@ -304,6 +317,7 @@ pub async fn list_chats(
         .bind(after.map(|c| c.id))
         .bind(only)
         .bind(filter.claimant)
+        .bind(filter.tag)
         .fetch_all(db)
         .await?)
 }
@@ -345,10 +359,18 @@ impl TabCounts {
 pub const COUNT_CAP: i64 = 1000;
 
 /// The SQL of `count_tabs`. Binds: $1 agency, $2 creators, then for a
-/// search $3 the pattern and $4 the cap.
-fn count_tabs_sql(search: bool) -> String {
-    if search {
-        // Few matches: one trigram scan, every tab counted in the same pass.
+/// search or a tag $3 the pattern (or NULL), $4 the cap and $5 the tag (or NULL).
+fn count_tabs_sql(search: bool, tag: bool) -> String {
+    if search || tag {
+        // Few matches: one scan (trigram index for a search, the tag's
+        // fans otherwise), every tab counted in the same pass.
+        let search = if search { SEARCH } else { "$3::text IS NULL" };
+        let tag = if tag {
+            "AND EXISTS (SELECT 1 FROM fan_tags ft
+                WHERE ft.agency_id = $1 AND ft.tag_id = $5 AND ft.fan_uuid = c.fan_uuid)"
+        } else {
+            "AND $5::uuid IS NULL"
+        };
         format!(
             "SELECT least(count(*), $4) AS \"all\",
                 least(count(*) FILTER (WHERE {UNREAD}), $4) AS unread,
@@ -357,7 +379,7 @@ fn count_tabs_sql(search: bool) -> String {
                 least(count(*) FILTER (WHERE {SPENDER}), $4) AS spenders,
                 true AS capped
              FROM chats c
-             WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND {SEARCH}"
+             WHERE c.agency_id = $1 AND c.creator_id = ANY($2) AND {search} {tag}"
         )
     } else {
         // The tallies the chats' triggers keep (migration 15): a handful of
@@ -374,7 +396,7 @@ fn count_tabs_sql(search: bool) -> String {
 }
 
 /// The tab counts (the tab of `filter` is ignored): exact, or for a
-/// search each at most `COUNT_CAP`.
+/// search or a tag each at most `COUNT_CAP`.
 #[tracing::instrument(skip_all, fields(agency_id = %agency, creators = filter.creators.len()))]
 pub async fn count_tabs(
     db: &PgPool,
@@ -384,14 +406,19 @@ pub async fn count_tabs(
     if filter.creators.is_empty() {
         return Ok(TabCounts::default());
     }
-    let sql = count_tabs_sql(filter.search.is_some());
+    let scan = filter.search.is_some() || filter.tag.is_some();
+    let sql = count_tabs_sql(filter.search.is_some(), filter.tag.is_some());
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
     let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(&creators);
-    let query = match &filter.search {
-        Some(text) => query.bind(contains_pattern(text)).bind(COUNT_CAP),
-        None => query,
+    let query = if scan {
+        query
+            .bind(filter.search.as_deref().map(contains_pattern))
+            .bind(COUNT_CAP)
+            .bind(filter.tag)
+    } else {
+        query
     };
     Ok(query.fetch_one(db).await?)
 }
@@ -652,6 +679,7 @@ pub async fn explain_list_chats(
         .bind(None::<Uuid>)
         .bind(None::<Uuid>)
         .bind(filter.claimant)
+        .bind(filter.tag)
         .fetch_all(db)
         .await?)
 }
@@ -665,15 +693,19 @@ pub async fn explain_count_tabs(
 ) -> Result<Vec<String>, StoreError> {
     let sql = format!(
         "EXPLAIN (ANALYZE, BUFFERS) {}",
-        count_tabs_sql(filter.search.is_some())
+        count_tabs_sql(filter.search.is_some(), filter.tag.is_some())
     );
     let creators: Vec<Uuid> = filter.creators.iter().map(CreatorId::as_uuid).collect();
     let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(agency)
         .bind(&creators);
-    let query = match &filter.search {
-        Some(text) => query.bind(contains_pattern(text)).bind(COUNT_CAP),
-        None => query,
+    let query = if filter.search.is_some() || filter.tag.is_some() {
+        query
+            .bind(filter.search.as_deref().map(contains_pattern))
+            .bind(COUNT_CAP)
+            .bind(filter.tag)
+    } else {
+        query
     };
     Ok(query.fetch_all(db).await?)
 }

@@ -11,6 +11,8 @@ pub mod creators;
 pub mod cross_check;
 pub mod dashboard;
 pub mod earnings;
+pub mod fan_notes;
+pub mod fan_tags;
 pub mod inbox;
 pub mod invites;
 pub mod live;

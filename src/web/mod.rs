@@ -202,6 +202,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/inbox/chats/{id}/templates",
             web::get().to(inbox::media::templates),
         )
+        .route("/inbox/tags", web::get().to(inbox::tags::page))
+        .route("/inbox/tags", web::post().to(inbox::tags::create))
+        .route("/inbox/tags/{id}/edit", web::post().to(inbox::tags::update))
+        .route(
+            "/inbox/tags/{id}/delete",
+            web::post().to(inbox::tags::delete),
+        )
+        .route(
+            "/inbox/chats/{id}/notes",
+            web::post().to(inbox::fan::add_note),
+        )
+        .route(
+            "/inbox/chats/{id}/notes/{note}/edit",
+            web::post().to(inbox::fan::edit_note),
+        )
+        .route(
+            "/inbox/chats/{id}/notes/{note}/delete",
+            web::post().to(inbox::fan::delete_note),
+        )
+        .route(
+            "/inbox/chats/{id}/tags",
+            web::post().to(inbox::fan::add_tag),
+        )
+        .route(
+            "/inbox/chats/{id}/tags/{tag}/remove",
+            web::post().to(inbox::fan::remove_tag),
+        )
         .route("/inbox/claims", web::get().to(inbox::collab::claims_page))
         .route("/inbox/next", web::post().to(inbox::collab::next_chat))
         .route(

@@ -12,6 +12,7 @@ mod csrf;
 mod dashboard;
 mod earnings;
 mod earnings_sales;
+mod fan_notes;
 mod headers;
 mod inbox_collab;
 mod inbox_list;

@@ -18,6 +18,8 @@ enum IdKind {
     Chat,
     /// A sale of the sales ledger.
     Sale,
+    /// One of the agency's fan tags.
+    Tag,
 }
 
 /// Form fields a POST sends (chosen so that success would change data).
@@ -117,6 +119,38 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
         IdKind::Chat,
         &[("staff_id", "5b0e7f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b")],
     ),
+    (
+        "POST",
+        "/inbox/chats/{id}/notes",
+        IdKind::Chat,
+        &[("body", "intruder")],
+    ),
+    (
+        "POST",
+        "/inbox/chats/{id}/notes/{note}/edit",
+        IdKind::Chat,
+        &[("body", "intruder")],
+    ),
+    (
+        "POST",
+        "/inbox/chats/{id}/notes/{note}/delete",
+        IdKind::Chat,
+        &[],
+    ),
+    ("POST", "/inbox/chats/{id}/tags", IdKind::Chat, &[]),
+    (
+        "POST",
+        "/inbox/chats/{id}/tags/{tag}/remove",
+        IdKind::Chat,
+        &[],
+    ),
+    (
+        "POST",
+        "/inbox/tags/{id}/edit",
+        IdKind::Tag,
+        &[("name", "intruder"), ("colour", "red")],
+    ),
+    ("POST", "/inbox/tags/{id}/delete", IdKind::Tag, &[]),
     ("GET", "/sales/{id}", IdKind::Sale, &[]),
     ("GET", "/earnings/creators/{id}", IdKind::Creator, &[]),
     (
@@ -244,6 +278,34 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    // A tag on Acme's fan and a note about them.
+    let acme_tag = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO tags (id, agency_id, name, colour) VALUES ($1, $2, 'Acme VIP', 'blue')",
+    )
+    .bind(acme_tag)
+    .bind(acme.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO fan_tags (agency_id, tag_id, fan_uuid) VALUES ($1, $2, $3)")
+        .bind(acme.id)
+        .bind(acme_tag)
+        .bind(acme_fan)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let acme_note = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO fan_notes (id, agency_id, fan_uuid, author_id, body) VALUES ($1, $2, $3, $4, 'Acme secret note')",
+    )
+    .bind(acme_note)
+    .bind(acme.id)
+    .bind(acme_fan)
+    .bind(acme.chatter)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let sim_calls_before = app.sim().stats().total_requests;
     // One deactivated Acme member, so "reactivate" would change something.
     sqlx::query("UPDATE staff SET active = false WHERE id = $1")
@@ -317,9 +379,18 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+        let fan_data: Vec<String> = sqlx::query_scalar(
+            "SELECT x FROM (
+                SELECT 'note ' || id || ' ' || body || ' ' || updated_at AS x FROM fan_notes
+                UNION ALL SELECT 'tag ' || id || ' ' || name || ' ' || colour FROM tags
+                UNION ALL SELECT 'on ' || tag_id || ' ' || fan_uuid FROM fan_tags) t ORDER BY x",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
         (
             (staff, invites, creators, assignments, requested, dead),
-            (chats, sends, sales, collab),
+            (chats, sends, sales, collab, fan_data),
         )
     };
     let before = snapshot().await;
@@ -339,15 +410,22 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
             IdKind::WebhookEvent => vec![acme_event.to_string()],
             IdKind::Chat => vec![acme_chat.to_string()],
             IdKind::Sale => vec![acme_sale.to_string()],
+            IdKind::Tag => vec![acme_tag.to_string()],
         };
         let acme_message = acme_message.to_string();
+        let (acme_note, acme_tag) = (acme_note.to_string(), acme_tag.to_string());
         let with_staff = |p: String| {
             p.replace("{staff_id}", &chatter_id)
                 .replace("{uuid}", &acme_message)
+                .replace("{note}", &acme_note)
+                .replace("{tag}", &acme_tag)
         };
         let mut fields: Vec<(&str, &str)> = fields.to_vec();
         if template.ends_with("/assignments") {
             fields.push(("staff_id", &chatter_id));
+        }
+        if template.ends_with("/tags") {
+            fields.push(("tag_id", &acme_tag));
         }
         let fields = fields.as_slice();
         // A foreign id must look exactly like an id that does not exist.

@@ -8,6 +8,7 @@ mod helpers;
 
 mod collab;
 mod dashboard;
+mod fan_notes;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

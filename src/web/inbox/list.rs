@@ -7,6 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::inbox::list::{self, CreatorOption, ListQuery, RowView, TabView};
+use crate::inbox::tags::TagChip;
 use crate::inbox::{InboxError, Viewer};
 use crate::web::AppState;
 use crate::web::error::WebError;
@@ -17,6 +18,7 @@ impl From<InboxError> for WebError {
     fn from(e: InboxError) -> Self {
         match e {
             InboxError::NotFound => WebError::NotFound,
+            InboxError::Forbidden => WebError::Forbidden,
             InboxError::BadRequest(msg) => WebError::BadRequest(msg),
             InboxError::Store(s) => WebError::from(s),
         }
@@ -38,6 +40,7 @@ pub struct ListParams {
     tab: Option<String>,
     creator: Option<String>,
     q: Option<String>,
+    tag: Option<String>,
     after: Option<String>,
 }
 
@@ -48,7 +51,8 @@ impl ListParams {
             self.creator.as_deref(),
             self.q.as_deref(),
             self.after.as_deref(),
-        )
+        )?
+        .with_tag(self.tag.as_deref())
     }
 }
 
@@ -59,6 +63,9 @@ pub struct ListPage {
     pub creators: Vec<CreatorOption>,
     pub creator: String,
     pub search: String,
+    /// The tag filter's id ("" for none) and the agency's tags.
+    pub tag: String,
+    pub tags: Vec<TagChip>,
     pub tab: &'static str,
     pub tabs: Vec<TabView>,
     pub filters: String,
@@ -107,6 +114,8 @@ pub async fn page(
             .map(|c| c.to_string())
             .unwrap_or_default(),
         search: view.query.search.clone().unwrap_or_default(),
+        tag: view.query.tag.map(|t| t.to_string()).unwrap_or_default(),
+        tags: view.tags,
         tab: view.query.tab.as_str(),
         tabs: view.tabs,
         filters: view.query.filters(),

@@ -3,8 +3,10 @@
 
 pub mod collab;
 pub mod compose;
+pub mod fan;
 pub mod list;
 pub mod media;
 pub mod send;
 pub mod stream;
+pub mod tags;
 pub mod thread;

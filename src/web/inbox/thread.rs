@@ -15,6 +15,7 @@ use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
 use crate::web::inbox::compose::{self, ComposeBox};
+use crate::web::inbox::fan::{FanDraft, FanPanel};
 use crate::web::inbox::list::viewer;
 use crate::web::render::{PageCtx, html, html_status};
 
@@ -40,6 +41,8 @@ pub struct ThreadPage {
     pub people: ChatPeople,
     /// The chat id, as `_people.html` names it.
     pub people_chat: String,
+    /// The fan's notes and tags, with any draft a failed form left.
+    pub fan: FanPanel,
 }
 
 /// Message `<li>`s only.
@@ -49,6 +52,7 @@ pub struct MessagesFragment {
     pub messages: Vec<MessageView>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn page(
     state: &AppState,
     live_since: i64,
@@ -56,8 +60,10 @@ async fn page(
     me: &CurrentStaff,
     view: ThreadView,
     mut compose: ComposeBox,
+    draft: FanDraft,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
+    let fan = FanPanel::load(state, me, &view.head, draft).await?;
     let people = claims::people_of(&state.pool, viewer(me), &[view.head.chat_id])
         .await?
         .remove(&view.head.chat_id)
@@ -90,6 +96,7 @@ async fn page(
             query: "tab=all&creator=&q=".to_owned(),
             live_since,
             people,
+            fan,
         },
     )
 }
@@ -112,7 +119,46 @@ pub async fn render_thread(
     // Before the data: what commits after this is replayed to the page.
     let live_since = crate::store::live::current_id(&state.pool).await?;
     let view = thread::load(&state.pool, viewer(me), chat, query).await?;
-    page(state, live_since, session, me, view, compose, status).await
+    page(
+        state,
+        live_since,
+        session,
+        me,
+        view,
+        compose,
+        FanDraft::default(),
+        status,
+    )
+    .await
+}
+
+/// The thread of `chat` after a fan-panel form failed validation: the
+/// panel shows `draft` (what was typed, and why it was refused).
+pub async fn render_with_fan_draft(
+    state: &AppState,
+    session: &Session,
+    me: &CurrentStaff,
+    chat: uuid::Uuid,
+    draft: FanDraft,
+) -> Result<HttpResponse, WebError> {
+    let query = ThreadQuery {
+        before: None,
+        hide_auto: false,
+    };
+    let live_since = crate::store::live::current_id(&state.pool).await?;
+    let view = thread::load(&state.pool, viewer(me), chat, query).await?;
+    let compose = compose::for_thread(state, me, view.head.creator_id, chat).await?;
+    page(
+        state,
+        live_since,
+        session,
+        me,
+        view,
+        compose,
+        draft,
+        StatusCode::BAD_REQUEST,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +192,7 @@ pub async fn show(
         &me,
         view,
         compose,
+        FanDraft::default(),
         StatusCode::OK,
     )
     .await
