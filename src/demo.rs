@@ -283,7 +283,8 @@ async fn ensure_agency(pool: &PgPool) -> anyhow::Result<Vec<StaffId>> {
         .iter()
         .map(|(e, n, r)| (*e, *n, *r, SecretString::from(DEMO_PASSWORD)))
         .collect();
-    let (_, ids) = bootstrap::create_agency_with_staff(pool, "Demo Agency", &people).await?;
+    let (agency, ids) = bootstrap::create_agency_with_staff(pool, "Demo Agency", &people).await?;
+    seed_snippets(pool, agency, ids[0]).await?;
     Ok(ids)
 }
 
@@ -350,6 +351,43 @@ async fn seed_notes_and_tags(pool: &PgPool, staff: &[StaffId]) -> anyhow::Result
             store::fan_notes::insert(pool, agency, row.fan_uuid, *author, &NoteBody::parse(text)?)
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// A few agency-wide saved replies, so the compose box's `/` picker has
+/// something to show on a fresh demo.
+async fn seed_snippets(
+    pool: &PgPool,
+    agency: crate::domain::AgencyId,
+    by: StaffId,
+) -> anyhow::Result<()> {
+    const SNIPPETS: [(&str, &str); 3] = [
+        (
+            "Welcome",
+            "Hey {fan_name}! So happy you're here \u{2014} it's {creator_name}. What made you subscribe?",
+        ),
+        (
+            "Good morning",
+            "Good morning {fan_name} \u{2600}\u{fe0f} how did you sleep?",
+        ),
+        (
+            "Back soon",
+            "Stepping away for a bit, {fan_name} \u{2014} I'll message you as soon as I'm back!",
+        ),
+    ];
+    for (title, body) in SNIPPETS {
+        store::canned::insert(
+            pool,
+            agency,
+            &store::canned::NewCanned {
+                owner: None,
+                title,
+                body,
+                created_by: by,
+            },
+        )
+        .await?;
     }
     Ok(())
 }

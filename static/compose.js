@@ -3,8 +3,9 @@
 // character counter, Ctrl/Cmd+Enter to send, a disabled button while a
 // send is in flight (the server's idempotency key is the real guard), the
 // media picker and templates loaded in place, and the "already bought"
-// warning. Data from the server is inserted as text, never as markup,
-// except the picker fragment, which the server renders escaped.
+// warning, the "/" saved-reply picker and the fan's Fanvue lists. Data
+// from the server is inserted as text, never as markup, except the media
+// picker and lists fragments, which the server renders escaped.
 "use strict";
 (() => {
   const form = () => document.getElementById("compose");
@@ -272,10 +273,284 @@
     }
   }
 
+  // --- saved replies: the "/" picker ----------------------------------------
+  // Typing "/" at the start of the reply or after a space opens a listbox
+  // of the agency's snippets, the viewer's own and the creator's Fanvue
+  // templates (labelled). Typing filters; Up/Down move; Enter or Tab
+  // inserts in place of the "/word"; Esc closes. The server fills the
+  // placeholders for this chat; the text is inserted as text.
+  const picker = {
+    items: null,
+    loading: null,
+    error: null,
+    shown: [],
+    active: 0,
+    start: -1,
+    inserting: false,
+  };
+  let listbox = null;
+
+  function setupCombobox(t) {
+    if (!t.dataset.cannedSrc || t.getAttribute("role") === "combobox") return;
+    listbox = document.createElement("ul");
+    listbox.id = "canned-listbox";
+    listbox.className = "canned-listbox";
+    listbox.setAttribute("role", "listbox");
+    listbox.setAttribute("aria-label", "Saved replies and Fanvue templates");
+    listbox.hidden = true;
+    t.after(listbox);
+    t.setAttribute("role", "combobox");
+    t.setAttribute("aria-autocomplete", "list");
+    t.setAttribute("aria-haspopup", "listbox");
+    t.setAttribute("aria-controls", listbox.id);
+    t.setAttribute("aria-expanded", "false");
+    const hint = document.querySelector(".canned-slash-hint");
+    if (hint) hint.hidden = false;
+  }
+
+  function loadSnippets(t) {
+    if (picker.loading) return picker.loading;
+    picker.loading = fetch(t.dataset.cannedSrc, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    })
+      .then((res) => (res.ok ? res.json() : Promise.reject(new Error(String(res.status)))))
+      .then((body) => {
+        picker.items = Array.isArray(body.data) ? body.data : [];
+        picker.error = body.error || null;
+      })
+      .catch(() => {
+        picker.items = [];
+        picker.error = "Saved replies could not be loaded.";
+        picker.loading = null;
+      });
+    return picker.loading;
+  }
+
+  // The "/word" being typed just before the caret, if any.
+  function slashQuery(t) {
+    if (t.selectionStart !== t.selectionEnd) return null;
+    const before = t.value.slice(0, t.selectionStart);
+    const m = before.match(/(^|\s)\/([^\s/]{0,40})$/);
+    if (!m) return null;
+    return { start: before.length - m[2].length - 1, query: m[2] };
+  }
+
+  function isOpen() {
+    return listbox !== null && !listbox.hidden;
+  }
+
+  function closePicker(t) {
+    if (!listbox) return;
+    listbox.hidden = true;
+    listbox.replaceChildren();
+    picker.shown = [];
+    t.setAttribute("aria-expanded", "false");
+    t.removeAttribute("aria-activedescendant");
+  }
+
+  function note(text) {
+    const li = document.createElement("li");
+    li.className = "canned-note";
+    li.setAttribute("role", "presentation");
+    li.textContent = text;
+    return li;
+  }
+
+  function renderPicker(t, q) {
+    picker.start = q.start;
+    listbox.replaceChildren();
+    if (picker.items === null) {
+      listbox.appendChild(note("Loading saved replies…"));
+    } else {
+      const needle = q.query.toLowerCase();
+      picker.shown = picker.items
+        .filter((it) => {
+          if (!needle) return true;
+          return (
+            String(it.title || "").toLowerCase().includes(needle) ||
+            String(it.text || "").toLowerCase().includes(needle)
+          );
+        })
+        .slice(0, 20);
+      if (picker.active >= picker.shown.length) picker.active = 0;
+      picker.shown.forEach((it, i) => {
+        const li = document.createElement("li");
+        li.id = `canned-opt-${i}`;
+        li.className = "canned-option";
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", i === picker.active ? "true" : "false");
+        li.dataset.kind = it.kind || "";
+        const title = document.createElement("span");
+        title.className = "canned-option-title";
+        title.textContent = it.title || "Untitled";
+        const label = document.createElement("span");
+        label.className = `badge canned-label canned-label-${it.kind || "mine"}`;
+        label.textContent = it.label || "";
+        const text = document.createElement("span");
+        text.className = "canned-option-text";
+        text.textContent = String(it.text || "").slice(0, 120);
+        li.append(title, document.createTextNode(" "), label, text);
+        li.addEventListener("mousedown", (e) => {
+          e.preventDefault();
+          choose(t, it);
+        });
+        listbox.appendChild(li);
+      });
+      if (!picker.shown.length) {
+        listbox.appendChild(
+          note(needle ? `No saved reply matches “${q.query}”.` : "No saved replies yet."),
+        );
+      }
+      if (picker.error) listbox.appendChild(note(picker.error));
+    }
+    listbox.hidden = false;
+    t.setAttribute("aria-expanded", "true");
+    if (picker.shown.length) t.setAttribute("aria-activedescendant", `canned-opt-${picker.active}`);
+    else t.removeAttribute("aria-activedescendant");
+  }
+
+  function openPicker(t, q) {
+    renderPicker(t, q);
+    if (picker.items === null) {
+      loadSnippets(t).then(() => {
+        const again = slashQuery(t);
+        if (isOpen() && again) renderPicker(t, again);
+      });
+    }
+  }
+
+  function choose(t, it) {
+    const text = String(it.text || "");
+    const end = t.selectionStart;
+    const start = picker.start >= 0 ? picker.start : end;
+    t.value = t.value.slice(0, start) + text + t.value.slice(end);
+    const caret = start + text.length;
+    t.setSelectionRange(caret, caret);
+    updateCount(t);
+    if (it.kind === "fanvue") {
+      // A Fanvue template also brings its price and media.
+      const f = t.form;
+      const price = f.querySelector("#compose-price");
+      if (price) price.value = it.price || "";
+      const media = Array.isArray(it.media) ? it.media : [];
+      selectMedia(f, media);
+      if (it.price || media.length) {
+        const details = f.querySelector("details.compose-ppv");
+        if (details) details.open = true;
+      }
+      setHidden(f, "template_uuid", it.id);
+    }
+    closePicker(t);
+    t.focus();
+    // Others (presence's typing report) hear of the change; the picker
+    // itself must not reopen on a snippet that ends in "/word".
+    picker.inserting = true;
+    try {
+      t.dispatchEvent(new Event("input", { bubbles: true }));
+    } finally {
+      picker.inserting = false;
+    }
+  }
+
+  document.addEventListener("input", (e) => {
+    const t = e.target;
+    if (!(t instanceof HTMLTextAreaElement) || t.id !== "compose-text" || !t.dataset.cannedSrc) return;
+    setupCombobox(t);
+    if (picker.inserting) return;
+    const q = slashQuery(t);
+    if (q) {
+      picker.active = 0;
+      openPicker(t, q);
+    } else closePicker(t);
+  });
+
+  // Capture phase: runs before the inbox's own shortcuts (Esc leaves the field there).
+  document.addEventListener(
+    "keydown",
+    (e) => {
+      const t = e.target;
+      if (!(t instanceof HTMLTextAreaElement) || t.id !== "compose-text" || !isOpen()) return;
+      const n = picker.shown.length;
+      const q = slashQuery(t);
+      const handled = () => {
+        e.preventDefault();
+        e.stopPropagation();
+      };
+      switch (e.key) {
+        case "ArrowDown":
+          handled();
+          if (n) picker.active = (picker.active + 1) % n;
+          if (q) renderPicker(t, q);
+          break;
+        case "ArrowUp":
+          handled();
+          if (n) picker.active = (picker.active - 1 + n) % n;
+          if (q) renderPicker(t, q);
+          break;
+        case "Enter":
+        case "Tab":
+          if (!n || e.ctrlKey || e.metaKey || e.shiftKey) return;
+          handled();
+          choose(t, picker.shown[picker.active]);
+          break;
+        case "Escape":
+          handled();
+          closePicker(t);
+          break;
+        default:
+      }
+    },
+    true,
+  );
+
+  document.addEventListener("focusout", (e) => {
+    const t = e.target;
+    if (t instanceof HTMLTextAreaElement && t.id === "compose-text") closePicker(t);
+  });
+
+  // --- the fan's Fanvue custom lists ---------------------------------------
+  // Loaded after the page (the thread never waits on Fanvue); changes post
+  // in place and the server answers with the refreshed section.
+  async function loadLists(section, init) {
+    const body = section.querySelector(".fan-lists-body");
+    if (!body) return;
+    try {
+      const res = await fetch(section.dataset.src, { credentials: "same-origin", ...init });
+      const html = await res.text();
+      if (res.headers.get("content-type")?.includes("text/html")) body.innerHTML = html;
+    } catch {
+      // The link to the lists page stays.
+    }
+  }
+
+  document.addEventListener("submit", (e) => {
+    const f = e.target;
+    if (!(f instanceof HTMLFormElement) || !f.classList.contains("fan-list-form")) return;
+    const section = f.closest("#fan-lists[data-src]");
+    if (!section) return;
+    e.preventDefault();
+    const data = new FormData(f, e.submitter || undefined);
+    data.set("fragment", "1");
+    const init = {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(data).toString(),
+    };
+    const src = section.dataset.src;
+    section.dataset.src = f.action;
+    loadLists(section, init).finally(() => {
+      section.dataset.src = src;
+    });
+  });
+
   // Initial state (a re-rendered draft).
   document.addEventListener("DOMContentLoaded", () => {
     const t = document.getElementById("compose-text");
     if (t) updateCount(t);
+    if (t instanceof HTMLTextAreaElement) setupCombobox(t);
+    const lists = document.querySelector("#fan-lists[data-src]");
+    if (lists) loadLists(lists, {});
     const invalid = document.querySelector("#compose [aria-invalid=true]");
     if (invalid instanceof HTMLElement) invalid.focus();
   });

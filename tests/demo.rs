@@ -90,6 +90,13 @@ async fn demo_starts_logins_work_and_live_messages_arrive_within_5_seconds() {
         tags >= 4 && tagged >= 4 && notes >= 3,
         "{tags} tags, {tagged} on fans, {notes} notes"
     );
+    // The compose box's "/" picker has agency snippets to offer.
+    let snippets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM canned_replies WHERE owner_staff_id IS NULL")
+            .fetch_one(&demo.pool)
+            .await
+            .unwrap();
+    assert!(snippets >= 3, "demo snippets: {snippets}");
 
     // Generate activity until a fan message is delivered, then time its arrival.
     let seen = demo.sim.deliveries().len();

@@ -331,3 +331,51 @@ async fn errors_are_mapped_from_real_responses() {
         matches!(client.messages_batch(&auth, &bad).await, Err(FanvueError::Validation(e)) if !e.is_empty())
     );
 }
+
+#[tokio::test]
+async fn custom_list_members_are_added_skipped_and_removed() {
+    let sim = sim(|_| {}).await;
+    let client = client(&sim);
+    let (creator, auth) = creator_auth(&sim, Priority::Interactive);
+    let lists = client.custom_lists(&auth, 1, 50).await.unwrap();
+    let list: uuid::Uuid = lists.items[0].uuid.parse().unwrap();
+    let before = list_members(&client, &auth, list).await;
+    let fan = sim
+        .fan_uuids(&creator)
+        .into_iter()
+        .find(|f| !before.contains(f))
+        .expect("a fan off the list");
+    let added = client
+        .add_custom_list_members(&auth, list, &[fan])
+        .await
+        .unwrap();
+    assert_eq!((added.added, added.skipped), (1, 0));
+    let again = client
+        .add_custom_list_members(&auth, list, &[fan])
+        .await
+        .unwrap();
+    assert_eq!((again.added, again.skipped), (0, 1), "a repeat is harmless");
+    assert!(list_members(&client, &auth, list).await.contains(&fan));
+    client
+        .remove_custom_list_member(&auth, list, fan)
+        .await
+        .unwrap();
+    assert_eq!(list_members(&client, &auth, list).await, before);
+    let missing = client
+        .custom_list_members(&auth, uuid::Uuid::new_v4(), 1, 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, FanvueError::NotFound(_)), "{missing:?}");
+}
+
+async fn list_members(c: &FanvueClient, a: &CallAuth, list: uuid::Uuid) -> Vec<uuid::Uuid> {
+    let mut all = Vec::new();
+    for page in 1..=10 {
+        let p = c.custom_list_members(a, list, page, 3).await.unwrap();
+        all.extend(p.items.into_iter().map(|u| u.uuid));
+        if !p.has_more {
+            break;
+        }
+    }
+    all
+}

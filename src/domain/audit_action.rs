@@ -49,6 +49,14 @@ pub enum AuditAction {
     /// A tag put on or taken off a fan (the fan is the target).
     FanTagged,
     FanUntagged,
+    /// A canned reply (snippet) saved, changed or deleted; its scope
+    /// (agency or personal) and title are in the detail.
+    CannedReplyCreated,
+    CannedReplyUpdated,
+    CannedReplyDeleted,
+    /// A fan put on or taken off one of the creator's Fanvue custom lists.
+    FanListAdded,
+    FanListRemoved,
 }
 
 impl AuditAction {
@@ -91,6 +99,11 @@ impl AuditAction {
             AuditAction::TagDeleted => "tag.deleted",
             AuditAction::FanTagged => "fan.tagged",
             AuditAction::FanUntagged => "fan.untagged",
+            AuditAction::CannedReplyCreated => "canned_reply.created",
+            AuditAction::CannedReplyUpdated => "canned_reply.updated",
+            AuditAction::CannedReplyDeleted => "canned_reply.deleted",
+            AuditAction::FanListAdded => "fan_list.added",
+            AuditAction::FanListRemoved => "fan_list.removed",
         }
     }
 }

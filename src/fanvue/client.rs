@@ -22,8 +22,8 @@ use super::budget::{Budget, Observed};
 use super::error::FanvueError;
 use super::models::{
     BatchRequest, BatchResponse, Chat, ChatUpdate, Creator, EarningsLine, FanList, FeedPage,
-    MediaItem, Message, Page, SendMessage, SentMessage, TeamMember, Template, UnreadCounts, User,
-    decode_batch, decode_feed, decode_items, decode_page,
+    ListMembersAdded, MediaItem, Message, Page, SendMessage, SentMessage, TeamMember, Template,
+    UnreadCounts, User, UserRef, decode_batch, decode_feed, decode_items, decode_page,
 };
 use super::retry::Attempts;
 pub use super::retry::RetryPolicy;
@@ -501,6 +501,65 @@ impl FanvueClient {
             &[("page", page.to_string()), ("size", size.to_string())],
         )
         .await
+    }
+
+    /// `GET /chats/lists/custom/{uuid}`: one page of a custom list's members.
+    pub async fn custom_list_members(
+        &self,
+        auth: &CallAuth,
+        list: Uuid,
+        page: u32,
+        size: u32,
+    ) -> Result<Page<UserRef>, FanvueError> {
+        self.get_page(
+            auth,
+            &format!("/chats/lists/custom/{list}"),
+            &[
+                ("page", page.max(1).to_string()),
+                ("size", size.clamp(1, 50).to_string()),
+            ],
+        )
+        .await
+    }
+
+    /// `POST /chats/lists/custom/{uuid}/members`: adds users (existing
+    /// members are skipped, so a retry is harmless).
+    pub async fn add_custom_list_members(
+        &self,
+        auth: &CallAuth,
+        list: Uuid,
+        users: &[Uuid],
+    ) -> Result<ListMembersAdded, FanvueError> {
+        let body = self
+            .execute(
+                auth,
+                Method::POST,
+                &format!("/chats/lists/custom/{list}/members"),
+                &[],
+                Some(serde_json::json!({ "userUuids": users })),
+                Call::Write,
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| FanvueError::Decode(e.to_string()))
+    }
+
+    /// `DELETE /chats/lists/custom/{uuid}/members/{userUuid}`.
+    pub async fn remove_custom_list_member(
+        &self,
+        auth: &CallAuth,
+        list: Uuid,
+        user: Uuid,
+    ) -> Result<(), FanvueError> {
+        self.execute(
+            auth,
+            Method::DELETE,
+            &format!("/chats/lists/custom/{list}/members/{user}"),
+            &[],
+            None,
+            Call::Write,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// `GET /creators` (agency grants).

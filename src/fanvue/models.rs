@@ -270,6 +270,15 @@ pub struct FanList {
     pub extra: Extra,
 }
 
+/// The answer to adding custom-list members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct ListMembersAdded {
+    #[serde(default)]
+    pub added: u32,
+    #[serde(default)]
+    pub skipped: u32,
+}
+
 /// A creator managed by an agency (`GET /creators`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]

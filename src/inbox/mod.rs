@@ -4,10 +4,12 @@
 //! session extractor loaded them.
 
 pub mod access;
+pub mod canned;
 pub mod claims;
 pub mod compose_input;
 pub mod cursor;
 pub mod error;
+pub mod fan_lists;
 pub mod fan_notes;
 pub mod list;
 pub mod presence;

@@ -5,6 +5,7 @@
 pub mod agencies;
 pub mod agency_settings;
 pub mod audit;
+pub mod canned;
 pub mod chats;
 pub mod claims;
 pub mod creators;

@@ -229,6 +229,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/inbox/chats/{id}/tags/{tag}/remove",
             web::post().to(inbox::fan::remove_tag),
         )
+        .service(
+            web::resource("/inbox/canned")
+                .route(web::get().to(inbox::canned::page))
+                .route(web::post().to(inbox::canned::create)),
+        )
+        .service(
+            web::resource("/inbox/canned/{id}")
+                .route(web::get().to(inbox::canned::edit))
+                .route(web::post().to(inbox::canned::update)),
+        )
+        .route(
+            "/inbox/canned/{id}/delete",
+            web::post().to(inbox::canned::delete),
+        )
+        .route(
+            "/inbox/chats/{id}/canned",
+            web::get().to(inbox::canned::for_chat),
+        )
+        .service(
+            web::resource("/inbox/chats/{id}/lists")
+                .route(web::get().to(inbox::fan_lists::show))
+                .route(web::post().to(inbox::fan_lists::change)),
+        )
         .route("/inbox/claims", web::get().to(inbox::collab::claims_page))
         .route("/inbox/next", web::post().to(inbox::collab::next_chat))
         .route(

@@ -264,10 +264,9 @@ async fn rollups_equal_a_brute_force_over_the_raw_tables_in_any_zone() {
                 }
             }
         }
-        let mut waits: BTreeMap<
-            Option<StaffId>,
-            (Vec<f64>, std::collections::BTreeSet<(Uuid, NaiveDate)>),
-        > = BTreeMap::new();
+        // Per staff member: every wait, and the (fan, local day) chat-days.
+        type WaitsAndChatDays = (Vec<f64>, std::collections::BTreeSet<(Uuid, NaiveDate)>);
+        let mut waits: BTreeMap<Option<StaffId>, WaitsAndChatDays> = BTreeMap::new();
         for f in &fans {
             let mut chat: Vec<&store::messages::MessageUpsert> =
                 all.iter().filter(|m| m.fan_uuid == *f).collect();

@@ -5,10 +5,12 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod canned_replies;
 mod client_ip;
 mod connections;
 mod cross_check;
 mod csrf;
+mod custom_lists;
 mod dashboard;
 mod earnings;
 mod earnings_sales;

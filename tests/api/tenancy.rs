@@ -20,6 +20,8 @@ enum IdKind {
     Sale,
     /// One of the agency's fan tags.
     Tag,
+    /// An agency-wide canned reply.
+    Canned,
 }
 
 /// Form fields a POST sends (chosen so that success would change data).
@@ -103,6 +105,25 @@ const ID_ROUTES: &[(&str, &str, IdKind, Fields)] = &[
     ("POST", "/inbox/chats/{id}/read", IdKind::Chat, &[]),
     ("GET", "/inbox/chats/{id}/media", IdKind::Chat, &[]),
     ("GET", "/inbox/chats/{id}/templates", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/canned", IdKind::Chat, &[]),
+    ("GET", "/inbox/chats/{id}/lists", IdKind::Chat, &[]),
+    (
+        "POST",
+        "/inbox/chats/{id}/lists",
+        IdKind::Chat,
+        &[
+            ("list", "5b0e7f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"),
+            ("action", "add"),
+        ],
+    ),
+    ("GET", "/inbox/canned/{id}", IdKind::Canned, &[]),
+    (
+        "POST",
+        "/inbox/canned/{id}",
+        IdKind::Canned,
+        &[("title", "intruder"), ("body", "intruder")],
+    ),
+    ("POST", "/inbox/canned/{id}/delete", IdKind::Canned, &[]),
     ("GET", "/inbox/chats/{id}/people", IdKind::Chat, &[]),
     (
         "POST",
@@ -306,6 +327,16 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
     .execute(&app.pool)
     .await
     .unwrap();
+    // An agency-wide snippet of Acme's.
+    let acme_canned = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO canned_replies (id, agency_id, title, body) VALUES ($1, $2, 'Acme snippet', 'Acme secret snippet')",
+    )
+    .bind(acme_canned)
+    .bind(acme.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let sim_calls_before = app.sim().stats().total_requests;
     // One deactivated Acme member, so "reactivate" would change something.
     sqlx::query("UPDATE staff SET active = false WHERE id = $1")
@@ -373,6 +404,13 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
+        let canned: Vec<(uuid::Uuid, String, String)> = sqlx::query_as(
+            "SELECT id, title, body FROM canned_replies WHERE agency_id = $1 ORDER BY id",
+        )
+        .bind(acme.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
         let collab: (i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM chat_claims), (SELECT count(*) FROM chat_presence)",
         )
@@ -390,7 +428,7 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
         .unwrap();
         (
             (staff, invites, creators, assignments, requested, dead),
-            (chats, sends, sales, collab, fan_data),
+            (chats, sends, sales, collab, fan_data, canned),
         )
     };
     let before = snapshot().await;
@@ -411,6 +449,7 @@ async fn staff_of_agency_b_cannot_read_or_change_agency_a_by_guessing_ids() {
             IdKind::Chat => vec![acme_chat.to_string()],
             IdKind::Sale => vec![acme_sale.to_string()],
             IdKind::Tag => vec![acme_tag.to_string()],
+            IdKind::Canned => vec![acme_canned.to_string()],
         };
         let acme_message = acme_message.to_string();
         let (acme_note, acme_tag) = (acme_note.to_string(), acme_tag.to_string());

@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod canned;
 mod collab;
 mod dashboard;
 mod fan_notes;

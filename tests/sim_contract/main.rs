@@ -9,6 +9,7 @@ mod control;
 mod faults;
 mod fixture;
 mod insights;
+mod lists;
 mod media;
 mod messages;
 mod oauth;

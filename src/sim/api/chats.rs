@@ -1,5 +1,5 @@
 //! Chat-level routes: list (filters, search, sort, pagination), unread counts, chat update,
-//! templates, smart and custom lists. Listing walks the per-creator recency index, so the
+//! templates and smart lists (custom lists: `lists.rs`). Listing walks the per-creator recency index, so the
 //! default sort costs O(page), not O(inbox).
 
 use actix_web::http::StatusCode;
@@ -46,11 +46,6 @@ const TEMPLATES: RouteSpec = RouteSpec {
 };
 const SMART: RouteSpec = RouteSpec {
     name: "GET /chats/lists/smart",
-    scopes: &["read:chat", "read:fan"],
-    creator_scoped: false,
-};
-const CUSTOM: RouteSpec = RouteSpec {
-    name: "GET /chats/lists/custom",
     scopes: &["read:chat", "read:fan"],
     creator_scoped: false,
 };
@@ -393,52 +388,6 @@ pub async fn smart_lists(req: HttpRequest, sim: web::Data<Sim>) -> HttpResponse 
             })
             .collect();
         Ok(HttpResponse::Ok().json(lists))
-    })
-    .await
-}
-
-pub async fn custom_lists(req: HttpRequest, sim: web::Data<Sim>) -> HttpResponse {
-    run(&req, &sim, &CUSTOM, |ctx| {
-        let q = query_pairs(&req);
-        let mut errors = Vec::new();
-        let (page, size) = page_size(&q, &mut errors);
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        let search = first(&q, "search").map(str::to_lowercase);
-        let w = sim.world.read();
-        let lists: Vec<serde_json::Value> = ctx
-            .creator
-            .and_then(|c| w.creator_data.get(&c))
-            .map(|cd| {
-                cd.custom_lists
-                    .iter()
-                    .filter(|l| {
-                        search
-                            .as_ref()
-                            .is_none_or(|s| l.name.to_lowercase().contains(s))
-                    })
-                    .map(|l| {
-                        serde_json::json!({
-                            "uuid": l.uuid,
-                            "name": l.name,
-                            "membersCount": l.members.len(),
-                            "createdAt": render::iso(l.created_at),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let has_more = lists.len() > page * size;
-        let data: Vec<_> = lists
-            .into_iter()
-            .skip((page - 1) * size)
-            .take(size)
-            .collect();
-        Ok(HttpResponse::Ok().json(serde_json::json!({
-            "data": data,
-            "pagination": {"page": page, "size": data.len(), "hasMore": has_more},
-        })))
     })
     .await
 }

@@ -6,6 +6,7 @@
 mod agency;
 mod chats;
 mod insights;
+mod lists;
 mod media;
 mod messages;
 
@@ -325,7 +326,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
             .route("/chats/unread", get().to(chats::unread))
             .route("/chats/templates", get().to(chats::templates))
             .route("/chats/lists/smart", get().to(chats::smart_lists))
-            .route("/chats/lists/custom", get().to(chats::custom_lists))
+            .route("/chats/lists/custom", get().to(lists::lists))
+            .route("/chats/lists/custom/{uuid}", get().to(lists::members))
+            .route("/chats/lists/custom/{uuid}/members", post().to(lists::add))
+            .route(
+                "/chats/lists/custom/{uuid}/members/{userUuid}",
+                delete().to(lists::remove),
+            )
+            .route(
+                &format!("{c}/chats/lists/custom"),
+                get().to(lists::lists_for_creator),
+            )
+            .route(
+                &format!("{c}/chats/lists/custom/{{uuid}}"),
+                get().to(lists::members_for_creator),
+            )
+            .route(
+                &format!("{c}/chats/lists/custom/{{uuid}}/members"),
+                post().to(lists::add_for_creator),
+            )
+            .route(
+                &format!("{c}/chats/lists/custom/{{uuid}}/members/{{userUuid}}"),
+                delete().to(lists::remove_for_creator),
+            )
             .route("/chats/messages/batch", post().to(messages::batch))
             .route("/insights/earnings", get().to(insights::earnings))
             .route("/insights/spending", get().to(insights::spending))
