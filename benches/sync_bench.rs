@@ -22,8 +22,9 @@
 //! SYNC_BENCH_CHANGED_PCT (share of chats changed before the reconcile, default 10),
 //! SYNC_BENCH_LIMITED_CREATORS (creators in the rate-limited pass B, default 25; 0 skips
 //! it), SYNC_BENCH_RL_LIMIT / SYNC_BENCH_RL_WINDOW_MS (pass B limit, default 20 per 1000 ms),
-//! BENCH_DATABASE_URL (Postgres server, default postgres://postgres@127.0.0.1:5432/postgres).
-//! Writes `target/bench/sync_bench.json`.
+//! BENCH_DATABASE_URL (Postgres server, default postgres://postgres@127.0.0.1:5432/postgres),
+//! BENCH_DASHBOARD_ROLLUPS (`off` disables the dashboard rollups' triggers: the before of
+//! their cost to ingest). Writes `target/bench/sync_bench.json`.
 
 mod common;
 
@@ -145,6 +146,8 @@ async fn setup(cfg: SimConfig, pool_size: u32) -> anyhow::Result<(Bench, f64, f6
     let settings = settings_for(&db, &sim)?;
     let opts: PgConnectOptions = settings.connect_options()?;
     let pool = store::connect_and_migrate(opts, pool_size).await?;
+    let rollups = common::rollups_knob(&pool).await?;
+    println!("dashboard rollups' triggers: {rollups}");
     let (agency, owner) = switchboard::bootstrap::create_agency_with_owner(
         &pool,
         "Bench",

@@ -19,7 +19,8 @@
 //! size, default 10 as `Application::build` uses), WH_BENCH_FANS (distinct senders,
 //! default 200), WH_BENCH_DRAIN (`batched`, the default, or `per-event`: rounds applied
 //! with per-event statements, as processing worked before batching, for a before/after
-//! in one build). Writes `target/bench/webhook_bench.json`.
+//! in one build), BENCH_DASHBOARD_ROLLUPS (`off` disables the dashboard rollups' triggers:
+//! the before of their cost to processing). Writes `target/bench/webhook_bench.json`.
 
 mod common;
 
@@ -309,6 +310,7 @@ async fn run(
     load_start: &str,
 ) -> anyhow::Result<()> {
     let per_event = std::env::var("WH_BENCH_DRAIN").is_ok_and(|v| v == "per-event");
+    let rollups = common::rollups_knob(pool).await?;
     // One connected creator, as the OAuth connect flow leaves it (creator + sync state).
     let (agency, owner) = bootstrap::create_agency_with_owner(
         pool,
@@ -479,7 +481,7 @@ async fn run(
         acked.len()
     );
     println!(
-        "  drain ({}): {drained} of {pending} pending applied in {drain_secs:.2} s = {:.0} events/s \
+        "  drain ({}, dashboard rollups {rollups}): {drained} of {pending} pending applied in {drain_secs:.2} s = {:.0} events/s \
          (cpu {drain_cpu_ms:.3} ms + pg {drain_pg_cpu_ms:.3} ms per event); processed {processed}, \
          messages {messages}, acknowledged-but-unapplied {unapplied}",
         if per_event { "per-event" } else { "batched" },
@@ -515,6 +517,7 @@ async fn run(
         "secs_per_run": secs,
         "pool_size": pool_size,
         "fans": fan_count,
+        "dashboard_rollups": rollups,
         "loadavg_start": load_start,
         "loadavg_end": load_end,
         "runs": runs.iter().map(|(c, b, o)| json!({

@@ -161,10 +161,14 @@ BEGIN
     WHERE t.agency_id = p_agency
       AND (p_creators IS NULL
            OR (t.creator_id, t.day) IN (SELECT * FROM unnest(p_creators, p_days)));
+    -- The same credit as dash_reply_staff, as one join rather than a
+    -- lookup per reply (a whole agency's replies in a rebuild).
     WITH r AS (
         SELECT m.creator_id, m.chat_id, m.day, m.waited_seconds,
-            dash_reply_staff(m.agency_id, m.ledger_staff_id, m.team_member_uuid) AS staff_id
+            COALESCE(m.ledger_staff_id, s.id) AS staff_id
         FROM message_replies m
+        LEFT JOIN staff s ON m.ledger_staff_id IS NULL AND s.agency_id = m.agency_id
+            AND s.fanvue_user_uuid::text = m.team_member_uuid
         WHERE m.agency_id = p_agency
           AND (p_creators IS NULL
                OR (m.creator_id, m.day) IN (SELECT * FROM unnest(p_creators, p_days)))

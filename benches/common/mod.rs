@@ -14,3 +14,33 @@ pub fn bench_settings(database: &str) -> anyhow::Result<Settings> {
     url.set_path(&format!("/{database}"));
     Ok(Settings::for_tests(url.as_str()))
 }
+
+/// The dashboard rollups' triggers on the tables ingest writes.
+const ROLLUP_TRIGGERS: [(&str, &str); 7] = [
+    ("messages", "dash_messages_insert"),
+    ("messages", "dash_messages_update"),
+    ("sales", "dash_sales_insert"),
+    ("sales", "dash_sales_update"),
+    ("sales", "dash_sales_delete"),
+    ("outbound_sends", "dash_sends_insert"),
+    ("outbound_sends", "dash_sends_update"),
+];
+
+/// `BENCH_DASHBOARD_ROLLUPS=off` disables the dashboard rollups' triggers in
+/// the scratch database: the "before" against which the cost of keeping the
+/// rollups during ingest is measured (replies, and so `reply_daily`, follow
+/// from the messages' triggers). Returns the mode, for the report.
+#[allow(dead_code)] // only the ingest benches use it
+pub async fn rollups_knob(pool: &sqlx::PgPool) -> anyhow::Result<&'static str> {
+    if !std::env::var("BENCH_DASHBOARD_ROLLUPS").is_ok_and(|v| v == "off") {
+        return Ok("on");
+    }
+    for (table, trigger) in ROLLUP_TRIGGERS {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {table} DISABLE TRIGGER {trigger}"
+        )))
+        .execute(pool)
+        .await?;
+    }
+    Ok("off")
+}

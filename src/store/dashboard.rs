@@ -67,23 +67,6 @@ pub enum Group {
     Total,
 }
 
-impl Group {
-    fn sales_key(self) -> &'static str {
-        match self {
-            Group::Staff => "d.staff_id",
-            Group::Creator => "d.creator_id",
-            Group::Total => "NULL::uuid",
-        }
-    }
-    fn activity_key(self) -> &'static str {
-        match self {
-            Group::Staff => "COALESCE(d.ledger_staff_id, st.id)",
-            Group::Creator => "d.creator_id",
-            Group::Total => "NULL::uuid",
-        }
-    }
-}
-
 /// One period's figures for one key. Amounts are cents; refunds and
 /// chargebacks are negative rows, so they are subtracted from gross and net.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -121,6 +104,7 @@ pub struct Keyed {
 #[derive(sqlx::FromRow)]
 struct SalesRow {
     key: Option<Uuid>,
+    creator_id: Uuid,
     cur: bool,
     gross: i64,
     net: i64,
@@ -133,6 +117,7 @@ struct SalesRow {
 #[derive(sqlx::FromRow)]
 struct ActivityRow {
     key: Option<Uuid>,
+    creator_id: Uuid,
     cur: bool,
     messages_sent: i64,
     ppvs_sent: i64,
@@ -254,123 +239,183 @@ pub async fn figures<'c, E>(
 where
     E: PgExecutor<'c> + Copy,
 {
-    let prev = period.previous();
-    let sk = group.sales_key();
-    let ak = group.activity_key();
-    // $1 agency, $2 first day read, $3 last day, $4 first day of the
-    // period itself, $5 creator, $6 staff, $7 nobody.
-    let sales_sql = format!(
-        "SELECT {sk} AS key, d.day >= $4 AS cur, {SALES_SUMS}
-         FROM sales_daily d
-         WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
-           AND ($5::uuid IS NULL OR d.creator_id = $5)
-           AND ($6::uuid IS NULL OR d.staff_id = $6)
-           AND (NOT $7 OR d.staff_id IS NULL)
-         GROUP BY 1, 2"
-    );
-    let activity_sql = format!(
-        "SELECT {ak} AS key, d.day >= $4 AS cur,
-            COALESCE(sum(d.messages_sent), 0)::int8 AS messages_sent,
-            COALESCE(sum(d.ppvs_sent), 0)::int8 AS ppvs_sent,
-            COALESCE(sum(d.ppvs_unlocked), 0)::int8 AS ppvs_unlocked
-         FROM activity_daily d {ACTIVITY_JOIN}
-         WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
-           AND ($5::uuid IS NULL OR d.creator_id = $5)
-           AND ($6::uuid IS NULL OR COALESCE(d.ledger_staff_id, st.id) = $6)
-           AND (NOT $7 OR COALESCE(d.ledger_staff_id, st.id) IS NULL)
-         GROUP BY 1, 2"
-    );
-    let sales: Vec<SalesRow> = sqlx::query_as(sqlx::AssertSqlSafe(sales_sql))
-        .bind(agency)
-        .bind(prev.from)
-        .bind(period.to)
-        .bind(period.from)
-        .bind(filter.creator_param())
-        .bind(filter.staff_param())
-        .bind(filter.nobody_param())
-        .fetch_all(db)
-        .await?;
-    let activity: Vec<ActivityRow> = sqlx::query_as(sqlx::AssertSqlSafe(activity_sql))
-        .bind(agency)
-        .bind(prev.from)
-        .bind(period.to)
-        .bind(period.from)
-        .bind(filter.creator_param())
-        .bind(filter.staff_param())
-        .bind(filter.nobody_param())
-        .fetch_all(db)
-        .await?;
-    let cells = reply_cells(db, agency, period, filter.creator_param()).await?;
-    let mut out: BTreeMap<Option<Uuid>, Keyed> = BTreeMap::new();
-    fn slot(out: &mut BTreeMap<Option<Uuid>, Keyed>, key: Option<Uuid>, cur: bool) -> &mut Figures {
-        let k = out.entry(key).or_insert_with(|| Keyed {
-            key,
-            cur: Figures::default(),
-            prev: Figures::default(),
-        });
-        if cur { &mut k.cur } else { &mut k.prev }
-    }
-    for r in sales {
-        let f = slot(&mut out, r.key, r.cur);
-        f.gross = r.gross;
-        f.net = r.net;
-        f.ppv = r.ppv;
-        f.tips = r.tips;
-        f.non_chat = r.non_chat;
-        f.sales = r.sales;
-    }
-    for r in activity {
-        let f = slot(&mut out, r.key, r.cur);
-        f.messages_sent = r.messages_sent;
-        f.ppvs_sent = r.ppvs_sent;
-        f.ppvs_unlocked = r.ppvs_unlocked;
-    }
-    let mut waits: BTreeMap<(Option<Uuid>, bool), Waits> = BTreeMap::new();
-    for c in cells.iter().filter(|c| filter.admits(c.key)) {
-        let key = match group {
-            Group::Staff => c.key,
-            Group::Creator => Some(c.creator_id),
-            Group::Total => None,
-        };
-        let f = slot(&mut out, key, c.cur);
-        f.replies += c.replies;
-        f.chats_answered += c.chat_days;
-        waits.entry((key, c.cur)).or_default().add(&c.waits);
-    }
-    for ((key, cur), w) in waits {
-        let f = slot(&mut out, key, cur);
-        f.median_secs = w.percentile(0.5);
-        f.p90_secs = w.percentile(0.9);
-    }
-    // Keys whose only rows were folded-away deltas.
-    out.retain(|_, k| k.cur != Figures::default() || k.prev != Figures::default());
-    Ok(out.into_values().collect())
+    Ok(Cells::read(db, agency, period, filter.creator)
+        .await?
+        .group(group, filter))
 }
 
-/// The `reply_daily` rows of `period` and the previous one; the staff
-/// filter is applied by the caller.
-async fn reply_cells<'c, E>(
+/// The dashboard's three tables from one read of each rollup: everyone's
+/// per-staff figures (narrowed by creator only: the leaderboard ranks all),
+/// and the totals and per-creator figures under the whole filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overview {
+    pub everyone: Vec<Keyed>,
+    pub totals: Keyed,
+    pub by_creator: Vec<Keyed>,
+}
+
+#[tracing::instrument(skip_all, fields(agency_id = %agency, from = %period.from, to = %period.to))]
+pub async fn overview<'c, E>(
     db: E,
     agency: AgencyId,
     period: &Period,
-    creator: Option<Uuid>,
-) -> Result<Vec<ReplyCell>, StoreError>
+    filter: Filter,
+) -> Result<Overview, StoreError>
 where
-    E: PgExecutor<'c>,
+    E: PgExecutor<'c> + Copy,
 {
-    Ok(sqlx::query_as(
-        "SELECT d.staff_id AS key, d.creator_id, d.day >= $4 AS cur, d.replies, d.chat_days, d.waits
-         FROM reply_daily d
-         WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
-           AND ($5::uuid IS NULL OR d.creator_id = $5)",
-    )
+    let cells = Cells::read(db, agency, period, filter.creator).await?;
+    let everyone = cells.group(
+        Group::Staff,
+        Filter {
+            creator: filter.creator,
+            staff: None,
+        },
+    );
+    let totals = cells
+        .group(Group::Total, filter)
+        .into_iter()
+        .next()
+        .unwrap_or(Keyed {
+            key: None,
+            cur: Figures::default(),
+            prev: Figures::default(),
+        });
+    let by_creator = cells.group(Group::Creator, filter);
+    Ok(Overview {
+        everyone,
+        totals,
+        by_creator,
+    })
+}
+
+/// The rollup rows of a period and the previous one, by staff member and
+/// creator: small enough (a few thousand) to group in Rust every way the
+/// page needs, so each rollup is read once per view.
+struct Cells {
+    sales: Vec<SalesRow>,
+    activity: Vec<ActivityRow>,
+    replies: Vec<ReplyCell>,
+}
+
+impl Cells {
+    async fn read<'c, E>(
+        db: E,
+        agency: AgencyId,
+        period: &Period,
+        creator: Option<CreatorId>,
+    ) -> Result<Self, StoreError>
+    where
+        E: PgExecutor<'c> + Copy,
+    {
+        let prev = period.previous();
+        let creator = creator.map(|c| c.as_uuid());
+        // $1 agency, $2 first day read, $3 last day, $4 first day of the
+        // period itself, $5 creator.
+        let sales: Vec<SalesRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT d.staff_id AS key, d.creator_id, d.day >= $4 AS cur, {SALES_SUMS}
+             FROM sales_daily d
+             WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
+               AND ($5::uuid IS NULL OR d.creator_id = $5)
+             GROUP BY 1, 2, 3"
+        )))
         .bind(agency)
-        .bind(period.previous().from)
+        .bind(prev.from)
         .bind(period.to)
         .bind(period.from)
         .bind(creator)
         .fetch_all(db)
-        .await?)
+        .await?;
+        let activity: Vec<ActivityRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COALESCE(d.ledger_staff_id, st.id) AS key, d.creator_id, d.day >= $4 AS cur,
+                COALESCE(sum(d.messages_sent), 0)::int8 AS messages_sent,
+                COALESCE(sum(d.ppvs_sent), 0)::int8 AS ppvs_sent,
+                COALESCE(sum(d.ppvs_unlocked), 0)::int8 AS ppvs_unlocked
+             FROM activity_daily d {ACTIVITY_JOIN}
+             WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
+               AND ($5::uuid IS NULL OR d.creator_id = $5)
+             GROUP BY 1, 2, 3"
+        )))
+        .bind(agency)
+        .bind(prev.from)
+        .bind(period.to)
+        .bind(period.from)
+        .bind(creator)
+        .fetch_all(db)
+        .await?;
+        let replies: Vec<ReplyCell> = sqlx::query_as(
+            "SELECT d.staff_id AS key, d.creator_id, d.day >= $4 AS cur, d.replies, d.chat_days, d.waits
+             FROM reply_daily d
+             WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
+               AND ($5::uuid IS NULL OR d.creator_id = $5)",
+        )
+        .bind(agency)
+        .bind(prev.from)
+        .bind(period.to)
+        .bind(period.from)
+        .bind(creator)
+        .fetch_all(db)
+        .await?;
+        Ok(Self {
+            sales,
+            activity,
+            replies,
+        })
+    }
+
+    /// Groups the rows admitted by `filter`'s staff part (the creator part
+    /// was applied when reading).
+    fn group(&self, group: Group, filter: Filter) -> Vec<Keyed> {
+        let key_of = |staff: Option<Uuid>, creator: Uuid| match group {
+            Group::Staff => staff,
+            Group::Creator => Some(creator),
+            Group::Total => None,
+        };
+        let mut out: BTreeMap<Option<Uuid>, Keyed> = BTreeMap::new();
+        fn slot(
+            out: &mut BTreeMap<Option<Uuid>, Keyed>,
+            key: Option<Uuid>,
+            cur: bool,
+        ) -> &mut Figures {
+            let k = out.entry(key).or_insert_with(|| Keyed {
+                key,
+                cur: Figures::default(),
+                prev: Figures::default(),
+            });
+            if cur { &mut k.cur } else { &mut k.prev }
+        }
+        for r in self.sales.iter().filter(|r| filter.admits(r.key)) {
+            let f = slot(&mut out, key_of(r.key, r.creator_id), r.cur);
+            f.gross += r.gross;
+            f.net += r.net;
+            f.ppv += r.ppv;
+            f.tips += r.tips;
+            f.non_chat += r.non_chat;
+            f.sales += r.sales;
+        }
+        for r in self.activity.iter().filter(|r| filter.admits(r.key)) {
+            let f = slot(&mut out, key_of(r.key, r.creator_id), r.cur);
+            f.messages_sent += r.messages_sent;
+            f.ppvs_sent += r.ppvs_sent;
+            f.ppvs_unlocked += r.ppvs_unlocked;
+        }
+        let mut waits: BTreeMap<(Option<Uuid>, bool), Waits> = BTreeMap::new();
+        for c in self.replies.iter().filter(|c| filter.admits(c.key)) {
+            let key = key_of(c.key, c.creator_id);
+            let f = slot(&mut out, key, c.cur);
+            f.replies += c.replies;
+            f.chats_answered += c.chat_days;
+            waits.entry((key, c.cur)).or_default().add(&c.waits);
+        }
+        for ((key, cur), w) in waits {
+            let f = slot(&mut out, key, cur);
+            f.median_secs = w.percentile(0.5);
+            f.p90_secs = w.percentile(0.9);
+        }
+        // Keys whose only rows were folded-away deltas.
+        out.retain(|_, k| k.cur != Figures::default() || k.prev != Figures::default());
+        out.into_values().collect()
+    }
 }
 
 /// One stacked segment of the per-day chart: a day, a series (a staff id,

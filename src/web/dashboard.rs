@@ -627,29 +627,12 @@ pub async fn show(
 
     // Everyone's figures (narrowed by creator only): the table shows the
     // chosen ones, the leaderboard ranks all.
-    let everyone = store::dashboard::figures(
-        pool,
-        me.agency_id,
-        &period,
-        Filter {
-            creator: s.filter.creator,
-            staff: None,
-        },
-        Group::Staff,
-    )
-    .await?;
+    let store::dashboard::Overview {
+        everyone,
+        totals,
+        by_creator,
+    } = store::dashboard::overview(pool, me.agency_id, &period, s.filter).await?;
     let ranking = ranking(&everyone);
-    let totals = store::dashboard::figures(pool, me.agency_id, &period, s.filter, Group::Total)
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or(Keyed {
-            key: None,
-            cur: Figures::default(),
-            prev: Figures::default(),
-        });
-    let by_creator =
-        store::dashboard::figures(pool, me.agency_id, &period, s.filter, Group::Creator).await?;
     let points = store::dashboard::daily(pool, me.agency_id, &period, s.filter, s.stack).await?;
 
     let links = s.manager;

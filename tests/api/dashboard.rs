@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use reqwest::StatusCode;
 use switchboard::domain::{FanvueUserUuid, MessageKind, Period, StaffId};
 use switchboard::store;
-use switchboard::store::dashboard::{Figures, Filter, Group, Keyed};
+use switchboard::store::dashboard::{Figures, Filter, Group, Keyed, StaffFilter};
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -376,6 +376,28 @@ async fn rollups_equal_a_brute_force_over_the_raw_tables_in_any_zone() {
         assert_eq!(
             per_creator[0].cur.messages_sent,
             got.iter().map(|k| k.cur.messages_sent).sum::<i64>()
+        );
+
+        // The page's one-read overview: everyone is every staff row; under a
+        // chatter's filter the totals and the creator row are that chatter's.
+        let chatter = Some(c.acme.chatter);
+        let only = Filter {
+            creator: None,
+            staff: Some(StaffFilter::Staff(c.acme.chatter)),
+        };
+        let o = store::dashboard::overview(&c.app.pool, c.acme.id, &p, only)
+            .await
+            .unwrap();
+        assert_eq!(o.everyone, got, "{zone}: everyone ignores the staff filter");
+        let mine = got
+            .iter()
+            .find(|k| k.key == chatter.map(|s| s.as_uuid()))
+            .unwrap();
+        assert_eq!((&o.totals.cur, &o.totals.prev), (&mine.cur, &mine.prev));
+        assert_eq!(o.by_creator.len(), 1);
+        assert_eq!(
+            o.by_creator[0].cur, mine.cur,
+            "{zone}: one creator, one chatter"
         );
     }
 
