@@ -132,15 +132,17 @@ struct ReplyCell {
     cur: bool,
     replies: i64,
     chat_days: i64,
-    waits: Vec<i32>,
+    /// The non-empty buckets, with their counts.
+    wait_buckets: Vec<i32>,
+    wait_counts: Vec<i32>,
 }
 
 /// Buckets of the response-time histogram: 0 holds waits under a second,
 /// bucket k holds [2^((k-1)/3), 2^(k/3)) seconds (the SQL `dash_wait_bucket`).
 pub const WAIT_BUCKETS: usize = 64;
 
-/// A response-time histogram, summed in Rust: summing 64 array cells per
-/// row in SQL costs more than sending the rows.
+/// A response-time histogram, summed in Rust from the rows' non-empty
+/// buckets: summing arrays in SQL costs more than sending the rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Waits([i64; WAIT_BUCKETS]);
 
@@ -151,16 +153,22 @@ impl Default for Waits {
 }
 
 impl Waits {
-    fn add(&mut self, counts: &[i32]) {
-        for (sum, c) in self.0.iter_mut().zip(counts) {
-            *sum += i64::from(*c);
+    /// Adds counts of the given buckets (out-of-range buckets are ignored:
+    /// the SQL never writes one).
+    fn add(&mut self, buckets: &[i32], counts: &[i32]) {
+        for (b, c) in buckets.iter().zip(counts) {
+            if let Some(sum) = usize::try_from(*b).ok().and_then(|b| self.0.get_mut(b)) {
+                *sum += i64::from(*c);
+            }
         }
     }
 
     /// Counts per bucket, bucket 0 first (tests build histograms with it).
     pub fn from_counts(counts: &[i32]) -> Self {
         let mut w = Self::default();
-        w.add(counts);
+        for (sum, c) in w.0.iter_mut().zip(counts) {
+            *sum += i64::from(*c);
+        }
         w
     }
 
@@ -344,7 +352,7 @@ impl Cells {
         .fetch_all(db)
         .await?;
         let replies: Vec<ReplyCell> = sqlx::query_as(
-            "SELECT d.staff_id AS key, d.creator_id, d.day >= $4 AS cur, d.replies, d.chat_days, d.waits
+            "SELECT d.staff_id AS key, d.creator_id, d.day >= $4 AS cur, d.replies, d.chat_days, d.wait_buckets, d.wait_counts
              FROM reply_daily d
              WHERE d.agency_id = $1 AND d.day BETWEEN $2 AND $3
                AND ($5::uuid IS NULL OR d.creator_id = $5)",
@@ -405,7 +413,10 @@ impl Cells {
             let f = slot(&mut out, key, c.cur);
             f.replies += c.replies;
             f.chats_answered += c.chat_days;
-            waits.entry((key, c.cur)).or_default().add(&c.waits);
+            waits
+                .entry((key, c.cur))
+                .or_default()
+                .add(&c.wait_buckets, &c.wait_counts);
         }
         for ((key, cur), w) in waits {
             let f = slot(&mut out, key, cur);
