@@ -9,7 +9,6 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::inbox::claims::{self, ChatPeople};
-use crate::inbox::list::RowView;
 use crate::inbox::thread::{self, HeadView, MessageView, PanelView, ThreadQuery, ThreadView};
 use crate::web::AppState;
 use crate::web::error::WebError;
@@ -31,7 +30,6 @@ pub struct ThreadPage {
     pub hide_auto: bool,
     pub paged: bool,
     pub panel: PanelView,
-    pub side: Vec<RowView>,
     /// The side list's `data-query` (the unfiltered list).
     pub query: String,
     /// The newest live event id before the data was read (live.js resumes
@@ -92,7 +90,6 @@ async fn page(
             hide_auto: view.hide_auto,
             paged: view.paged,
             panel: view.panel,
-            side: view.side.rows,
             query: "tab=all&creator=&q=".to_owned(),
             live_since,
             people,
