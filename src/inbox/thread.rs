@@ -261,9 +261,11 @@ impl ThreadQuery {
 }
 
 /// The whole thread page for `chat`.
+/// `zone` is the agency's, as read with the signed-in staff row.
 pub async fn load(
     db: &PgPool,
     viewer: Viewer,
+    zone: AgencyZone,
     chat: Uuid,
     query: ThreadQuery,
 ) -> Result<ThreadView, InboxError> {
@@ -288,7 +290,6 @@ pub async fn load(
     });
     rows.reverse();
     let stats = q::fan_stats(db, viewer.agency_id, head.creator_id, chat, head.fan_uuid).await?;
-    let zone = agency_zone(db, viewer).await?;
     let view = HeadView::new(&head, zone);
     let admin = viewer.role.is_admin();
     Ok(ThreadView {

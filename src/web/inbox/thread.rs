@@ -115,7 +115,7 @@ pub async fn render_thread(
     };
     // Before the data: what commits after this is replayed to the page.
     let live_since = crate::store::live::current_id(&state.pool).await?;
-    let view = thread::load(&state.pool, viewer(me), chat, query).await?;
+    let view = thread::load(&state.pool, viewer(me), me.zone, chat, query).await?;
     page(
         state,
         live_since,
@@ -143,7 +143,7 @@ pub async fn render_with_fan_draft(
         hide_auto: false,
     };
     let live_since = crate::store::live::current_id(&state.pool).await?;
-    let view = thread::load(&state.pool, viewer(me), chat, query).await?;
+    let view = thread::load(&state.pool, viewer(me), me.zone, chat, query).await?;
     let compose = compose::for_thread(state, me, view.head.creator_id, chat).await?;
     page(
         state,
@@ -174,10 +174,10 @@ pub async fn show(
     let chat = path.into_inner();
     let query = ThreadQuery::parse(params.before.as_deref(), params.hide_auto.as_deref())?;
     let live_since = crate::store::live::current_id(&state.pool).await?;
-    let view = thread::load(&state.pool, viewer(&me), chat, query).await?;
+    let view = thread::load(&state.pool, viewer(&me), me.zone, chat, query).await?;
     let mut compose = compose::for_thread(&state, &me, view.head.creator_id, chat).await?;
     if let Some(notice) = crate::web::inbox::send::sender(&state)
-        .mark_read_on_open(me.agency_id, chat)
+        .mark_read_on_open(me.mark_read_on_open, me.agency_id, chat)
         .await
     {
         compose = compose.notice(compose::NoticeKind::Warning, notice);
