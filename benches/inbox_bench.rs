@@ -10,7 +10,8 @@
 //! 3. Page latency at 16 concurrent clients, interleaved in rounds so every page sees
 //!    the same machine load: the login page (the baseline), the chat list's first page,
 //!    a filtered tab (Unread), a search, and the thread page (latest 50 messages) of
-//!    random chats. Each client reads the whole body; every answer must be a 200.
+//!    random chats, and that page's side list (a fragment its script loads after the
+//!    thread). Each client reads the whole body; every answer must be a 200.
 //! 4. Sends: sequential replies through the compose form; the simulator's request
 //!    counters must rise by exactly one `POST /chats/{fan}/message` per send and by no
 //!    other API request.
@@ -978,6 +979,15 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
             format!("/inbox/chats/{chat}")
         })
         .collect();
+    // The thread page's side list, which its script fetches after the
+    // thread (the same random chats marked open).
+    let sides: Vec<String> = threads
+        .iter()
+        .map(|t| {
+            let chat = t.trim_start_matches("/inbox/chats/");
+            format!("/inbox/rows?tab=all&creator=&q=&side=1&open={chat}")
+        })
+        .collect();
     let pages: Vec<(&str, Arc<Vec<String>>, bool)> = vec![
         (
             "login page (baseline)",
@@ -1003,10 +1013,18 @@ async fn run(settings: &Settings, pool: &PgPool, sim: &SimHandle) -> anyhow::Res
             true,
         ),
         ("thread, latest 50", Arc::new(threads), true),
+        ("thread's side list", Arc::new(sides), true),
     ];
     // The route template each page is timed under in the server's own
     // request-duration histogram (`/metrics`).
-    let routes = ["/login", "/inbox", "/inbox", "/inbox", "/inbox/chats/{id}"];
+    let routes = [
+        "/login",
+        "/inbox",
+        "/inbox",
+        "/inbox",
+        "/inbox/chats/{id}",
+        "/inbox/rows",
+    ];
     let scraper = reqwest::Client::new();
     let mut server: Vec<Buckets> = vec![Buckets::default(); pages.len()];
     let mut lat: Vec<(Vec<f64>, usize, usize)> = vec![(Vec::new(), 0, 0); pages.len()];

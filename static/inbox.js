@@ -42,9 +42,29 @@
 
   const thread = document.getElementById("thread");
   if (thread) {
-    // The open chat in the side list.
-    const open = document.getElementById("chat-" + thread.dataset.chatId);
-    if (open) open.classList.add("is-open");
+    // The side list arrives after the thread (a fragment); without script
+    // its placeholder links to the full list. Rows a live update already
+    // put in are not added twice.
+    const side = document.querySelector("#chat-list[data-side]");
+    if (side) {
+      fetch(side.dataset.side, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then((res) => {
+          if (!res.ok) throw new Error(String(res.status));
+          return res.text();
+        })
+        .then((html) => {
+          const tpl = document.createElement("template");
+          tpl.innerHTML = html;
+          for (const node of Array.from(tpl.content.children)) {
+            if (node.id && document.getElementById(node.id)) continue;
+            side.append(node);
+          }
+          const fallback = side.querySelector("li.side-fallback");
+          if (fallback) fallback.remove();
+          side.dispatchEvent(new CustomEvent("sb:side-loaded", { bubbles: true }));
+        })
+        .catch(() => {});
+    }
     const back = document.getElementById("back-to-list");
     if (back) back.href = listUrl();
     if (location.hash === "#reply") {

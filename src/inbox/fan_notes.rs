@@ -12,7 +12,7 @@ use super::access::Viewer;
 use super::error::InboxError;
 use super::preview;
 use super::thread::visible_chat;
-use crate::domain::{AuditAction, NoteBody, NoteId};
+use crate::domain::{AgencyZone, AuditAction, NoteBody, NoteId};
 use crate::store::audit::AuditEntry;
 use crate::store::fan_notes::NoteRow;
 use crate::store::{self, StoreError};
@@ -58,8 +58,13 @@ fn may_delete(viewer: Viewer, note: &NoteRow) -> bool {
 }
 
 /// The fan's notes for the panel, newest first.
-pub async fn notes(db: &PgPool, viewer: Viewer, fan: FanRef) -> Result<Vec<NoteView>, InboxError> {
-    let zone = store::agency_settings::time_zone(db, viewer.agency_id).await?;
+/// `zone` is the agency's (read with the signed-in staff row).
+pub async fn notes(
+    db: &PgPool,
+    viewer: Viewer,
+    zone: AgencyZone,
+    fan: FanRef,
+) -> Result<Vec<NoteView>, InboxError> {
     let rows = store::fan_notes::for_fan(db, viewer.agency_id, fan.fan_uuid).await?;
     Ok(rows
         .into_iter()

@@ -353,11 +353,23 @@ pub async fn rows(db: &PgPool, viewer: Viewer, query: &ListQuery) -> Result<Rows
     rows_for(db, viewer, &filter, query.after, PAGE_SIZE).await
 }
 
-/// The first rows of the unfiltered list (the thread page's side list).
-pub async fn side_rows(db: &PgPool, viewer: Viewer, limit: i64) -> Result<RowsView, InboxError> {
+/// The first `limit` rows of the unfiltered list with `open` marked as the
+/// chat beside them (the thread page's side list, a fragment). No "load
+/// more": the side list links to the full list instead.
+pub async fn side_rows(
+    db: &PgPool,
+    viewer: Viewer,
+    open: Option<Uuid>,
+    limit: i64,
+) -> Result<RowsView, InboxError> {
     let query = ListQuery::parse(None, None, None, None)?;
     let (_, filter) = scope(db, viewer, &query).await?;
-    rows_for(db, viewer, &filter, None, limit).await
+    let mut side = rows_for(db, viewer, &filter, None, limit).await?;
+    side.next_cursor = None;
+    for r in &mut side.rows {
+        r.open = Some(r.id) == open;
+    }
+    Ok(side)
 }
 
 /// The tabs with counts (the counts fragment).

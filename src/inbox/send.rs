@@ -457,17 +457,16 @@ impl Sender {
 }
 
 impl Sender {
-    /// The agency's "mark chats read when opened" setting: when it is on and
-    /// the chat is unread, marks it read on Fanvue. Never fails the page: a
-    /// failure comes back as a notice to show.
-    pub async fn mark_read_on_open(&self, agency: AgencyId, chat: Uuid) -> Option<String> {
-        let on = match store::agencies::mark_read_on_open(&self.pool, agency).await {
-            Ok(on) => on,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the mark-read-on-open setting failed");
-                return None;
-            }
-        };
+    /// The agency's "mark chats read when opened" setting (`on`, as read
+    /// with the signed-in staff row): when it is on and the chat is unread,
+    /// marks it read on Fanvue. Never fails the page: a failure comes back
+    /// as a notice to show.
+    pub async fn mark_read_on_open(
+        &self,
+        on: bool,
+        agency: AgencyId,
+        chat: Uuid,
+    ) -> Option<String> {
         if !on {
             return None;
         }

@@ -7,7 +7,6 @@ use uuid::Uuid;
 use super::access::{Viewer, may_work_creator};
 use super::cursor;
 use super::error::InboxError;
-use super::list::{self, RowsView};
 use super::preview;
 use crate::domain::{AgencyZone, Cents, CreatorId};
 use crate::store::inbox::{self as q, ChatHead, FanStats, MessageCursor, MessageRow, Window};
@@ -16,8 +15,10 @@ use crate::store::inbox::{self as q, ChatHead, FanStats, MessageCursor, MessageR
 pub const PAGE_SIZE: i64 = 50;
 /// Most messages one live "after" fetch returns.
 const AFTER_LIMIT: i64 = 200;
-/// Rows of the side list on the thread page.
-const SIDE_ROWS: i64 = 30;
+/// Rows of the side list beside a thread (loaded after the thread, as the
+/// list's rows fragment: a second list query on every thread view cost
+/// about as much as the thread itself).
+pub const SIDE_ROWS: i64 = 30;
 
 /// The chat, checked visible to the viewer; 404 otherwise (another agency,
 /// or a creator they may not work — as of this request).
@@ -238,8 +239,6 @@ pub struct ThreadView {
     /// Whether this page is an older page (a `before` cursor was given).
     pub paged: bool,
     pub panel: PanelView,
-    /// The side list (first rows of the viewer's chats).
-    pub side: RowsView,
 }
 
 /// A thread page's request.
@@ -262,9 +261,11 @@ impl ThreadQuery {
 }
 
 /// The whole thread page for `chat`.
+/// `zone` is the agency's, as read with the signed-in staff row.
 pub async fn load(
     db: &PgPool,
     viewer: Viewer,
+    zone: AgencyZone,
     chat: Uuid,
     query: ThreadQuery,
 ) -> Result<ThreadView, InboxError> {
@@ -289,11 +290,6 @@ pub async fn load(
     });
     rows.reverse();
     let stats = q::fan_stats(db, viewer.agency_id, head.creator_id, chat, head.fan_uuid).await?;
-    let mut side = list::side_rows(db, viewer, SIDE_ROWS).await?;
-    for r in &mut side.rows {
-        r.open = r.id == chat;
-    }
-    let zone = agency_zone(db, viewer).await?;
     let view = HeadView::new(&head, zone);
     let admin = viewer.role.is_admin();
     Ok(ThreadView {
@@ -306,7 +302,6 @@ pub async fn load(
         hide_auto: query.hide_auto,
         paged: query.before.is_some(),
         panel: PanelView::new(&stats, zone),
-        side,
         head: view,
     })
 }

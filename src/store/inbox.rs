@@ -214,7 +214,10 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> S
     let probe = probe_rows(filter.creators.len(), limit);
     const COLUMNS: &str =
         "c.id, c.creator_id, c.agency_id, c.fan_uuid, c.fan_handle, c.fan_display_name,
-        c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read, c.unread_count";
+        c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read, c.unread_count,
+        c.preview_at, c.preview_direction, c.preview_kind, c.preview_text, c.preview_media_type,
+        c.preview_media_count, c.preview_has_media, c.preview_price_cents, c.preview_purchased,
+        c.preview_deleted";
     let page = if filter.search.is_some() {
         // A search matches few chats: one trigram index scan over the
         // agency, then the (small) set of matches sorted.
@@ -256,26 +259,29 @@ fn list_chats_sql(filter: &ChatFilter, after: bool, only: bool, limit: i64) -> S
              LIMIT {limit}"
         )
     };
+    // The preview is kept on the chat (migration 24), so the page needs no
+    // probe of `messages` per row; only a TIP's amount is looked up, and
+    // only for rows whose newest message is a tip.
     format!(
         "WITH page AS ({page})
          SELECT c.id, c.creator_id, cr.display_name AS creator_name, c.fan_uuid, c.fan_handle,
             c.fan_display_name, c.fan_nickname, c.fan_avatar_url, c.is_top_spender, c.is_read,
             c.unread_count, c.activity_at,
-            lm.direction AS last_direction, lm.text AS last_text, lm.kind AS last_kind,
-            lm.media_type AS last_media_type, cardinality(lm.media_uuids)::int4 AS last_media_count,
-            lm.has_media AS last_has_media, lm.price_cents AS last_price_cents,
-            (lm.purchased_at IS NOT NULL) AS last_purchased, (lm.deleted_at IS NOT NULL) AS last_deleted,
-            tip.amount_cents AS last_tip_cents
+            c.preview_direction AS last_direction, c.preview_text AS last_text,
+            c.preview_kind AS last_kind, c.preview_media_type AS last_media_type,
+            c.preview_media_count AS last_media_count, c.preview_has_media AS last_has_media,
+            c.preview_price_cents AS last_price_cents, c.preview_purchased AS last_purchased,
+            c.preview_deleted AS last_deleted, tip.amount_cents AS last_tip_cents
          FROM page c
          JOIN creators cr ON cr.id = c.creator_id AND cr.agency_id = c.agency_id
          LEFT JOIN LATERAL (
-            SELECT m.direction, m.text, m.kind, m.media_type, m.media_uuids, m.has_media, m.price_cents,
-                m.purchased_at, m.deleted_at, m.sent_at, m.first_seen_at, m.creator_id
-            FROM messages m WHERE m.chat_id = c.id
-            ORDER BY COALESCE(m.sent_at, m.first_seen_at) DESC, m.uuid DESC LIMIT 1) lm ON true
-         {tip}
-         ORDER BY c.activity_at DESC, c.id DESC",
-        tip = tip_join("lm", "c.fan_uuid"),
+            SELECT t.amount_cents FROM tips t
+            WHERE c.preview_kind = 'TIP' AND t.creator_id = c.creator_id AND t.fan_uuid = c.fan_uuid
+              AND t.tipped_at BETWEEN c.preview_at - interval '10 seconds'
+                                  AND c.preview_at + interval '10 seconds'
+            ORDER BY abs(extract(epoch FROM t.tipped_at - c.preview_at))
+            LIMIT 1) tip ON true
+         ORDER BY c.activity_at DESC, c.id DESC"
     )
 }
 

@@ -20,13 +20,13 @@ pub struct SessionRow<'a> {
 pub async fn load(
     db: impl PgExecutor<'_>,
     key_hash: &str,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT state FROM sessions WHERE key_hash = $1 AND expires_at > now()")
-            .bind(key_hash)
-            .fetch_optional(db)
-            .await?,
+) -> Result<Option<(serde_json::Value, DateTime<Utc>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT state, expires_at FROM sessions WHERE key_hash = $1 AND expires_at > now()",
     )
+    .bind(key_hash)
+    .fetch_optional(db)
+    .await?)
 }
 
 #[tracing::instrument(skip_all)]
@@ -62,7 +62,8 @@ pub async fn update(db: impl PgExecutor<'_>, row: SessionRow<'_>) -> Result<bool
 }
 
 /// Extends the idle deadline; skips the write when it moved less than a
-/// minute, so busy pages do not write on every request.
+/// minute, so busy pages do not write on every request. (The session
+/// store skips even the call when the deadline it just loaded says so.)
 #[tracing::instrument(skip_all)]
 pub async fn touch(
     db: impl PgExecutor<'_>,

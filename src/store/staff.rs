@@ -97,6 +97,11 @@ pub struct SessionStaff {
     #[sqlx(try_from = "String")]
     pub role: Role,
     pub active: bool,
+    /// The agency's settings pages read on every view, in the same
+    /// statement (one round-trip instead of one per setting).
+    pub time_zone: String,
+    pub min_ppv_price_cents: i64,
+    pub mark_read_on_open: bool,
 }
 
 #[tracing::instrument(skip_all, fields(staff_id = %id))]
@@ -105,7 +110,8 @@ pub async fn for_session(
     id: StaffId,
 ) -> Result<Option<SessionStaff>, StoreError> {
     Ok(sqlx::query_as::<_, SessionStaff>(
-        "SELECT s.id, s.agency_id, a.name AS agency_name, s.email, s.display_name, s.role, s.active
+        "SELECT s.id, s.agency_id, a.name AS agency_name, s.email, s.display_name, s.role, s.active,
+            a.time_zone, a.min_ppv_price_cents, a.mark_read_on_open
          FROM staff s JOIN agencies a ON a.id = s.agency_id WHERE s.id = $1",
     )
     .bind(id)

@@ -10,7 +10,7 @@ use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use chrono::Utc;
 
-use crate::domain::{AgencyId, Role, StaffId};
+use crate::domain::{AgencyId, AgencyZone, MinPpvPrice, Role, StaffId};
 use crate::store;
 use crate::web::AppState;
 use crate::web::error::WebError;
@@ -26,6 +26,10 @@ pub struct CurrentStaff {
     pub email: String,
     /// Identifies this login's session row ("sign out other sessions").
     pub login_id: Option<String>,
+    /// The agency's settings as of this request, read with the staff row.
+    pub zone: AgencyZone,
+    pub min_ppv_price: MinPpvPrice,
+    pub mark_read_on_open: bool,
 }
 
 fn login_required(req: &HttpRequest) -> WebError {
@@ -62,6 +66,9 @@ async fn current_staff(req: HttpRequest) -> Result<CurrentStaff, WebError> {
             display_name: s.display_name,
             email: s.email,
             login_id: typed.login_id(),
+            zone: AgencyZone::from_db(&s.time_zone),
+            min_ppv_price: MinPpvPrice::from_cents(s.min_ppv_price_cents),
+            mark_read_on_open: s.mark_read_on_open,
         }),
         // Deactivated or deleted: the session must not keep working.
         _ => {

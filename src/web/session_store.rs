@@ -9,6 +9,7 @@
 //! `load` drops any auth key found in one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_session::storage::{
     LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
@@ -17,6 +18,7 @@ use actix_web::cookie::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use parking_lot::Mutex;
 use sqlx::PgPool;
 
 use crate::credentials::token::sha256_hex;
@@ -29,11 +31,37 @@ type State = HashMap<String, String>;
 #[derive(Clone)]
 pub struct PgSessionStore {
     pool: PgPool,
+    /// The idle deadline each stored session had when this worker last
+    /// loaded it, until the same request's `update_ttl` reads it: a deadline
+    /// that would move by less than `TOUCH_STEP` needs no statement at all
+    /// (the touch would match no row). Revocation is unaffected: every
+    /// request still loads its row.
+    loaded: Arc<Mutex<HashMap<String, chrono::DateTime<Utc>>>>,
 }
+
+/// `sessions::touch` writes only when the deadline moves at least this far.
+const TOUCH_STEP: chrono::Duration = chrono::Duration::seconds(60);
+/// Bounds `loaded` should requests end without reaching the store again.
+const MAX_LOADED: usize = 10_000;
 
 impl PgSessionStore {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            loaded: Arc::default(),
+        }
+    }
+
+    fn remember(&self, hash: String, expires_at: chrono::DateTime<Utc>) {
+        let mut loaded = self.loaded.lock();
+        if loaded.len() >= MAX_LOADED {
+            loaded.clear();
+        }
+        loaded.insert(hash, expires_at);
+    }
+
+    fn forget(&self, hash: &str) -> Option<chrono::DateTime<Utc>> {
+        self.loaded.lock().remove(hash)
     }
 }
 
@@ -110,12 +138,14 @@ impl SessionStore for PgSessionStore {
         if let Some(anonymous) = decode_anonymous(session_key) {
             return Ok(anonymous);
         }
-        let Some(value) = sessions::load(&self.pool, &key_hash(session_key))
+        let hash = key_hash(session_key);
+        let Some((value, expires_at)) = sessions::load(&self.pool, &hash)
             .await
             .map_err(|e| LoadError::Other(e.into()))?
         else {
             return Ok(None);
         };
+        self.remember(hash, expires_at);
         serde_json::from_value(value)
             .map(Some)
             .map_err(|e| LoadError::Deserialization(e.into()))
@@ -158,6 +188,7 @@ impl SessionStore for PgSessionStore {
                 SaveError::Other(e) => UpdateError::Other(e),
             });
         }
+        self.forget(&key_hash(&session_key));
         let json =
             serde_json::to_value(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let login_id = login_id_of(&state);
@@ -198,7 +229,15 @@ impl SessionStore for PgSessionStore {
             // whenever the state changes.
             return Ok(());
         }
-        sessions::touch(&self.pool, &key_hash(session_key), expiry(ttl)).await?;
+        let hash = key_hash(session_key);
+        let wanted = expiry(ttl);
+        if self
+            .forget(&hash)
+            .is_some_and(|loaded| loaded >= wanted - TOUCH_STEP)
+        {
+            return Ok(());
+        }
+        sessions::touch(&self.pool, &hash, wanted).await?;
         Ok(())
     }
 
@@ -206,7 +245,9 @@ impl SessionStore for PgSessionStore {
         if session_key.as_ref().starts_with(ANON_PREFIX) {
             return Ok(());
         }
-        sessions::delete(&self.pool, &key_hash(session_key)).await?;
+        let hash = key_hash(session_key);
+        self.forget(&hash);
+        sessions::delete(&self.pool, &hash).await?;
         Ok(())
     }
 }

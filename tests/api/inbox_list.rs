@@ -716,3 +716,93 @@ async fn many_creators_page_in_exact_order_and_kept_counts_match_a_recount() {
         );
     }
 }
+
+/// The preview is kept on the chat by the messages' triggers (migration
+/// 24), not read from the messages per row: it must follow each change.
+#[tokio::test]
+async fn the_kept_preview_follows_a_newer_message_an_unsend_and_a_purchase() {
+    let ConnectedCreator {
+        app,
+        acme,
+        admin,
+        id: creator,
+        ..
+    } = TestApp::with_connected_creator().await;
+    let seed = MirrorSeed {
+        pool: &app.pool,
+        agency: acme.id,
+        creator,
+    };
+    let fan = Uuid::new_v4();
+    let chat = seed.chat(fan_chat(fan, "Pia Preview")).await;
+    // The row's preview text, without the "You: " mark of outbound ones.
+    let preview_of = |html: &str| {
+        let li = chat_li(html, chat).expect("the chat's row").to_owned();
+        let at = li.find("class=\"chat-preview").expect("a preview");
+        let rest = li[at..].replace("<span class=\"preview-you\">You: </span>", "");
+        let start = rest.find('>').unwrap() + 1;
+        rest[start..][..rest[start..].find('<').unwrap()].to_owned()
+    };
+    let t0 = Utc::now() - Duration::minutes(30);
+    seed.messages(&[seed_message(fan, false, Some("first hello"), t0)])
+        .await;
+    let (_, html) = admin.get_html("/inbox").await;
+    assert_eq!(preview_of(&html), "first hello");
+
+    // A newer message takes over; an older one arriving late does not.
+    let mut offer = seed_message(fan, true, Some("a treat"), t0 + Duration::minutes(10));
+    offer.price_cents = Some(1500);
+    let late = seed_message(fan, false, Some("late and old"), t0 - Duration::minutes(5));
+    seed.messages(&[offer.clone(), late]).await;
+    let (_, html) = admin.get_html("/inbox").await;
+    assert_eq!(preview_of(&html), "PPV $15.00 · awaiting");
+
+    // The fan buys it: the same message, now paid.
+    let mut conn = app.pool.acquire().await.unwrap();
+    let joined = switchboard::store::purchases::record_purchase(
+        &mut conn,
+        acme.id,
+        creator,
+        switchboard::store::purchases::Purchase {
+            message_uuid: offer.uuid,
+            fan_uuid: Some(fan),
+            price_cents: Some(1500),
+            purchased_at: t0 + Duration::minutes(12),
+            dedupe_key: "preview-purchase",
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    assert!(joined, "the purchase joined its message");
+    let (_, html) = admin.get_html("/inbox").await;
+    assert_eq!(preview_of(&html), "PPV $15.00 · paid");
+
+    // A newer message, then unsent: the row says so, not its text.
+    let oops = seed_message(
+        fan,
+        true,
+        Some("wrong chat oops"),
+        t0 + Duration::minutes(20),
+    );
+    seed.messages(std::slice::from_ref(&oops)).await;
+    let (_, html) = admin.get_html("/inbox").await;
+    assert_eq!(preview_of(&html), "wrong chat oops");
+    seed.delete(oops.uuid).await;
+    let (_, html) = admin.get_html("/inbox").await;
+    assert_eq!(preview_of(&html), "Message unsent");
+    assert!(!html.contains("wrong chat oops"));
+
+    // The kept columns agree with the newest message read directly.
+    let (kept, newest): (Option<Uuid>, Option<Uuid>) = sqlx::query_as(
+        "SELECT c.preview_uuid, (SELECT m.uuid FROM messages m WHERE m.chat_id = c.id
+             ORDER BY COALESCE(m.sent_at, m.first_seen_at) DESC, m.uuid DESC LIMIT 1)
+         FROM chats c WHERE c.id = $1",
+    )
+    .bind(chat)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, Some(oops.uuid));
+    assert_eq!(kept, newest);
+}

@@ -102,11 +102,32 @@ async fn every_message_kind_is_shown_as_the_guide_says() {
     )));
     assert!(html.contains("<ol id=\"messages\" class=\"messages\" aria-live=\"polite\""));
     assert!(html.contains("id=\"compose\"") && html.contains("id=\"compose-text\""));
-    // The side list marks the open chat.
-    let side = chat_li(&html, chat).expect("the chat in the side list");
+    // The side list comes after the thread, as a fragment (a link to the
+    // full list without script), and marks the open chat.
+    assert!(
+        chat_li(&html, chat).is_none(),
+        "no list query in the thread page"
+    );
+    assert!(
+        html.contains("data-side=\"/inbox/rows?")
+            && html.contains(&format!("side=1&amp;open={chat}\""))
+            && html.contains("href=\"/inbox\">Open the chat list</a>"),
+        "the side list's source and fallback"
+    );
+    let (s, fragment) = admin
+        .get_html(&format!(
+            "/inbox/rows?tab=all&creator=&q=&side=1&open={chat}"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let side = chat_li(&fragment, chat).expect("the chat in the side list");
     assert!(
         side.contains("is-open") && side.contains("aria-current=\"page\""),
         "{side}"
+    );
+    assert!(
+        !fragment.contains("load-more"),
+        "the side list has no pages"
     );
     // Oldest first.
     let positions: Vec<usize> = all.iter().map(|m| position(&html, m)).collect();

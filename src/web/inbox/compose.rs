@@ -4,7 +4,6 @@
 use crate::domain::FieldErrors;
 use crate::domain::{CreatorId, MinPpvPrice};
 use crate::inbox::compose_input::{ComposeForm, MAX_TEXT_CHARS};
-use crate::store;
 use crate::web::AppState;
 use crate::web::error::WebError;
 use crate::web::extract::CurrentStaff;
@@ -187,8 +186,9 @@ impl ComposeBox {
 
 /// The agency's minimum PPV price (the settings page sets it; sends are
 /// checked against it and the compose box's hint shows it).
-pub async fn min_price(state: &AppState, me: &CurrentStaff) -> Result<MinPpvPrice, WebError> {
-    Ok(store::agency_settings::min_ppv_price(&state.pool, me.agency_id).await?)
+pub async fn min_price(_state: &AppState, me: &CurrentStaff) -> Result<MinPpvPrice, WebError> {
+    // Read with the signed-in staff row, this request.
+    Ok(me.min_ppv_price)
 }
 
 /// A blank compose box for a thread the viewer may work.

@@ -56,7 +56,7 @@ impl FanPanel {
         };
         Ok(Self {
             chat: head.chat_id,
-            notes: fan_notes::notes(&state.pool, viewer(me), fan).await?,
+            notes: fan_notes::notes(&state.pool, viewer(me), me.zone, fan).await?,
             tags: tags::of_fan(&state.pool, viewer(me), fan).await?,
             draft,
             max_chars: NOTE_MAX_CHARS,

@@ -42,6 +42,10 @@ pub struct ListParams {
     q: Option<String>,
     tag: Option<String>,
     after: Option<String>,
+    /// `side=1`: the thread page's side list (its first rows, unfiltered),
+    /// with `open` (a chat id) marked as the chat beside it.
+    side: Option<String>,
+    open: Option<String>,
 }
 
 impl ListParams {
@@ -133,7 +137,30 @@ pub async fn rows(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, WebError> {
     let query = params.parse()?;
-    let view = list::rows(&state.pool, viewer(&me), &query).await?;
+    let view = if params.side.as_deref().is_some_and(|s| !s.is_empty()) {
+        // Only marks a row: an id the viewer may not see marks nothing.
+        let open = match params
+            .open
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(raw) => Some(
+                Uuid::parse_str(raw)
+                    .map_err(|_| WebError::BadRequest("`open` must be a chat id.".to_owned()))?,
+            ),
+        };
+        list::side_rows(
+            &state.pool,
+            viewer(&me),
+            open,
+            crate::inbox::thread::SIDE_ROWS,
+        )
+        .await?
+    } else {
+        list::rows(&state.pool, viewer(&me), &query).await?
+    };
     html(&RowsFragment {
         query: query.query(),
         rows: view.rows,

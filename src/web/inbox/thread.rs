@@ -9,7 +9,6 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::inbox::claims::{self, ChatPeople};
-use crate::inbox::list::RowView;
 use crate::inbox::thread::{self, HeadView, MessageView, PanelView, ThreadQuery, ThreadView};
 use crate::web::AppState;
 use crate::web::error::WebError;
@@ -31,7 +30,6 @@ pub struct ThreadPage {
     pub hide_auto: bool,
     pub paged: bool,
     pub panel: PanelView,
-    pub side: Vec<RowView>,
     /// The side list's `data-query` (the unfiltered list).
     pub query: String,
     /// The newest live event id before the data was read (live.js resumes
@@ -92,7 +90,6 @@ async fn page(
             hide_auto: view.hide_auto,
             paged: view.paged,
             panel: view.panel,
-            side: view.side.rows,
             query: "tab=all&creator=&q=".to_owned(),
             live_since,
             people,
@@ -118,7 +115,7 @@ pub async fn render_thread(
     };
     // Before the data: what commits after this is replayed to the page.
     let live_since = crate::store::live::current_id(&state.pool).await?;
-    let view = thread::load(&state.pool, viewer(me), chat, query).await?;
+    let view = thread::load(&state.pool, viewer(me), me.zone, chat, query).await?;
     page(
         state,
         live_since,
@@ -146,7 +143,7 @@ pub async fn render_with_fan_draft(
         hide_auto: false,
     };
     let live_since = crate::store::live::current_id(&state.pool).await?;
-    let view = thread::load(&state.pool, viewer(me), chat, query).await?;
+    let view = thread::load(&state.pool, viewer(me), me.zone, chat, query).await?;
     let compose = compose::for_thread(state, me, view.head.creator_id, chat).await?;
     page(
         state,
@@ -177,10 +174,10 @@ pub async fn show(
     let chat = path.into_inner();
     let query = ThreadQuery::parse(params.before.as_deref(), params.hide_auto.as_deref())?;
     let live_since = crate::store::live::current_id(&state.pool).await?;
-    let view = thread::load(&state.pool, viewer(&me), chat, query).await?;
+    let view = thread::load(&state.pool, viewer(&me), me.zone, chat, query).await?;
     let mut compose = compose::for_thread(&state, &me, view.head.creator_id, chat).await?;
     if let Some(notice) = crate::web::inbox::send::sender(&state)
-        .mark_read_on_open(me.agency_id, chat)
+        .mark_read_on_open(me.mark_read_on_open, me.agency_id, chat)
         .await
     {
         compose = compose.notice(compose::NoticeKind::Warning, notice);
