@@ -276,6 +276,38 @@ pub async fn fans_with_open_ppvs(
     .await?)
 }
 
+/// Read-state refresh: up to `limit` fans whose chat holds an unread
+/// outbound message sent since `since`, least recently checked first (never
+/// checked first, then by the newest activity), and marks them checked now
+/// so the next run takes the next ones.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
+pub async fn take_unread_outbound_chats(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "WITH picked AS (
+            SELECT c.id, c.fan_uuid FROM chats c
+            WHERE c.creator_id = $1
+              AND EXISTS (SELECT 1 FROM messages m
+                          WHERE m.creator_id = $1 AND m.chat_id = c.id AND m.direction = 'out'
+                            AND NOT m.is_read AND m.deleted_at IS NULL AND m.sent_at >= $2)
+            ORDER BY c.read_checked_at ASC NULLS FIRST, c.last_message_at DESC NULLS LAST
+            LIMIT $3
+         )
+         UPDATE chats c SET read_checked_at = now() FROM picked
+         WHERE c.id = picked.id
+         RETURNING picked.fan_uuid",
+    )
+    .bind(creator)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// A fan's message from the `message.received` webhook. Never overwrites a
 /// row the API already gave us (the API is authoritative for content); the
 /// chat's unread count goes up only when the message is new.
