@@ -236,6 +236,8 @@ workers = 2
 reconcile_interval_secs = {reconcile}
 lease_secs = {lease}
 poll_interval_ms = 500
+# Every chat's read state in the one reconcile of the quiesce (shipped: 100 per run).
+read_refresh_chats = {read_refresh}
 
 [webhooks]
 secret = "{whsecret}"
@@ -252,6 +254,7 @@ token = "{METRICS_TOKEN}"
             ver = sim.api_version(),
             reconcile = p.reconcile_secs,
             lease = p.lease_secs,
+            read_refresh = p.fans_per_creator,
             whsecret = sim.webhook_secret(),
         );
         std::fs::File::create(&config)?.write_all(toml.as_bytes())?;

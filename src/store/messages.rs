@@ -153,7 +153,11 @@ pub async fn upsert_messages(
     sqlx::query(
         "UPDATE chats c SET last_message_at = t.at, last_message_uuid = t.uuid, updated_at = now()
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[]) AS t(chat, at, uuid)
-         WHERE c.id = t.chat AND (c.last_message_at IS NULL OR t.at > c.last_message_at)",
+         WHERE c.id = t.chat
+           AND (c.last_message_at IS NULL OR t.at > c.last_message_at
+                -- Fanvue's time for the recorded last message (a send is first
+                -- recorded with the local clock).
+                OR (c.last_message_uuid = t.uuid AND t.at <> c.last_message_at))",
     )
     .bind(newest.keys().copied().collect::<Vec<_>>())
     .bind(newest.values().map(|v| v.0).collect::<Vec<_>>())
