@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Row};
 use switchboard::domain::WebhookEventType;
 use switchboard::sim::SimHandle;
+use switchboard::sim::world::MsgType;
 use switchboard::webhooks::events;
 use uuid::Uuid;
 
@@ -58,10 +59,12 @@ struct Truth {
     messages: HashMap<Uuid, HashMap<Uuid, Msg>>,
     /// creator uuid → fan uuid → row
     chats: HashMap<Uuid, HashMap<Uuid, ChatRow>>,
-    /// creator uuid → (message uuid → price) of purchased PPVs, with who sent them
+    /// creator uuid → (message uuid → price) of purchased PPVs, with the team member the
+    /// attribution rules credit
     ppv: HashMap<Uuid, Vec<(Uuid, i64, Option<Uuid>)>>,
     /// creator uuid → tips (cents) since the world was generated
     tips: HashMap<Uuid, i64>,
+    tip_count: HashMap<Uuid, usize>,
 }
 
 fn truth(sim: &SimHandle) -> Truth {
@@ -71,6 +74,7 @@ fn truth(sim: &SimHandle) -> Truth {
         chats: HashMap::new(),
         ppv: HashMap::new(),
         tips: HashMap::new(),
+        tip_count: HashMap::new(),
     };
     for &c in &w.creators {
         let cu = w.user(c).uuid;
@@ -112,7 +116,9 @@ fn truth(sim: &SimHandle) -> Truth {
                     },
                 );
                 if let (Some(p), Some(_)) = (m.price, m.purchased_at) {
-                    ppv.push((m.uuid, i64::from(p), sent_by));
+                    // A mass message credits no team member (the attribution rules).
+                    let credited = if m.kind == MsgType::Broadcast { None } else { sent_by };
+                    ppv.push((m.uuid, i64::from(p), credited));
                 }
             }
         }
@@ -120,6 +126,7 @@ fn truth(sim: &SimHandle) -> Truth {
     for tip in &w.tips {
         let c = w.chats[tip.chat as usize].creator;
         *t.tips.entry(w.user(c).uuid).or_default() += i64::from(tip.amount);
+        *t.tip_count.entry(w.user(c).uuid).or_default() += 1;
     }
     t
 }
@@ -226,13 +233,14 @@ pub async fn sales(w: &World) -> anyhow::Result<Check> {
     .collect();
     for (cu, cid) in &w.creators {
         let rows = sqlx::query(
-            "SELECT message_uuid, gross_cents, team_member_uuid, credited_staff_id
+            "SELECT message_uuid, gross_cents, team_member_uuid, credited_staff_id, basis, basis_detail, amount_source
              FROM sales WHERE creator_id = $1 AND kind = 'ppv'",
         )
         .bind(cid)
         .fetch_all(&w.pool)
         .await?;
         let mut by_msg: HashMap<Uuid, Vec<i64>> = HashMap::new();
+        let mut credit: HashMap<Uuid, (String, String)> = HashMap::new();
         let mut per_tm_mirror: BTreeMap<String, i64> = BTreeMap::new();
         for r in &rows {
             let m: Option<Uuid> = r.get("message_uuid");
@@ -244,6 +252,18 @@ pub async fn sales(w: &World) -> anyhow::Result<Check> {
                 .map(|s| s.to_lowercase())
                 .or_else(|| staff.and_then(|s| mapped.get(&s)).map(Uuid::to_string))
                 .unwrap_or_else(|| "creator".to_owned());
+            credit.insert(
+                m.unwrap_or_default(),
+                (
+                    who.clone(),
+                    format!(
+                        "basis {} ({:?}), amount from {}",
+                        r.get::<String, _>("basis"),
+                        r.get::<Option<String>, _>("basis_detail"),
+                        r.get::<String, _>("amount_source")
+                    ),
+                ),
+            );
             *per_tm_mirror.entry(who).or_default() += g;
         }
         let mut per_tm_truth: BTreeMap<String, i64> = BTreeMap::new();
@@ -256,6 +276,14 @@ pub async fn sales(w: &World) -> anyhow::Result<Check> {
             *per_tm_truth
                 .entry(by.map_or_else(|| "creator".to_owned(), |u| u.to_string()))
                 .or_default() += price;
+            let want = by.map_or_else(|| "creator".to_owned(), |u| u.to_string());
+            if let Some((got, how)) = credit.get(m)
+                && *got != want
+            {
+                c.bad.push(format!(
+                    "creator {cu} PPV {m} ({price} ¢): credited to {got}, sent by {want} on Fanvue; {how}"
+                ));
+            }
             match by_msg.get(m).map(Vec::as_slice) {
                 Some([g]) if g == price => {}
                 other => c
@@ -282,8 +310,29 @@ pub async fn sales(w: &World) -> anyhow::Result<Check> {
         let truth_tips = t.tips.get(cu).copied().unwrap_or(0);
         c.compared += 1;
         if tips != truth_tips {
+            let rows = sqlx::query(
+                "SELECT s.gross_cents, s.occurred_at, s.amount_source, s.tip_id, s.earnings_line_id, s.fan_uuid
+                 FROM sales s WHERE s.creator_id = $1 AND s.kind = 'tip' ORDER BY s.occurred_at",
+            )
+            .bind(cid)
+            .fetch_all(&w.pool)
+            .await?;
+            let mut detail = Vec::new();
+            for r in rows {
+                detail.push(format!(
+                    "{}¢@{} from {} tip {:?} line {:?} fan {:?}",
+                    r.get::<i64, _>("gross_cents"),
+                    r.get::<DateTime<Utc>, _>("occurred_at").format("%m-%d %H:%M:%S%.3f"),
+                    r.get::<String, _>("amount_source"),
+                    r.get::<Option<i64>, _>("tip_id"),
+                    r.get::<Option<i64>, _>("earnings_line_id"),
+                    r.get::<Option<Uuid>, _>("fan_uuid"),
+                ));
+            }
             c.bad.push(format!(
-                "creator {cu} tips: sales {tips} ¢ truth {truth_tips} ¢"
+                "creator {cu} tips: sales {tips} ¢ truth {truth_tips} ¢ ({} truth tips); sales rows: {}",
+                t.tip_count.get(cu).copied().unwrap_or(0),
+                detail.join("; ")
             ));
         }
     }
@@ -397,7 +446,7 @@ pub async fn sends(w: &World, attempted: &[(String, String)]) -> anyhow::Result<
                 }
             }
             other => c.bad.push(format!(
-                "send {key} left {other} ({:?})",
+                "send {key} left {other}, {found} messages with its text on Fanvue ({:?})",
                 r.get::<Option<String>, _>("error")
             )),
         }
@@ -421,12 +470,23 @@ pub async fn leases(pool: &PgPool) -> anyhow::Result<Check> {
     c.compared = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sync_runs")
         .fetch_one(pool)
         .await? as u64;
+    // A run whose lease expired under it (stalled past `lease_secs`) ends with "lease lost":
+    // every write re-checks the lease in its transaction, so it wrote nothing after losing
+    // it, and its time may overlap its successor's. Any other overlap is two holders.
+    let lost: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE error LIKE 'lease lost%'")
+        .fetch_one(pool)
+        .await?;
+    if lost > 0 {
+        println!("leases: {lost} runs lost their lease (expired while stalled) and stopped writing");
+    }
     let rows = sqlx::query(
         "SELECT a.id AS a, b.id AS b, a.creator_id, a.worker AS wa, b.worker AS wb, a.kind AS ka, b.kind AS kb,
                 a.started_at AS sa, a.finished_at AS fa, b.started_at AS sb, b.finished_at AS fb
          FROM sync_runs a JOIN sync_runs b
            ON a.creator_id = b.creator_id AND a.id < b.id
           AND a.started_at < b.finished_at AND b.started_at < a.finished_at
+         WHERE a.error IS DISTINCT FROM 'lease lost: another worker owns this creator now'
+           AND b.error IS DISTINCT FROM 'lease lost: another worker owns this creator now'
          ORDER BY a.id LIMIT 20",
     )
     .fetch_all(pool)

@@ -155,13 +155,16 @@ pub async fn upsert_messages(
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[]) AS t(chat, at, uuid)
          WHERE c.id = t.chat
            AND (c.last_message_at IS NULL OR t.at > c.last_message_at
-                -- Fanvue's time for the recorded last message (a send is first
-                -- recorded with the local clock).
-                OR (c.last_message_uuid = t.uuid AND t.at <> c.last_message_at))",
+                -- The recorded last message is in this batch with Fanvue's
+                -- time (a send is first recorded with the local clock, which
+                -- may run ahead): the batch's newest is the last one.
+                OR (c.last_message_uuid = ANY($4)
+                    AND (c.last_message_uuid <> t.uuid OR c.last_message_at <> t.at)))",
     )
     .bind(newest.keys().copied().collect::<Vec<_>>())
     .bind(newest.values().map(|v| v.0).collect::<Vec<_>>())
     .bind(newest.values().map(|v| v.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|m| m.uuid).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     // Purchases reported before their message arrived join it now.

@@ -87,8 +87,10 @@ impl SyncEngine {
             }
         }
 
-        // Fetched above already: their newest messages carry the read state.
-        let fetched: HashSet<Uuid> = new_chats.iter().chain(&known).copied().collect();
+        // New chats were read in default mode above: their newest page
+        // carries the read state already. (Incremental reads only return
+        // what is newer than the cursor, so those chats still qualify.)
+        let fetched: HashSet<Uuid> = new_chats.iter().copied().collect();
         self.refresh_read_state(lease, stats, creator, &fetched)
             .await?;
 
