@@ -20,9 +20,9 @@
 //! `target/bench/soak.json`. Knobs: SOAK_PROFILE (`ci` or `full`, default `full`),
 //! BENCH_DATABASE_URL (the Postgres server), SOAK_KEEP_DB=1 (keep the scratch database).
 
-mod common;
 #[path = "soak/checks.rs"]
 mod checks;
+mod common;
 #[path = "soak/hostile.rs"]
 mod hostile;
 #[path = "soak/load.rs"]
@@ -72,12 +72,12 @@ fn profile() -> Profile {
             fans_per_creator: 200,
             messages_per_chat: 8,
             rate: 15.0,
-            phase_secs: 8,
-            outage_secs: 10,
+            phase_secs: 6,
+            outage_secs: 8,
             burst_429_secs: 3,
-            reconcile_secs: 15,
+            reconcile_secs: 10,
             lease_secs: 10,
-            converge_timeout_secs: 45,
+            converge_timeout_secs: 25,
             send_every_ms: 700,
         },
         _ => Profile {
@@ -142,18 +142,41 @@ struct Soak {
     hostile: hostile::Outcome,
 }
 
-const KEY_SERIES: &[(&str, &str, &[(&str, &str)])] = &[
-    ("accepted", "switchboard_webhook_deliveries_total", &[("result", "accepted")]),
-    ("duplicate", "switchboard_webhook_deliveries_total", &[("result", "duplicate")]),
-    ("rejected", "switchboard_webhook_deliveries_total", &[("result", "rejected")]),
+/// (column, metric name, label filter) of the series printed per phase.
+type KeySeries = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const KEY_SERIES: &[KeySeries] = &[
+    (
+        "accepted",
+        "switchboard_webhook_deliveries_total",
+        &[("result", "accepted")],
+    ),
+    (
+        "duplicate",
+        "switchboard_webhook_deliveries_total",
+        &[("result", "duplicate")],
+    ),
+    (
+        "rejected",
+        "switchboard_webhook_deliveries_total",
+        &[("result", "rejected")],
+    ),
     ("fanvue_requests", "switchboard_fanvue_requests_total", &[]),
     ("fanvue_429", "switchboard_fanvue_rate_limited_total", &[]),
 ];
 
 impl Soak {
     async fn scrape_both(&self) -> [Series; 2] {
-        let a = scrape::scrape(&self.inst[0].base()).await.unwrap_or_default();
-        let b = scrape::scrape(&self.inst[1].base()).await.unwrap_or_default();
+        let a = scrape::scrape(&self.inst[0].base())
+            .await
+            .unwrap_or_default();
+        let b = scrape::scrape(&self.inst[1].base())
+            .await
+            .unwrap_or_default();
         [a, b]
     }
 
@@ -165,7 +188,13 @@ impl Soak {
 
     /// Runs `secs` of load under whatever faults are on, sampling memory, and records the
     /// phase's figures.
-    async fn phase<F>(&mut self, name: &str, secs: u64, forced_429: bool, during: F) -> anyhow::Result<()>
+    async fn phase<F>(
+        &mut self,
+        name: &str,
+        secs: u64,
+        forced_429: bool,
+        during: F,
+    ) -> anyhow::Result<()>
     where
         F: AsyncFnOnce(&mut Soak) -> anyhow::Result<()>,
     {
@@ -190,16 +219,28 @@ impl Soak {
             events_per_sec: events as f64 / elapsed,
             sim_429: stats1.rate_limited.saturating_sub(stats0.rate_limited),
             forced_429,
-            sim_injected_errors: stats1.injected_errors.saturating_sub(stats0.injected_errors),
+            sim_injected_errors: stats1
+                .injected_errors
+                .saturating_sub(stats0.injected_errors),
             ..Default::default()
         };
         let route = [("route", "/webhooks/fanvue")];
         for i in 0..2 {
             f.intake_p50_ms[i] = after[i]
-                .quantile_since(&before[i], "switchboard_http_request_duration_seconds", &route, 0.5)
+                .quantile_since(
+                    &before[i],
+                    "switchboard_http_request_duration_seconds",
+                    &route,
+                    0.5,
+                )
                 .map(|s| s * 1000.0);
             f.intake_p99_ms[i] = after[i]
-                .quantile_since(&before[i], "switchboard_http_request_duration_seconds", &route, 0.99)
+                .quantile_since(
+                    &before[i],
+                    "switchboard_http_request_duration_seconds",
+                    &route,
+                    0.99,
+                )
                 .map(|s| s * 1000.0);
             let mut s: Vec<(String, f64)> = KEY_SERIES
                 .iter()
@@ -207,10 +248,19 @@ impl Soak {
                 .collect();
             let http5xx: f64 = ["500", "502", "503", "504"]
                 .iter()
-                .map(|st| after[i].delta(&before[i], "switchboard_http_requests_total", &[("status", st)]))
+                .map(|st| {
+                    after[i].delta(
+                        &before[i],
+                        "switchboard_http_requests_total",
+                        &[("status", st)],
+                    )
+                })
                 .sum();
             s.push(("http_5xx".into(), http5xx));
-            s.push(("webhook_lag_s".into(), after[i].sum("switchboard_webhook_lag_seconds", &[])));
+            s.push((
+                "webhook_lag_s".into(),
+                after[i].sum("switchboard_webhook_lag_seconds", &[]),
+            ));
             s.push((
                 "pool_in_use".into(),
                 after[i].sum("switchboard_db_pool_connections", &[("state", "in_use")]),
@@ -242,10 +292,11 @@ impl Soak {
         let mut done = None;
         while t.elapsed() < timeout {
             self.sample_rss();
-            let have: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE uuid = ANY($1)")
-                .bind(&wanted)
-                .fetch_one(&self.w.pool)
-                .await?;
+            let have: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM messages WHERE uuid = ANY($1)")
+                    .bind(&wanted)
+                    .fetch_one(&self.w.pool)
+                    .await?;
             let open: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM webhook_events WHERE status IN ('pending', 'processing') AND received_at <= $1",
             )
@@ -290,7 +341,10 @@ async fn wait_backfill(soak: &mut Soak, timeout: Duration) -> anyhow::Result<f64
             return Ok(t.elapsed().as_secs_f64());
         }
         if t.elapsed() > timeout {
-            anyhow::bail!("backfill not done within {} s ({left} creators left)", timeout.as_secs());
+            anyhow::bail!(
+                "backfill not done within {} s ({left} creators left)",
+                timeout.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -312,10 +366,26 @@ async fn reconnect(w: &World, creator: usize) -> anyhow::Result<()> {
     let (uuid, id) = w.creators[creator];
     let t = w
         .sim
-        .issue_token(&uuid.to_string(), &["openid", "offline_access", "offline", "read:self", "read:chat", "write:chat", "read:fan", "read:insights", "read:media"])
+        .issue_token(
+            &uuid.to_string(),
+            &[
+                "openid",
+                "offline_access",
+                "offline",
+                "read:self",
+                "read:chat",
+                "write:chat",
+                "read:fan",
+                "read:insights",
+                "read:media",
+            ],
+        )
         .context("token for the reconnect")?;
     let cipher = TokenCipher::new(&w.settings.secret_key);
-    let access = cipher.encrypt(&SecretString::from(t.access_token.clone()), &access_context(id))?;
+    let access = cipher.encrypt(
+        &SecretString::from(t.access_token.clone()),
+        &access_context(id),
+    )?;
     let refresh = match &t.refresh_token {
         Some(r) => Some(cipher.encrypt(&SecretString::from(r.clone()), &refresh_context(id))?),
         None => None,
@@ -353,7 +423,11 @@ async fn main() -> anyhow::Result<()> {
     };
     tl.log(format!("soak profile {}: setting up", profile.name));
     let w = setup::world(&profile).await?;
-    let chats_total: usize = w.creators.iter().map(|(u, _)| w.sim.fan_uuids(u).len()).sum();
+    let chats_total: usize = w
+        .creators
+        .iter()
+        .map(|(u, _)| w.sim.fan_uuids(u).len())
+        .sum();
     let msgs_total = w.sim.sim().world.read().messages.len();
     tl.log(format!(
         "simulator: {} creators, {chats_total} chats, {msgs_total} messages, {} team members mapped to staff; database {}",
@@ -416,9 +490,17 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     let p_secs = s.profile.phase_secs;
     // Start both; kill B while it holds a backfill lease, restart it.
     s.inst[0].start().await?;
-    s.tl.log(format!("instance-a up on {} (pid {:?})", s.inst[0].base(), s.inst[0].pid()));
+    s.tl.log(format!(
+        "instance-a up on {} (pid {:?})",
+        s.inst[0].base(),
+        s.inst[0].pid()
+    ));
     s.inst[1].start().await?;
-    s.tl.log(format!("instance-b up on {} (pid {:?})", s.inst[1].base(), s.inst[1].pid()));
+    s.tl.log(format!(
+        "instance-b up on {} (pid {:?})",
+        s.inst[1].base(),
+        s.inst[1].pid()
+    ));
     let t = Instant::now();
     let pid_b = s.inst[1].pid().unwrap_or(0);
     while !holds_lease(&s.w.pool, pid_b).await? && t.elapsed() < Duration::from_secs(10) {
@@ -426,7 +508,9 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     }
     let held = holds_lease(&s.w.pool, pid_b).await?;
     s.inst[1].kill9()?;
-    s.tl.log(format!("fault: kill -9 instance-b mid-backfill (held a lease: {held})"));
+    s.tl.log(format!(
+        "fault: kill -9 instance-b mid-backfill (held a lease: {held})"
+    ));
     tokio::time::sleep(Duration::from_secs(2)).await;
     s.inst[1].start().await?;
     s.inst[1].restarts += 1;
@@ -439,9 +523,16 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         .fetch_all(&s.w.pool)
         .await?;
     let chats = Arc::new(chats);
-    let mut tasks = vec![load::spawn_activity(s.w.sim.sim().clone(), s.load.clone(), s.profile.rate)];
+    let mut tasks = vec![load::spawn_activity(
+        s.w.sim.sim().clone(),
+        s.load.clone(),
+        s.profile.rate,
+    )];
     let every = Duration::from_millis(s.profile.send_every_ms);
-    for (k, (inst, staff)) in [(0usize, 1usize), (1, 2), (0, 3), (1, 3)].iter().enumerate() {
+    for (k, (inst, staff)) in [(0usize, 1usize), (1, 2), (0, 3), (1, 3)]
+        .iter()
+        .enumerate()
+    {
         tasks.push(load::spawn_sender(
             s.inst[*inst].base(),
             s.w.staff[*staff].email.clone(),
@@ -451,26 +542,41 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             k as u64 + 1,
         ));
     }
-    tasks.push(load::spawn_dashboard(s.inst[0].base(), s.w.staff[1].email.clone(), s.load.clone(), Duration::from_secs(2)));
-    tasks.push(load::spawn_dashboard(s.inst[1].base(), s.w.staff[2].email.clone(), s.load.clone(), Duration::from_secs(2)));
+    tasks.push(load::spawn_dashboard(
+        s.inst[0].base(),
+        s.w.staff[1].email.clone(),
+        s.load.clone(),
+        Duration::from_secs(2),
+    ));
+    tasks.push(load::spawn_dashboard(
+        s.inst[1].base(),
+        s.w.staff[2].email.clone(),
+        s.load.clone(),
+        Duration::from_secs(2),
+    ));
     s.load.activity_on.store(true, Ordering::Relaxed);
     s.load.sends_on.store(true, Ordering::Relaxed);
 
     s.phase("steady", p_secs, false, async |_| Ok(())).await?;
     s.converge("steady load").await?;
 
-    s.phase("webhook drop 30% / duplicate 20% / reorder", p_secs, false, async |s| {
-        s.faults(
-            "webhook drop 0.3, duplicate 0.2, reorder on",
-            FaultsPatch {
-                webhook_drop_rate: Some(0.3),
-                webhook_duplicate_rate: Some(0.2),
-                webhook_reorder: Some(true),
-                ..Default::default()
-            },
-        );
-        Ok(())
-    })
+    s.phase(
+        "webhook drop 30% / duplicate 20% / reorder",
+        p_secs,
+        false,
+        async |s| {
+            s.faults(
+                "webhook drop 0.3, duplicate 0.2, reorder on",
+                FaultsPatch {
+                    webhook_drop_rate: Some(0.3),
+                    webhook_duplicate_rate: Some(0.2),
+                    webhook_reorder: Some(true),
+                    ..Default::default()
+                },
+            );
+            Ok(())
+        },
+    )
     .await?;
     s.faults(
         "webhook drop/duplicate/reorder off",
@@ -485,46 +591,87 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
 
     let outage = s.profile.outage_secs;
     s.phase("webhook outage", outage, false, async |s| {
-        s.faults("webhook outage (deliveries paused)", FaultsPatch { webhook_paused: Some(true), ..Default::default() });
+        s.faults(
+            "webhook outage (deliveries paused)",
+            FaultsPatch {
+                webhook_paused: Some(true),
+                ..Default::default()
+            },
+        );
         Ok(())
     })
     .await?;
-    s.faults("webhook outage over", FaultsPatch { webhook_paused: Some(false), ..Default::default() });
+    s.faults(
+        "webhook outage over",
+        FaultsPatch {
+            webhook_paused: Some(false),
+            ..Default::default()
+        },
+    );
     s.converge("webhook outage").await?;
 
     s.phase("API 5xx 10%", p_secs, false, async |s| {
-        s.faults("API 5xx at 10 %", FaultsPatch { api_error_rate: Some(0.1), ..Default::default() });
+        s.faults(
+            "API 5xx at 10 %",
+            FaultsPatch {
+                api_error_rate: Some(0.1),
+                ..Default::default()
+            },
+        );
         Ok(())
     })
     .await?;
-    s.faults("API 5xx off", FaultsPatch { api_error_rate: Some(0.0), ..Default::default() });
+    s.faults(
+        "API 5xx off",
+        FaultsPatch {
+            api_error_rate: Some(0.0),
+            ..Default::default()
+        },
+    );
     s.converge("API 5xx").await?;
 
     let burst = s.profile.burst_429_secs;
     s.phase("forced 429 burst", burst, true, async |s| {
-        s.faults("forced 429 burst", FaultsPatch { force_429: Some(true), ..Default::default() });
+        s.faults(
+            "forced 429 burst",
+            FaultsPatch {
+                force_429: Some(true),
+                ..Default::default()
+            },
+        );
         Ok(())
     })
     .await?;
-    s.faults("forced 429 off", FaultsPatch { force_429: Some(false), ..Default::default() });
-    s.phase("after the 429 burst", p_secs.min(5), false, async |_| Ok(())).await?;
+    s.faults(
+        "forced 429 off",
+        FaultsPatch {
+            force_429: Some(false),
+            ..Default::default()
+        },
+    );
     s.converge("forced 429 burst").await?;
 
-    s.phase("kill -9 instance-a in a webhook burst", p_secs, false, async |s| {
-        let n = s.w.sim.generate_activity(300);
-        s.load.events.fetch_add(n as u64, Ordering::Relaxed);
-        s.tl.log(format!("webhook burst: {n} events"));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        s.inst[0].kill9()?;
-        s.tl.log("fault: kill -9 instance-a");
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        s.inst[0].start().await?;
-        s.inst[0].restarts += 1;
-        s.tl.log(format!("instance-a restarted (pid {:?})", s.inst[0].pid()));
-        Ok(())
-    })
+    s.phase(
+        "kill -9 instance-a in a webhook burst",
+        p_secs,
+        false,
+        async |s| {
+            let n = s.w.sim.generate_activity(300);
+            s.load.events.fetch_add(n as u64, Ordering::Relaxed);
+            s.tl.log(format!("webhook burst: {n} events"));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            s.inst[0].kill9()?;
+            s.tl.log("fault: kill -9 instance-a");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            s.inst[0].start().await?;
+            s.inst[0].restarts += 1;
+            s.tl.log(format!("instance-a restarted (pid {:?})", s.inst[0].pid()));
+            Ok(())
+        },
+    )
     .await?;
-    s.converge("kill -9 of instance-a (claims wait out their expiry)").await?;
+    s.converge("kill -9 of instance-a (claims wait out their expiry)")
+        .await?;
 
     s.phase("hostile input burst", 3, false, async |s| {
         s.tl.log("fault: hostile input burst to both instances");
@@ -532,7 +679,9 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         s.hostile = hostile::burst(&bases, s.w.sim.webhook_secret(), &s.w.creators).await;
         s.tl.log(format!(
             "hostile: {} sent, {} answered 4xx, {} otherwise",
-            s.hostile.sent, s.hostile.refused_4xx, s.hostile.other.len()
+            s.hostile.sent,
+            s.hostile.refused_4xx,
+            s.hostile.other.len()
         ));
         Ok(())
     })
@@ -548,27 +697,35 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     .await?;
     s.converge("token expiry").await?;
 
-    s.phase("revoked creator token and reconnect", p_secs, false, async |s| {
-        let who = s.w.creators[0].0.to_string();
-        let n = s.w.sim.revoke_tokens(Some(&who));
-        s.tl.log(format!("fault: creator 0's tokens revoked ({n})"));
-        let t = Instant::now();
-        let mut status = String::new();
-        while t.elapsed() < Duration::from_secs(20) {
-            status = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
-                .bind(s.w.creators[0].1)
-                .fetch_one(&s.w.pool)
-                .await?;
-            if status == "needs_reauth" {
-                break;
+    s.phase(
+        "revoked creator token and reconnect",
+        p_secs,
+        false,
+        async |s| {
+            let who = s.w.creators[0].0.to_string();
+            let n = s.w.sim.revoke_tokens(Some(&who));
+            s.tl.log(format!("fault: creator 0's tokens revoked ({n})"));
+            let t = Instant::now();
+            let mut status = String::new();
+            while t.elapsed() < Duration::from_secs(20) {
+                status = sqlx::query_scalar("SELECT status FROM creators WHERE id = $1")
+                    .bind(s.w.creators[0].1)
+                    .fetch_one(&s.w.pool)
+                    .await?;
+                if status == "needs_reauth" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        s.tl.log(format!("creator 0 status {status} after {:.1} s", t.elapsed().as_secs_f64()));
-        reconnect(&s.w, 0).await?;
-        s.tl.log("creator 0 reconnected");
-        Ok(())
-    })
+            s.tl.log(format!(
+                "creator 0 status {status} after {:.1} s",
+                t.elapsed().as_secs_f64()
+            ));
+            reconnect(&s.w, 0).await?;
+            s.tl.log("creator 0 reconnected");
+            Ok(())
+        },
+    )
     .await?;
     s.converge("revoke and reconnect").await?;
 
@@ -581,7 +738,11 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             load::pool_storm(&a, &e1, 32, 3),
             load::pool_storm(&b, &e2, 32, 3)
         );
-        s.tl.log(format!("pool storm: {} answered 200, {} not", ok_a + ok_b, err_a + err_b));
+        s.tl.log(format!(
+            "pool storm: {} answered 200, {} not",
+            ok_a + ok_b,
+            err_a + err_b
+        ));
         Ok(())
     })
     .await?;
@@ -593,7 +754,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     s.w.sim.set_faults(Default::default());
     s.tl.log("quiesce: faults off, activity and sends stopped");
     // In-flight deliveries (retries with backoff) finish within their 7.5 s schedule.
-    tokio::time::sleep(Duration::from_secs(9)).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
     // A send whose answer never came stays `unknown` for its 10-minute match window, then
     // the next sync settles it. Rather than wait, the soak moves each such row's window to
     // its end (created 601 s ago): a message sent for it in the seconds after the request
@@ -606,7 +767,9 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     .await?
     .rows_affected();
     if aged > 0 {
-        s.tl.log(format!("quiesce: {aged} unknown sends moved to the end of their match window"));
+        s.tl.log(format!(
+            "quiesce: {aged} unknown sends moved to the end of their match window"
+        ));
     }
     let asked = Utc::now();
     sqlx::query("UPDATE sync_state SET reconcile_requested_at = now(), next_reconcile_at = now()")
@@ -631,12 +794,17 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             break;
         }
         if t.elapsed() > Duration::from_secs(120) {
-            s.tl.log(format!("quiesce: {left} creators not reconciled, {open} webhook events open after 120 s"));
+            s.tl.log(format!(
+                "quiesce: {left} creators not reconciled, {open} webhook events open after 120 s"
+            ));
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    s.tl.log(format!("quiesce: reconciled and drained in {:.1} s", t.elapsed().as_secs_f64()));
+    s.tl.log(format!(
+        "quiesce: reconciled and drained in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
     s.load.stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = t.await;
@@ -645,7 +813,12 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
 
     // Checks.
     let (mc, cc) = checks::mirror(&s.w).await?;
-    let mut all = vec![mc, cc, checks::sales(&s.w).await?, checks::webhooks(&s.w).await?];
+    let mut all = vec![
+        mc,
+        cc,
+        checks::sales(&s.w).await?,
+        checks::webhooks(&s.w).await?,
+    ];
     let attempted = s.load.attempted.lock().clone();
     all.push(checks::sends(&s.w, &attempted).await?);
     let mut self_429 = checks::Check {
@@ -655,7 +828,9 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     };
     for p in &s.phases {
         if !p.forced_429 && p.sim_429 > 0 {
-            self_429.bad.push(format!("phase {:?}: {} 429s", p.name, p.sim_429));
+            self_429
+                .bad
+                .push(format!("phase {:?}: {} 429s", p.name, p.sim_429));
         }
     }
     all.push(self_429);
@@ -676,7 +851,15 @@ fn print_report(s: &Soak, checks: &[checks::Check]) {
     let _ = writeln!(
         out,
         "{:<44} {:>6} {:>7} {:>8} {:>15} {:>15} {:>9} {:>5} {:>5}",
-        "phase", "secs", "events", "ev/s", "intake p50 A/B", "intake p99 A/B", "converge", "429", "5xx"
+        "phase",
+        "secs",
+        "events",
+        "ev/s",
+        "intake p50 A/B",
+        "intake p99 A/B",
+        "converge",
+        "429",
+        "5xx"
     );
     for p in &s.phases {
         let _ = writeln!(
@@ -688,7 +871,8 @@ fn print_report(s: &Soak, checks: &[checks::Check]) {
             p.events_per_sec,
             format!("{}/{}", ms(p.intake_p50_ms[0]), ms(p.intake_p50_ms[1])),
             format!("{}/{}", ms(p.intake_p99_ms[0]), ms(p.intake_p99_ms[1])),
-            p.converge_secs.map_or("–".to_owned(), |c| format!("{c:.1}s")),
+            p.converge_secs
+                .map_or("–".to_owned(), |c| format!("{c:.1}s")),
             p.sim_429,
             p.sim_injected_errors,
         );
@@ -701,7 +885,13 @@ fn print_report(s: &Soak, checks: &[checks::Check]) {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let _ = writeln!(out, "{:<44} {} | {}", p.name, fmt(&p.series[0]), fmt(&p.series[1]));
+        let _ = writeln!(
+            out,
+            "{:<44} {} | {}",
+            p.name,
+            fmt(&p.series[0]),
+            fmt(&p.series[1])
+        );
     }
     let _ = writeln!(out, "\n== memory ==");
     for i in &s.inst {
@@ -722,7 +912,11 @@ fn print_report(s: &Soak, checks: &[checks::Check]) {
         s.load.dashboard_err.load(Ordering::Relaxed)
     );
     let _ = writeln!(out, "\n== checks ==");
-    let _ = writeln!(out, "{:<66} {:>9} {:>9}  result", "check", "compared", "bad");
+    let _ = writeln!(
+        out,
+        "{:<66} {:>9} {:>9}  result",
+        "check", "compared", "bad"
+    );
     for c in checks {
         let _ = writeln!(
             out,

@@ -117,7 +117,11 @@ fn truth(sim: &SimHandle) -> Truth {
                 );
                 if let (Some(p), Some(_)) = (m.price, m.purchased_at) {
                     // A mass message credits no team member (the attribution rules).
-                    let credited = if m.kind == MsgType::Broadcast { None } else { sent_by };
+                    let credited = if m.kind == MsgType::Broadcast {
+                        None
+                    } else {
+                        sent_by
+                    };
                     ppv.push((m.uuid, i64::from(p), credited));
                 }
             }
@@ -165,7 +169,9 @@ pub async fn mirror(w: &World) -> anyhow::Result<(Check, Check)> {
         for (uuid, tm) in truth_msgs {
             mc.compared += 1;
             match mirror.get(uuid) {
-                None => mc.bad.push(format!("creator {cu} message {uuid}: missing in the mirror ({tm:?})")),
+                None => mc.bad.push(format!(
+                    "creator {cu} message {uuid}: missing in the mirror ({tm:?})"
+                )),
                 Some(mm) if mm != tm => mc.bad.push(format!(
                     "creator {cu} message {uuid}: mirror {mm:?} truth {tm:?}"
                 )),
@@ -174,7 +180,9 @@ pub async fn mirror(w: &World) -> anyhow::Result<(Check, Check)> {
         }
         for uuid in mirror.keys() {
             if !truth_msgs.contains_key(uuid) {
-                mc.bad.push(format!("creator {cu} message {uuid}: in the mirror, not on Fanvue"));
+                mc.bad.push(format!(
+                    "creator {cu} message {uuid}: in the mirror, not on Fanvue"
+                ));
             }
         }
         let rows = sqlx::query(
@@ -200,7 +208,9 @@ pub async fn mirror(w: &World) -> anyhow::Result<(Check, Check)> {
             };
             cc.compared += 1;
             match truth_chats.get(&fan) {
-                None => cc.bad.push(format!("creator {cu} chat {fan}: in the mirror, not on Fanvue")),
+                None => cc.bad.push(format!(
+                    "creator {cu} chat {fan}: in the mirror, not on Fanvue"
+                )),
                 Some(tr) if *tr != mrow => cc.bad.push(format!(
                     "creator {cu} chat {fan}: mirror {mrow:?} truth {tr:?}"
                 )),
@@ -209,7 +219,8 @@ pub async fn mirror(w: &World) -> anyhow::Result<(Check, Check)> {
         }
         for fan in truth_chats.keys() {
             if !seen.contains(fan) {
-                cc.bad.push(format!("creator {cu} chat {fan}: missing in the mirror"));
+                cc.bad
+                    .push(format!("creator {cu} chat {fan}: missing in the mirror"));
             }
         }
     }
@@ -286,14 +297,16 @@ pub async fn sales(w: &World) -> anyhow::Result<Check> {
             }
             match by_msg.get(m).map(Vec::as_slice) {
                 Some([g]) if g == price => {}
-                other => c
-                    .bad
-                    .push(format!("creator {cu} PPV {m}: truth {price} ¢, sales rows {other:?}")),
+                other => c.bad.push(format!(
+                    "creator {cu} PPV {m}: truth {price} ¢, sales rows {other:?}"
+                )),
             }
         }
         for m in by_msg.keys() {
             if !truth_set.contains(m) {
-                c.bad.push(format!("creator {cu} PPV sale {m}: not a purchase on Fanvue"));
+                c.bad.push(format!(
+                    "creator {cu} PPV sale {m}: not a purchase on Fanvue"
+                ));
             }
         }
         if per_tm_mirror != per_tm_truth {
@@ -322,7 +335,8 @@ pub async fn sales(w: &World) -> anyhow::Result<Check> {
                 detail.push(format!(
                     "{}¢@{} from {} tip {:?} line {:?} fan {:?}",
                     r.get::<i64, _>("gross_cents"),
-                    r.get::<DateTime<Utc>, _>("occurred_at").format("%m-%d %H:%M:%S%.3f"),
+                    r.get::<DateTime<Utc>, _>("occurred_at")
+                        .format("%m-%d %H:%M:%S%.3f"),
                     r.get::<String, _>("amount_source"),
                     r.get::<Option<i64>, _>("tip_id"),
                     r.get::<Option<i64>, _>("earnings_line_id"),
@@ -355,13 +369,17 @@ pub async fn webhooks(w: &World) -> anyhow::Result<Check> {
             continue;
         }
         let Some(t) = WebhookEventType::from_topic(d.event) else {
-            c.bad.push(format!("delivery {} of unknown topic {}", d.event_id, d.event));
+            c.bad.push(format!(
+                "delivery {} of unknown topic {}",
+                d.event_id, d.event
+            ));
             continue;
         };
         let key = match events::parse(t, d.body.as_bytes()) {
             Ok(p) => p.natural_key,
             Err(e) => {
-                c.bad.push(format!("delivery {}: body not parsed: {e}", d.event_id));
+                c.bad
+                    .push(format!("delivery {}: body not parsed: {e}", d.event_id));
                 continue;
             }
         };
@@ -377,11 +395,10 @@ pub async fn webhooks(w: &World) -> anyhow::Result<Check> {
             )),
         }
     }
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM webhook_events WHERE status NOT IN ('processed')",
-    )
-    .fetch_one(&w.pool)
-    .await?;
+    let open: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE status NOT IN ('processed')")
+            .fetch_one(&w.pool)
+            .await?;
     if open > 0 {
         let rows = sqlx::query(
             "SELECT id, event_type, status, attempts, error FROM webhook_events WHERE status <> 'processed' ORDER BY id LIMIT 20",
@@ -442,7 +459,8 @@ pub async fn sends(w: &World, attempted: &[(String, String)]) -> anyhow::Result<
             }
             "failed" => {
                 if found != 0 {
-                    c.bad.push(format!("send {key} failed but {found} messages on Fanvue"));
+                    c.bad
+                        .push(format!("send {key} failed but {found} messages on Fanvue"));
                 }
             }
             other => c.bad.push(format!(
@@ -453,10 +471,13 @@ pub async fn sends(w: &World, attempted: &[(String, String)]) -> anyhow::Result<
     }
     for (text, uuids) in &on_fanvue {
         if uuids.len() > 1 {
-            c.bad.push(format!("{text:?}: {} messages on Fanvue", uuids.len()));
+            c.bad
+                .push(format!("{text:?}: {} messages on Fanvue", uuids.len()));
         }
         if !sent_texts.contains(text) {
-            c.bad.push(format!("{text:?} is on Fanvue but its ledger row is not sent"));
+            c.bad.push(format!(
+                "{text:?} is on Fanvue but its ledger row is not sent"
+            ));
         }
     }
     let keys: HashSet<&str> = attempted.iter().map(|(k, _)| k.as_str()).collect();
@@ -473,11 +494,14 @@ pub async fn leases(pool: &PgPool) -> anyhow::Result<Check> {
     // A run whose lease expired under it (stalled past `lease_secs`) ends with "lease lost":
     // every write re-checks the lease in its transaction, so it wrote nothing after losing
     // it, and its time may overlap its successor's. Any other overlap is two holders.
-    let lost: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE error LIKE 'lease lost%'")
-        .fetch_one(pool)
-        .await?;
+    let lost: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE error LIKE 'lease lost%'")
+            .fetch_one(pool)
+            .await?;
     if lost > 0 {
-        println!("leases: {lost} runs lost their lease (expired while stalled) and stopped writing");
+        println!(
+            "leases: {lost} runs lost their lease (expired while stalled) and stopped writing"
+        );
     }
     let rows = sqlx::query(
         "SELECT a.id AS a, b.id AS b, a.creator_id, a.worker AS wa, b.worker AS wb, a.kind AS ka, b.kind AS kb,

@@ -51,15 +51,50 @@ pub async fn burst(bases: &[String; 2], secret: &str, creators: &[(Uuid, Creator
                 "x".repeat(300 * 1024)
             );
             let cases: Vec<(&str, String, Option<String>, Option<&str>)> = vec![
-                ("forged signature", body.clone(), Some(signature::sign(&forged, now, body.as_bytes())), None),
-                ("stale signature", body.clone(), Some(signature::sign(&good, now - 3600, body.as_bytes())), None),
+                (
+                    "forged signature",
+                    body.clone(),
+                    Some(signature::sign(&forged, now, body.as_bytes())),
+                    None,
+                ),
+                (
+                    "stale signature",
+                    body.clone(),
+                    Some(signature::sign(&good, now - 3600, body.as_bytes())),
+                    None,
+                ),
                 ("missing signature", body.clone(), None, None),
-                ("malformed JSON", format!("{{\"marker\":\"{marker}\",,"), None, None),
+                (
+                    "malformed JSON",
+                    format!("{{\"marker\":\"{marker}\",,"),
+                    None,
+                    None,
+                ),
                 ("oversize body", oversize, None, None),
-                ("unknown event type", format!(r#"{{"marker":"{marker}","kind":"something.new"}}"#), None, None),
-                ("topic disagrees with body", body.clone(), None, Some("message.read")),
-                ("NUL in body", body.replace(&marker, &format!("{marker}\\u0000")), None, None),
-                ("malformed message.received", format!(r#"{{"messageUuid":"{marker}","recipientUuid":"{creator}"}}"#), None, None),
+                (
+                    "unknown event type",
+                    format!(r#"{{"marker":"{marker}","kind":"something.new"}}"#),
+                    None,
+                    None,
+                ),
+                (
+                    "topic disagrees with body",
+                    body.clone(),
+                    None,
+                    Some("message.read"),
+                ),
+                (
+                    "NUL in body",
+                    body.replace(&marker, &format!("{marker}\\u0000")),
+                    None,
+                    None,
+                ),
+                (
+                    "malformed message.received",
+                    format!(r#"{{"messageUuid":"{marker}","recipientUuid":"{creator}"}}"#),
+                    None,
+                    None,
+                ),
             ];
             for (name, body, sig, topic) in cases {
                 let sig = sig.unwrap_or_else(|| {
@@ -86,12 +121,16 @@ pub async fn burst(bases: &[String; 2], secret: &str, creators: &[(Uuid, Creator
                         out.refused_4xx += 1;
                         out.unlogged += 1;
                     }
-                    Ok(r) if name == "oversize body" => {
-                        out.other.push((format!("{name} (round {round})"), r.status().to_string()))
-                    }
+                    Ok(r) if name == "oversize body" => out
+                        .other
+                        .push((format!("{name} (round {round})"), r.status().to_string())),
                     Ok(r) if r.status().is_client_error() => out.refused_4xx += 1,
-                    Ok(r) => out.other.push((format!("{name} (round {round})"), r.status().to_string())),
-                    Err(e) => out.other.push((format!("{name} (round {round})"), e.to_string())),
+                    Ok(r) => out
+                        .other
+                        .push((format!("{name} (round {round})"), r.status().to_string())),
+                    Err(e) => out
+                        .other
+                        .push((format!("{name} (round {round})"), e.to_string())),
                 }
             }
         }
@@ -121,12 +160,14 @@ pub async fn check(pool: &PgPool, o: &Outcome) -> anyhow::Result<Check> {
     .fetch_one(pool)
     .await?;
     if stored > 0 {
-        c.bad.push(format!("{stored} hostile bodies stored in webhook_events"));
+        c.bad
+            .push(format!("{stored} hostile bodies stored in webhook_events"));
     }
-    let msgs: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE text LIKE '%' || $1 || '%'")
-        .bind(&o.marker)
-        .fetch_one(pool)
-        .await?;
+    let msgs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE text LIKE '%' || $1 || '%'")
+            .bind(&o.marker)
+            .fetch_one(pool)
+            .await?;
     if msgs > 0 {
         c.bad.push(format!("{msgs} hostile messages in the mirror"));
     }

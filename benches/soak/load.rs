@@ -35,7 +35,12 @@ pub async fn login(base: &str, email: &str) -> anyhow::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
         .build()?;
-    let page = client.get(format!("{base}/login")).send().await?.text().await?;
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let csrf = csrf_in(&page).context("login page has a CSRF token")?;
     let r = client
         .post(format!("{base}/login"))
@@ -198,6 +203,8 @@ pub async fn pool_storm(base: &str, email: &str, n: usize, secs: u64) -> (u64, u
     let Ok(c) = login(base, email).await else {
         return (0, 0);
     };
+    // A short client timeout: the storm is the load, not a wait for each answer.
+    let timeout = Duration::from_secs(5);
     let ok = Arc::new(AtomicU64::new(0));
     let err = Arc::new(AtomicU64::new(0));
     let until = std::time::Instant::now() + Duration::from_secs(secs);
@@ -208,7 +215,7 @@ pub async fn pool_storm(base: &str, email: &str, n: usize, secs: u64) -> (u64, u
         let (ok, err) = (ok.clone(), err.clone());
         tasks.push(tokio::spawn(async move {
             while std::time::Instant::now() < until {
-                match c.get(&url).send().await {
+                match c.get(&url).timeout(timeout).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         ok.fetch_add(1, Ordering::Relaxed);

@@ -120,6 +120,8 @@ impl Series {
         if total <= 0.0 {
             return None;
         }
-        diff.iter().find(|(_, c)| *c >= q * total).map(|(le, _)| *le)
+        diff.iter()
+            .find(|(_, c)| *c >= q * total)
+            .map(|(le, _)| *le)
     }
 }

@@ -86,9 +86,21 @@ pub async fn world(p: &Profile) -> anyhow::Result<World> {
     let pool = store::connect_and_migrate(opts, 8).await?;
     let people: Vec<(String, String, Role)> = vec![
         ("owner@soak.test".into(), "Owner".into(), Role::Owner),
-        ("manager1@soak.test".into(), "Manager One".into(), Role::Manager),
-        ("manager2@soak.test".into(), "Manager Two".into(), Role::Manager),
-        ("manager3@soak.test".into(), "Manager Three".into(), Role::Manager),
+        (
+            "manager1@soak.test".into(),
+            "Manager One".into(),
+            Role::Manager,
+        ),
+        (
+            "manager2@soak.test".into(),
+            "Manager Two".into(),
+            Role::Manager,
+        ),
+        (
+            "manager3@soak.test".into(),
+            "Manager Three".into(),
+            Role::Manager,
+        ),
     ];
     let rows: Vec<(&str, &str, Role, SecretString)> = people
         .iter()
@@ -108,8 +120,13 @@ pub async fn world(p: &Profile) -> anyhow::Result<World> {
     let members = sim.team_member_uuids();
     let mut mapped = Vec::new();
     for (tm, s) in members.iter().zip(staff.iter().skip(1)).take(2) {
-        store::staff::set_fanvue_user_uuid(&pool, agency, s.id, Some(FanvueUserUuid::parse(&tm.to_string())?))
-            .await?;
+        store::staff::set_fanvue_user_uuid(
+            &pool,
+            agency,
+            s.id,
+            Some(FanvueUserUuid::parse(&tm.to_string())?),
+        )
+        .await?;
         mapped.push((*tm, s.id));
     }
     let cipher = TokenCipher::new(&settings.secret_key);
@@ -203,11 +220,7 @@ impl Instance {
     }
 
     /// Writes the instance's configuration file (web, sync and webhook workers on).
-    pub fn configure(
-        name: &'static str,
-        w: &World,
-        p: &Profile,
-    ) -> anyhow::Result<Instance> {
+    pub fn configure(name: &'static str, w: &World, p: &Profile) -> anyhow::Result<Instance> {
         let port = free_port()?;
         let dir = out_dir();
         std::fs::create_dir_all(&dir)?;
@@ -293,7 +306,11 @@ token = "{METRICS_TOKEN}"
             if let Some(c) = self.child.as_mut()
                 && let Some(status) = c.try_wait()?
             {
-                bail!("{} exited at start: {status} (see {})", self.name, self.log.display());
+                bail!(
+                    "{} exited at start: {status} (see {})",
+                    self.name,
+                    self.log.display()
+                );
             }
             if let Ok(r) = client.get(format!("{}/healthz", self.base())).send().await
                 && r.status().is_success()

@@ -14,8 +14,8 @@ use switchboard::domain::{CreatorId, StaffId};
 use switchboard::fanvue::models::{Message, SendMessage};
 use switchboard::fanvue::{CallAuth, FanvueClient, Priority};
 use switchboard::sim::{EventKind, FaultsPatch};
-use switchboard::sync::SyncEngine;
 use switchboard::store;
+use switchboard::sync::SyncEngine;
 use switchboard::webhooks::process;
 use uuid::Uuid;
 
@@ -803,9 +803,15 @@ async fn a_tip_event_and_its_earnings_line_written_at_once_make_one_sale() {
             transaction_order_status: None,
             raw: serde_json::json!({}),
         };
-        store::earnings::insert_lines(&mut tx, agency, creator, store::earnings::Feed::Earnings, &[line])
-            .await
-            .unwrap();
+        store::earnings::insert_lines(
+            &mut tx,
+            agency,
+            creator,
+            store::earnings::Feed::Earnings,
+            &[line],
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     });
     tokio::time::sleep(Duration::from_millis(300)).await;

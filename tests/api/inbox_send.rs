@@ -1569,7 +1569,12 @@ async fn opening_a_thread_marks_it_read_only_when_the_agency_asks() {
 async fn reconcile_gives_a_sent_message_and_its_chat_fanvues_time() {
     let Inbox { c, chat, .. } = inbox().await;
     let k = key();
-    let r = post_send(&c.admin, chat, &[("idempotency_key", &k), ("text", "what time is it")]).await;
+    let r = post_send(
+        &c.admin,
+        chat,
+        &[("idempotency_key", &k), ("text", "what time is it")],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let uuid = ledger(&c.app, &k).await.message_uuid.expect("sent");
     // The send is recorded with the local clock, which may run ahead of
@@ -1579,11 +1584,13 @@ async fn reconcile_gives_a_sent_message_and_its_chat_fanvues_time() {
         .execute(&c.app.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE chats SET last_message_at = last_message_at + interval '3 seconds' WHERE id = $1")
-        .bind(chat)
-        .execute(&c.app.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE chats SET last_message_at = last_message_at + interval '3 seconds' WHERE id = $1",
+    )
+    .bind(chat)
+    .execute(&c.app.pool)
+    .await
+    .unwrap();
     c.admin
         .post_form(&format!("/admin/creators/{}/sync/reconcile", c.id), &[])
         .await;
@@ -1602,6 +1609,14 @@ async fn reconcile_gives_a_sent_message_and_its_chat_fanvues_time() {
         .await
         .unwrap();
     assert_eq!(last_uuid, uuid);
-    assert_eq!(sent_at.timestamp_millis(), fanvue_ms, "the message's time is Fanvue's");
-    assert_eq!(last_at.timestamp_millis(), fanvue_ms, "the chat's last-message time is Fanvue's");
+    assert_eq!(
+        sent_at.timestamp_millis(),
+        fanvue_ms,
+        "the message's time is Fanvue's"
+    );
+    assert_eq!(
+        last_at.timestamp_millis(),
+        fanvue_ms,
+        "the chat's last-message time is Fanvue's"
+    );
 }

@@ -872,7 +872,11 @@ async fn a_fan_reading_the_creators_message_reaches_the_mirror_through_reconcile
         sync_until_idle(&e, id).await;
     }
     let after = outbound_read(&app, id, "did you read this").await;
-    assert_eq!(read_now(&after), 5, "the five reads are mirrored: {after:?}");
+    assert_eq!(
+        read_now(&after),
+        5,
+        "the five reads are mirrored: {after:?}"
+    );
     // The mirror equals the truth for every message, read state included.
     let w = app.sim().sim().world.read();
     for (uuid, is_read) in &after {
