@@ -666,10 +666,13 @@ async fn a_refund_linked_to_an_unmatched_line_is_applied_once_that_line_is_match
         ..FaultsPatch::default()
     })
     .await;
-    // Without the targeted purchase refresh, an ambiguous line stays so.
+    // Without the targeted purchase refresh, an ambiguous line stays so
+    // (and without the read-state refresh, which re-reads chats with unread
+    // PPVs and would find the purchase too).
     let stuck = c.app.sync_engine_with(|s| {
         s.spending_interval_secs = 0;
         s.purchase_horizon_hours = 0;
+        s.read_refresh_chats = 0;
     });
     let e = engine(&c.app);
     sync_until_idle(&e, c.id).await;
