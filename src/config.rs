@@ -157,6 +157,10 @@ pub struct SyncSettings {
     pub earnings_match_window_hours: u64,
     /// The spending feed (refunds, chargebacks) is walked at most this often.
     pub spending_interval_secs: u64,
+    /// Chats per creator whose read state reconcile re-reads per run: chats
+    /// holding unread outbound messages, least recently checked first (no
+    /// webhook reports a fan reading the creator's message).
+    pub read_refresh_chats: usize,
     pub lease_secs: u64,
     /// How often an idle worker looks for due work.
     pub poll_interval_ms: u64,
@@ -572,6 +576,7 @@ fn shipped_defaults()
         .set_default("sync.earnings_overlap_secs", 3600)?
         .set_default("sync.earnings_match_window_hours", 720)?
         .set_default("sync.spending_interval_secs", 3600)?
+        .set_default("sync.read_refresh_chats", 100)?
         .set_default("sync.lease_secs", 60)?
         .set_default("sync.poll_interval_ms", 1000)?
         .set_default("webhooks.tolerance_secs", 300)?
@@ -675,6 +680,7 @@ mod tests {
                 earnings_overlap_secs: 3600,
                 earnings_match_window_hours: 720,
                 spending_interval_secs: 3600,
+                read_refresh_chats: 100,
                 lease_secs: 60,
                 poll_interval_ms: 1000,
             },

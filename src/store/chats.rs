@@ -69,7 +69,11 @@ pub async fn upsert_chats(
             unread_count = EXCLUDED.unread_count,
             last_message_uuid = CASE WHEN chats.last_message_at IS NULL OR EXCLUDED.last_message_at >= chats.last_message_at
                                      THEN EXCLUDED.last_message_uuid ELSE chats.last_message_uuid END,
-            last_message_at = GREATEST(chats.last_message_at, EXCLUDED.last_message_at),
+            -- The same last message: Fanvue's time for it wins (a send is
+            -- first recorded with the local clock).
+            last_message_at = CASE WHEN EXCLUDED.last_message_uuid = chats.last_message_uuid
+                                   THEN COALESCE(EXCLUDED.last_message_at, chats.last_message_at)
+                                   ELSE GREATEST(chats.last_message_at, EXCLUDED.last_message_at) END,
             updated_at = now()
          RETURNING fan_uuid, id",
     )

@@ -63,6 +63,11 @@ pub async fn insert_lines(
     if lines.is_empty() {
         return Ok(0);
     }
+    // The insert's trigger turns tip lines into sales, adopting a tip
+    // event's sale: one writer at a time per creator (`locks::tip_sales`).
+    if lines.iter().any(|l| l.source == "tip") {
+        super::locks::tip_sales(&mut *conn, &[creator]).await?;
+    }
     let col = |f: fn(&NewLine) -> Option<String>| lines.iter().map(f).collect::<Vec<_>>();
     let r = sqlx::query(
         "INSERT INTO earnings_lines (agency_id, creator_id, feed, natural_key, source, fan_uuid,

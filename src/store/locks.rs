@@ -14,6 +14,11 @@ pub const TOKEN_REFRESH: i32 = 7201;
 /// per-minute cap is a count, then an insert).
 pub const REJECTION_LOG: i32 = 7202;
 
+/// Namespace of the per-creator tip-sales lock: a tip event and an earnings
+/// tip line of the same tip, written by two instances at once, would each
+/// miss the other's uncommitted sale and both become sales.
+pub const TIP_SALES: i32 = 7203;
+
 /// Namespace of the per-account and per-address login-attempt locks, which
 /// serialise the throttle's check-and-count.
 pub const LOGIN_ATTEMPT: i32 = 7301;
@@ -35,6 +40,23 @@ pub async fn token_refresh(tx: &mut PgConnection, creator: CreatorId) -> Result<
         .bind(creator_key(creator))
         .execute(tx)
         .await?;
+    Ok(())
+}
+
+/// Takes the creators' tip-sales locks (in key order, so two holders of
+/// several never deadlock each other) for the rest of the transaction `tx`.
+#[tracing::instrument(skip_all)]
+pub async fn tip_sales(tx: &mut PgConnection, creators: &[CreatorId]) -> Result<(), StoreError> {
+    let mut keys: Vec<i32> = creators.iter().map(|c| creator_key(*c)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for k in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(TIP_SALES)
+            .bind(k)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
 }
 

@@ -153,11 +153,18 @@ pub async fn upsert_messages(
     sqlx::query(
         "UPDATE chats c SET last_message_at = t.at, last_message_uuid = t.uuid, updated_at = now()
          FROM UNNEST($1::uuid[], $2::timestamptz[], $3::uuid[]) AS t(chat, at, uuid)
-         WHERE c.id = t.chat AND (c.last_message_at IS NULL OR t.at > c.last_message_at)",
+         WHERE c.id = t.chat
+           AND (c.last_message_at IS NULL OR t.at > c.last_message_at
+                -- The recorded last message is in this batch with Fanvue's
+                -- time (a send is first recorded with the local clock, which
+                -- may run ahead): the batch's newest is the last one.
+                OR (c.last_message_uuid = ANY($4)
+                    AND (c.last_message_uuid <> t.uuid OR c.last_message_at <> t.at)))",
     )
     .bind(newest.keys().copied().collect::<Vec<_>>())
     .bind(newest.values().map(|v| v.0).collect::<Vec<_>>())
     .bind(newest.values().map(|v| v.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|m| m.uuid).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     // Purchases reported before their message arrived join it now.
@@ -272,6 +279,38 @@ pub async fn fans_with_open_ppvs(
     )
     .bind(creator)
     .bind(since)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Read-state refresh: up to `limit` fans whose chat holds an unread
+/// outbound message sent since `since`, least recently checked first (never
+/// checked first, then by the newest activity), and marks them checked now
+/// so the next run takes the next ones.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
+pub async fn take_unread_outbound_chats(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "WITH picked AS (
+            SELECT c.id, c.fan_uuid FROM chats c
+            WHERE c.creator_id = $1
+              AND EXISTS (SELECT 1 FROM messages m
+                          WHERE m.creator_id = $1 AND m.chat_id = c.id AND m.direction = 'out'
+                            AND NOT m.is_read AND m.deleted_at IS NULL AND m.sent_at >= $2)
+            ORDER BY c.read_checked_at ASC NULLS FIRST, c.last_message_at DESC NULLS LAST
+            LIMIT $3
+         )
+         UPDATE chats c SET read_checked_at = now() FROM picked
+         WHERE c.id = picked.id
+         RETURNING picked.fan_uuid",
+    )
+    .bind(creator)
+    .bind(since)
+    .bind(limit)
     .fetch_all(conn)
     .await?)
 }

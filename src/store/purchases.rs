@@ -99,11 +99,13 @@ pub struct Tip<'a> {
 
 #[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn record_tip(
-    db: impl sqlx::PgExecutor<'_>,
+    db: &mut PgConnection,
     agency: AgencyId,
     creator: CreatorId,
     t: Tip<'_>,
 ) -> Result<(), StoreError> {
+    // See `webhook_apply::record_tips`: the tip and an earnings line of it.
+    super::locks::tip_sales(&mut *db, &[creator]).await?;
     sqlx::query(
         "INSERT INTO tips (agency_id, creator_id, fan_uuid, amount_cents, tipped_at, context, tipped_message_uuid, dedupe_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (dedupe_key) DO NOTHING",

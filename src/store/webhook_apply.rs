@@ -358,6 +358,10 @@ pub async fn record_tips(conn: &mut PgConnection, rows: &[TipRow]) -> Result<(),
     if rows.is_empty() {
         return Ok(());
     }
+    // The tip's sale adopts an earnings line's sale of the same tip (or the
+    // line adopts it): one at a time per creator across instances.
+    let creators: Vec<CreatorId> = rows.iter().map(|t| t.creator).collect();
+    super::locks::tip_sales(conn, &creators).await?;
     sqlx::query(
         "INSERT INTO tips (agency_id, creator_id, fan_uuid, amount_cents, tipped_at, context, tipped_message_uuid, dedupe_key)
          SELECT t.agency, t.creator, t.fan, t.amount, t.at, t.context, t.message, t.key

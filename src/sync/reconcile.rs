@@ -21,6 +21,9 @@ use crate::store;
 
 /// Cursor replacements tried before giving up on incremental mode.
 const MAX_CURSOR_RETRIES: usize = 5;
+/// How far back an unread outbound message makes its chat's read state worth
+/// re-reading (older ones are rarely read at all).
+const READ_REFRESH_DAYS: i64 = 30;
 
 impl SyncEngine {
     pub async fn reconcile(&self, lease: &Lease, stats: &mut RunStats) -> Result<(), SyncError> {
@@ -84,11 +87,62 @@ impl SyncEngine {
             }
         }
 
+        // New chats were read in default mode above: their newest page
+        // carries the read state already. (Incremental reads only return
+        // what is newer than the cursor, so those chats still qualify.)
+        let fetched: HashSet<Uuid> = new_chats.iter().copied().collect();
+        self.refresh_read_state(lease, stats, creator, &fetched)
+            .await?;
+
         let mut tx = lease.begin(&self.pool).await?;
         let hw = finish_run(&mut tx, lease).await?;
         store::sync::mark_reconciled(&mut tx, lease.creator_id, hw).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A fan reading the creator's message changes its `isRead` on Fanvue,
+    /// but no webhook says so and the chat's last message does not move, so
+    /// the walk above never sees it. Chats holding unread outbound messages
+    /// from the last `READ_REFRESH_DAYS` are re-read (newest page, batch
+    /// endpoint, which never marks anything read), a bounded number per run,
+    /// least recently checked first; the requests count in the creator's
+    /// budget like any background call.
+    async fn refresh_read_state(
+        &self,
+        lease: &Lease,
+        stats: &mut RunStats,
+        creator: Uuid,
+        fetched: &HashSet<Uuid>,
+    ) -> Result<(), SyncError> {
+        let limit = self.settings.read_refresh_chats;
+        if limit == 0 {
+            return Ok(());
+        }
+        let since = Utc::now() - chrono::Duration::days(READ_REFRESH_DAYS);
+        let fans = {
+            let mut conn = self.pool.acquire().await?;
+            store::messages::take_unread_outbound_chats(
+                &mut conn,
+                lease.creator_id,
+                since,
+                limit as i64,
+            )
+            .await?
+        };
+        let fans: Vec<Uuid> = fans.into_iter().filter(|f| !fetched.contains(f)).collect();
+        if fans.is_empty() {
+            return Ok(());
+        }
+        self.default_batches(
+            lease,
+            stats,
+            creator,
+            &fans,
+            false,
+            MessageSource::Reconcile,
+        )
+        .await
     }
 
     async fn incremental(

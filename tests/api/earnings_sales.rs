@@ -14,6 +14,7 @@ use switchboard::domain::{CreatorId, StaffId};
 use switchboard::fanvue::models::{Message, SendMessage};
 use switchboard::fanvue::{CallAuth, FanvueClient, Priority};
 use switchboard::sim::{EventKind, FaultsPatch};
+use switchboard::store;
 use switchboard::sync::SyncEngine;
 use switchboard::webhooks::process;
 use uuid::Uuid;
@@ -665,10 +666,13 @@ async fn a_refund_linked_to_an_unmatched_line_is_applied_once_that_line_is_match
         ..FaultsPatch::default()
     })
     .await;
-    // Without the targeted purchase refresh, an ambiguous line stays so.
+    // Without the targeted purchase refresh, an ambiguous line stays so
+    // (and without the read-state refresh, which re-reads chats with unread
+    // PPVs and would find the purchase too).
     let stuck = c.app.sync_engine_with(|s| {
         s.spending_interval_secs = 0;
         s.purchase_horizon_hours = 0;
+        s.read_refresh_chats = 0;
     });
     let e = engine(&c.app);
     sync_until_idle(&e, c.id).await;
@@ -757,4 +761,74 @@ async fn a_refund_linked_to_an_unmatched_line_is_applied_once_that_line_is_match
     .await
     .unwrap();
     assert_eq!(twin, 0, "the twin was not bought");
+}
+
+/// A tip reported by its webhook on one instance while another stores the earnings line of
+/// the same tip: the second waits for the first and adopts its sale — one sale, not two.
+#[tokio::test]
+async fn a_tip_event_and_its_earnings_line_written_at_once_make_one_sale() {
+    let c = TestApp::with_connected_creator().await;
+    let fan = Uuid::new_v4();
+    let at = Utc::now() - chrono::Duration::minutes(5);
+    // The webhook's tip, in a transaction not yet committed …
+    let mut webhook = c.app.pool.begin().await.unwrap();
+    store::purchases::record_tip(
+        &mut webhook,
+        c.acme.id,
+        c.id,
+        store::purchases::Tip {
+            fan_uuid: Some(fan),
+            amount_cents: 700,
+            tipped_at: at,
+            context: "post",
+            tipped_message_uuid: None,
+            dedupe_key: "tip-race-1",
+        },
+    )
+    .await
+    .unwrap();
+    // … while the earnings walk stores the line of the same tip.
+    let pool = c.app.pool.clone();
+    let (agency, creator) = (c.acme.id, c.id);
+    let walk = tokio::spawn(async move {
+        let mut tx = pool.begin().await.unwrap();
+        let line = store::earnings::NewLine {
+            natural_key: "order-tip-race-1".into(),
+            source: "tip".into(),
+            fan_uuid: Some(fan),
+            gross_cents: 700,
+            net_cents: 560,
+            currency: Some("USD".into()),
+            occurred_at: at,
+            message_uuid: None,
+            post_uuid: None,
+            transaction_order_id: Some("order-tip-race-1".into()),
+            transaction_order_status: None,
+            raw: serde_json::json!({}),
+        };
+        store::earnings::insert_lines(
+            &mut tx,
+            agency,
+            creator,
+            store::earnings::Feed::Earnings,
+            &[line],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    webhook.commit().await.unwrap();
+    walk.await.unwrap();
+    let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+        "SELECT gross_cents, amount_source, tip_id FROM sales WHERE creator_id = $1 AND kind = 'tip'",
+    )
+    .bind(c.id)
+    .fetch_all(&c.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "one sale for one tip: {rows:?}");
+    assert_eq!(rows[0].0, 700);
+    assert_eq!(rows[0].1, "earnings", "the line confirmed the tip's sale");
+    assert!(rows[0].2.is_some(), "the sale is the tip event's");
 }

@@ -741,8 +741,9 @@ impl MirrorSeed<'_> {
 
     pub async fn tip(&self, fan: uuid::Uuid, cents: i64, at: chrono::DateTime<chrono::Utc>) {
         let key = format!("tip-{}", uuid::Uuid::new_v4());
+        let mut tx = self.pool.begin().await.expect("tx");
         store::purchases::record_tip(
-            self.pool,
+            &mut tx,
             self.agency,
             self.creator,
             store::purchases::Tip {
@@ -756,6 +757,7 @@ impl MirrorSeed<'_> {
         )
         .await
         .expect("tip recorded");
+        tx.commit().await.expect("tip committed");
     }
 
     pub async fn delete(&self, message: uuid::Uuid) {

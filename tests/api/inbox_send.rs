@@ -1564,3 +1564,59 @@ async fn opening_a_thread_marks_it_read_only_when_the_agency_asks() {
     c.admin.get_html(&format!("/inbox/chats/{chat}")).await;
     assert_eq!(patches(&c.app), 1);
 }
+
+#[tokio::test]
+async fn reconcile_gives_a_sent_message_and_its_chat_fanvues_time() {
+    let Inbox { c, chat, .. } = inbox().await;
+    let k = key();
+    let r = post_send(
+        &c.admin,
+        chat,
+        &[("idempotency_key", &k), ("text", "what time is it")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let uuid = ledger(&c.app, &k).await.message_uuid.expect("sent");
+    // The send is recorded with the local clock, which may run ahead of
+    // Fanvue's: make that certain.
+    sqlx::query("UPDATE messages SET sent_at = sent_at + interval '3 seconds' WHERE uuid = $1")
+        .bind(uuid)
+        .execute(&c.app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE chats SET last_message_at = last_message_at + interval '3 seconds' WHERE id = $1",
+    )
+    .bind(chat)
+    .execute(&c.app.pool)
+    .await
+    .unwrap();
+    c.admin
+        .post_form(&format!("/admin/creators/{}/sync/reconcile", c.id), &[])
+        .await;
+    sync_until_idle(&c.app.sync_engine(), c.id).await;
+    let fanvue_ms = {
+        let w = c.app.sim().sim().world.read();
+        w.messages.iter().find(|m| m.uuid == uuid).unwrap().sent_at
+    };
+    let (sent_at, last_at, last_uuid): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>, Uuid) =
+        sqlx::query_as(
+            "SELECT m.sent_at, c.last_message_at, c.last_message_uuid FROM messages m JOIN chats c ON c.id = m.chat_id
+             WHERE m.uuid = $1",
+        )
+        .bind(uuid)
+        .fetch_one(&c.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(last_uuid, uuid);
+    assert_eq!(
+        sent_at.timestamp_millis(),
+        fanvue_ms,
+        "the message's time is Fanvue's"
+    );
+    assert_eq!(
+        last_at.timestamp_millis(),
+        fanvue_ms,
+        "the chat's last-message time is Fanvue's"
+    );
+}

@@ -805,3 +805,85 @@ async fn reconcile_now_is_audited_and_rate_limited_and_needs_reauth_is_skipped()
     assert_eq!(e.run_once("w", Some(id)).await.unwrap(), Outcome::Idle);
     assert_eq!(app.sim().stats().total_requests, before);
 }
+
+/// Outbound messages' read state as (uuid → isRead): the mirror's.
+async fn outbound_read(app: &TestApp, creator: CreatorId, text: &str) -> BTreeMap<Uuid, bool> {
+    sqlx::query_as::<_, (Uuid, bool)>(
+        "SELECT uuid, is_read FROM messages WHERE creator_id = $1 AND direction = 'out' AND text = $2",
+    )
+    .bind(creator)
+    .bind(text)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test]
+async fn a_fan_reading_the_creators_message_reaches_the_mirror_through_reconcile() {
+    let (app, _, creator, id) = spawn(8, 4).await;
+    // Three chats per run: the refresh is bounded and takes turns. No
+    // overlap, so the incremental walk itself re-reads only the newest chat.
+    let e = engine_with(&app, |s| {
+        s.read_refresh_chats = 3;
+        s.overlap_secs = 0;
+    });
+    sync_until_idle(&e, id).await;
+    let (client, auth) = creator_api(&app, creator);
+    let fans = app.sim().fan_uuids(&creator);
+    for fan in &fans {
+        let m = SendMessage {
+            text: Some("did you read this".into()),
+            media_uuids: vec![],
+            price: None,
+            template_uuid: None,
+        };
+        client.send_message(&auth, *fan, &m).await.unwrap();
+    }
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    let before = outbound_read(&app, id, "did you read this").await;
+    assert_eq!(before.len(), fans.len());
+    assert!(before.values().all(|r| !r), "nothing read yet: {before:?}");
+    // The first five fans read the chat on Fanvue: no webhook, and the
+    // chats' last message does not move.
+    {
+        let sim = app.sim().sim().clone();
+        let mut w = sim.world.write();
+        let c = w.user_id(&creator).unwrap();
+        for fan in &fans[..5] {
+            let f = w.user_id(fan).unwrap();
+            let chat = w.chat_of(c, f).unwrap();
+            assert!(w.mark_fan_read(chat) >= 1);
+        }
+    }
+    let read_now = |m: &BTreeMap<Uuid, bool>| m.values().filter(|r| **r).count();
+    // One reconcile re-reads three of the eight chats with unread outbound
+    // messages (and the walk the newest chat); the next run takes the next
+    // three, and so on.
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    let after_one = outbound_read(&app, id, "did you read this").await;
+    let (requests, _, _, _) = run_kind(&app, id, "reconcile").await;
+    assert!(read_now(&after_one) < 5, "bounded: {after_one:?}");
+    for _ in 0..3 {
+        make_due(&app, id).await;
+        sync_until_idle(&e, id).await;
+    }
+    let after = outbound_read(&app, id, "did you read this").await;
+    assert_eq!(
+        read_now(&after),
+        5,
+        "the five reads are mirrored: {after:?}"
+    );
+    // The mirror equals the truth for every message, read state included.
+    let w = app.sim().sim().world.read();
+    for (uuid, is_read) in &after {
+        let m = w.messages.iter().find(|m| m.uuid == *uuid).unwrap();
+        assert_eq!(m.is_read, *is_read, "message {uuid}");
+    }
+    // Chat list walk + one batch for the read-state refresh.
+    assert!(requests <= 3, "reconcile made {requests} requests");
+    assert!(app.sim().deliveries().is_empty(), "no webhook was involved");
+}
