@@ -10,8 +10,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Viewer;
+use super::actor::Actor;
 use crate::domain::{AuditAction, FieldErrors};
-use crate::store::{self, StoreError, audit::AuditEntry, canned::CannedRow};
+use crate::store::{self, StoreError, canned::CannedRow};
 
 pub const MAX_TITLE_CHARS: usize = 80;
 pub const MAX_BODY_CHARS: usize = 2000;
@@ -176,23 +177,6 @@ pub async fn editable(db: &PgPool, viewer: Viewer, id: Uuid) -> Result<CannedRow
     }
 }
 
-fn entry<'a>(
-    viewer: Viewer,
-    ip: Option<&'a str>,
-    action: AuditAction,
-    target: &'a str,
-    details: serde_json::Value,
-) -> AuditEntry<'a> {
-    AuditEntry {
-        agency_id: Some(viewer.agency_id),
-        actor_id: Some(viewer.staff_id),
-        action,
-        target: Some(target),
-        details,
-        client_ip: ip,
-    }
-}
-
 /// Saves a new snippet; agency-wide ones need a manager.
 pub async fn create(
     db: &PgPool,
@@ -219,9 +203,11 @@ pub async fn create(
     let target = id.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            viewer,
-            ip,
+        Actor {
+            viewer: viewer,
+            client_ip: ip,
+        }
+        .audit(
             AuditAction::CannedReplyCreated,
             &target,
             json!({ "scope": scope.as_str(), "title": input.title }),
@@ -247,10 +233,7 @@ pub async fn update(
     let target = id.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            viewer,
-            ip,
-            AuditAction::CannedReplyUpdated,
+        Actor { viewer: viewer, client_ip: ip }.audit(AuditAction::CannedReplyUpdated,
             &target,
             json!({ "scope": Scope::of(&row).as_str(), "title": input.title, "old_title": row.title }),
         ),
@@ -274,9 +257,11 @@ pub async fn delete(
     let target = id.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            viewer,
-            ip,
+        Actor {
+            viewer: viewer,
+            client_ip: ip,
+        }
+        .audit(
             AuditAction::CannedReplyDeleted,
             &target,
             json!({ "scope": Scope::of(&row).as_str(), "title": row.title }),

@@ -13,7 +13,6 @@ use uuid::Uuid;
 use super::access::{Viewer, may_work_creator, visible_creators};
 use super::error::InboxError;
 use crate::domain::{AuditAction, CreatorId, StaffId};
-use crate::store::audit::AuditEntry;
 use crate::store::claims::ClaimRow;
 use crate::store::presence::PresenceRow;
 use crate::store::{self, StoreError};
@@ -38,27 +37,7 @@ pub enum ClaimOutcome {
     NothingWaiting,
 }
 
-/// Where an audited claim change came from (the client address for the log).
-pub struct Actor<'a> {
-    pub viewer: Viewer,
-    pub client_ip: Option<&'a str>,
-}
-
-fn entry<'a>(
-    actor: &Actor<'a>,
-    action: AuditAction,
-    target: &'a str,
-    details: serde_json::Value,
-) -> AuditEntry<'a> {
-    AuditEntry {
-        agency_id: Some(actor.viewer.agency_id),
-        actor_id: Some(actor.viewer.staff_id),
-        action,
-        target: Some(target),
-        details,
-        client_ip: actor.client_ip,
-    }
-}
+pub use super::actor::Actor;
 
 async fn cap_reached(
     conn: &mut sqlx::PgConnection,
@@ -131,8 +110,7 @@ pub async fn take_over(
         let target = chat.to_string();
         store::audit::record(
             &mut *tx,
-            entry(
-                actor,
+            actor.audit(
                 AuditAction::ClaimTakenOver,
                 &target,
                 json!({ "chat": chat, "from": prev.staff_id, "from_name": prev.staff_name }),
@@ -156,8 +134,7 @@ pub async fn release(db: &PgPool, actor: &Actor<'_>, chat: Uuid) -> Result<bool,
     let target = chat.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
+        actor.audit(
             AuditAction::ClaimReleased,
             &target,
             json!({ "chat": chat, "owner": ended.staff_id, "owner_name": ended.staff_name }),
@@ -199,8 +176,7 @@ pub async fn reassign(
     let target = chat.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
+        actor.audit(
             AuditAction::ClaimReassigned,
             &target,
             json!({

@@ -13,7 +13,6 @@ use super::error::InboxError;
 use super::preview;
 use super::thread::visible_chat;
 use crate::domain::{AgencyZone, AuditAction, NoteBody, NoteId};
-use crate::store::audit::AuditEntry;
 use crate::store::fan_notes::NoteRow;
 use crate::store::{self, StoreError};
 
@@ -33,11 +32,7 @@ pub async fn fan_of_chat(db: &PgPool, viewer: Viewer, chat: Uuid) -> Result<FanR
     })
 }
 
-/// Who made a change, for the audit log.
-pub struct Actor<'a> {
-    pub viewer: Viewer,
-    pub client_ip: Option<&'a str>,
-}
+pub use super::actor::Actor;
 
 /// One note as the fan panel shows it.
 #[derive(Debug, Clone)]
@@ -82,22 +77,6 @@ pub async fn notes(
         .collect())
 }
 
-fn entry<'a>(
-    actor: &Actor<'a>,
-    action: AuditAction,
-    target: &'a str,
-    details: serde_json::Value,
-) -> AuditEntry<'a> {
-    AuditEntry {
-        agency_id: Some(actor.viewer.agency_id),
-        actor_id: Some(actor.viewer.staff_id),
-        action,
-        target: Some(target),
-        details,
-        client_ip: actor.client_ip,
-    }
-}
-
 /// Writes a note about the fan.
 pub async fn add(
     db: &PgPool,
@@ -112,8 +91,7 @@ pub async fn add(
     let target = fan.fan_uuid.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
+        actor.audit(
             AuditAction::FanNoteCreated,
             &target,
             json!({ "note": id, "chat": fan.chat_id, "chars": body.as_str().chars().count() }),
@@ -143,8 +121,7 @@ pub async fn edit(
     let target = fan.fan_uuid.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
+        actor.audit(
             AuditAction::FanNoteUpdated,
             &target,
             json!({ "note": note, "chat": fan.chat_id, "chars": body.as_str().chars().count() }),
@@ -172,9 +149,7 @@ pub async fn delete(
     let target = fan.fan_uuid.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
-            AuditAction::FanNoteDeleted,
+        actor.audit(AuditAction::FanNoteDeleted,
             &target,
             json!({ "note": note, "chat": fan.chat_id, "author": row.author_id, "author_name": row.author_name }),
         ),

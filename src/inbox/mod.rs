@@ -4,6 +4,7 @@
 //! session extractor loaded them.
 
 pub mod access;
+pub mod actor;
 pub mod canned;
 pub mod claims;
 pub mod compose_input;

@@ -9,7 +9,6 @@ use super::access::Viewer;
 use super::error::InboxError;
 use super::fan_notes::{Actor, FanRef};
 use crate::domain::{AuditAction, TagColour, TagId, TagName};
-use crate::store::audit::AuditEntry;
 use crate::store::fan_tags::{TagRow, TagUsage};
 use crate::store::{self, StoreError};
 
@@ -62,22 +61,6 @@ pub async fn chips(db: &PgPool, viewer: Viewer) -> Result<Vec<TagChip>, InboxErr
         .collect())
 }
 
-fn entry<'a>(
-    actor: &Actor<'a>,
-    action: AuditAction,
-    target: &'a str,
-    details: serde_json::Value,
-) -> AuditEntry<'a> {
-    AuditEntry {
-        agency_id: Some(actor.viewer.agency_id),
-        actor_id: Some(actor.viewer.staff_id),
-        action,
-        target: Some(target),
-        details,
-        client_ip: actor.client_ip,
-    }
-}
-
 /// Puts `tag` (404 unless the agency's) on the fan; audited when it was
 /// not on already.
 pub async fn tag_fan(
@@ -93,8 +76,7 @@ pub async fn tag_fan(
         let target = fan.fan_uuid.to_string();
         store::audit::record(
             &mut *tx,
-            entry(
-                actor,
+            actor.audit(
                 AuditAction::FanTagged,
                 &target,
                 json!({ "tag": tag, "tag_name": row.name, "chat": fan.chat_id }),
@@ -120,8 +102,7 @@ pub async fn untag_fan(
         let target = fan.fan_uuid.to_string();
         store::audit::record(
             &mut *tx,
-            entry(
-                actor,
+            actor.audit(
                 AuditAction::FanUntagged,
                 &target,
                 json!({ "tag": tag, "tag_name": row.name, "chat": fan.chat_id }),
@@ -172,8 +153,7 @@ pub async fn create(
     let target = id.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
+        actor.audit(
             AuditAction::TagCreated,
             &target,
             json!({ "name": name.as_str(), "colour": colour.as_str() }),
@@ -202,8 +182,7 @@ pub async fn update(
     let target = tag.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
+        actor.audit(
             AuditAction::TagUpdated,
             &target,
             json!({
@@ -227,8 +206,7 @@ pub async fn delete(db: &PgPool, actor: &Actor<'_>, tag: TagId) -> Result<(), In
     let target = tag.to_string();
     store::audit::record(
         &mut *tx,
-        entry(
-            actor,
+        actor.audit(
             AuditAction::TagDeleted,
             &target,
             json!({ "name": before.name, "colour": before.colour.as_str() }),
