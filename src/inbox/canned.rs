@@ -204,7 +204,7 @@ pub async fn create(
     store::audit::record(
         &mut *tx,
         Actor {
-            viewer: viewer,
+            viewer,
             client_ip: ip,
         }
         .audit(
@@ -233,7 +233,7 @@ pub async fn update(
     let target = id.to_string();
     store::audit::record(
         &mut *tx,
-        Actor { viewer: viewer, client_ip: ip }.audit(AuditAction::CannedReplyUpdated,
+        Actor { viewer, client_ip: ip }.audit(AuditAction::CannedReplyUpdated,
             &target,
             json!({ "scope": Scope::of(&row).as_str(), "title": input.title, "old_title": row.title }),
         ),
@@ -258,7 +258,7 @@ pub async fn delete(
     store::audit::record(
         &mut *tx,
         Actor {
-            viewer: viewer,
+            viewer,
             client_ip: ip,
         }
         .audit(
