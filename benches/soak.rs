@@ -140,6 +140,8 @@ struct Soak {
     phases: Vec<PhaseFigures>,
     profile: Profile,
     hostile: hostile::Outcome,
+    /// Sync runs finished and items they skipped during the malformed-items phase.
+    malformed: (i64, i64),
 }
 
 /// (column, metric name, label filter) of the series printed per phase.
@@ -446,6 +448,7 @@ async fn main() -> anyhow::Result<()> {
         phases: Vec::new(),
         profile,
         hostile: hostile::Outcome::default(),
+        malformed: (0, 0),
     };
     let result = run(&mut soak).await;
     for i in &mut soak.inst {
@@ -630,6 +633,43 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     );
     s.converge("API 5xx").await?;
 
+    let malformed_from = Utc::now();
+    s.phase("malformed API items", p_secs, false, async |s| {
+        s.faults(
+            "batch responses carry a malformed message item",
+            FaultsPatch {
+                batch_malformed_item: Some(true),
+                ..Default::default()
+            },
+        );
+        // Every creator's reconcile now, so batch requests meet the fault.
+        sqlx::query("UPDATE sync_state SET next_reconcile_at = now()")
+            .execute(&s.w.pool)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    s.faults(
+        "malformed API items off",
+        FaultsPatch {
+            batch_malformed_item: Some(false),
+            ..Default::default()
+        },
+    );
+    s.malformed = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE error IS NULL),
+                COALESCE(sum(jsonb_array_length(skipped)), 0)::bigint
+         FROM sync_runs WHERE started_at >= $1",
+    )
+    .bind(malformed_from)
+    .fetch_one(&s.w.pool)
+    .await?;
+    s.tl.log(format!(
+        "malformed API items: {} sync runs finished, {} items skipped and recorded",
+        s.malformed.0, s.malformed.1
+    ));
+    s.converge("malformed API items").await?;
+
     let burst = s.profile.burst_429_secs;
     s.phase("forced 429 burst", burst, true, async |s| {
         s.faults(
@@ -677,6 +717,14 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         s.tl.log("fault: hostile input burst to both instances");
         let bases = [s.inst[0].base(), s.inst[1].base()];
         s.hostile = hostile::burst(&bases, s.w.sim.webhook_secret(), &s.w.creators).await;
+        let theirs: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM chats ORDER BY id LIMIT 3")
+            .fetch_all(&s.w.pool)
+            .await?;
+        hostile::cross_tenant(&bases, &s.w.intruder, &theirs, &mut s.hostile).await;
+        s.tl.log(format!(
+            "fault: another agency's owner asked for {} of this agency's chats on both instances",
+            theirs.len()
+        ));
         s.tl.log(format!(
             "hostile: {} sent, {} answered 4xx, {} otherwise",
             s.hostile.sent,
@@ -729,15 +777,21 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     .await?;
     s.converge("revoke and reconnect").await?;
 
-    s.phase("pool storm", 4, false, async |s| {
+    s.phase("pool and connection storm", 4, false, async |s| {
         s.tl.log("fault: pool storm (32 concurrent dashboard reads per instance for 3 s)");
         let (a, b) = (s.inst[0].base(), s.inst[1].base());
         let e1 = s.w.staff[1].email.clone();
         let e2 = s.w.staff[2].email.clone();
-        let ((ok_a, err_a), (ok_b, err_b)) = tokio::join!(
+        let opts = s.w.settings.connect_options()?;
+        let ((ok_a, err_a), (ok_b, err_b), held) = tokio::join!(
             load::pool_storm(&a, &e1, 32, 3),
-            load::pool_storm(&b, &e2, 32, 3)
+            load::pool_storm(&b, &e2, 32, 3),
+            load::connection_storm(&opts, 2, Duration::from_secs(3))
         );
+        s.tl.log(format!(
+            "fault: Postgres connection storm ({} connections held for 3 s, 2 slots left)",
+            held?
+        ));
         s.tl.log(format!(
             "pool storm: {} answered 200, {} not",
             ok_a + ok_b,
@@ -746,7 +800,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         Ok(())
     })
     .await?;
-    s.converge("pool storm").await?;
+    s.converge("pool and connection storm").await?;
 
     // Quiesce.
     s.load.activity_on.store(false, Ordering::Relaxed);
@@ -836,6 +890,18 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     all.push(self_429);
     all.push(checks::leases(&s.w.pool).await?);
     all.push(hostile::check(&s.w.pool, &s.hostile).await?);
+    let mut malformed = checks::Check {
+        name: "malformed API items skipped and recorded, runs finished",
+        compared: s.malformed.0 as u64,
+        bad: Vec::new(),
+    };
+    if s.malformed.0 == 0 || s.malformed.1 == 0 {
+        malformed.bad.push(format!(
+            "{} sync runs finished and {} items were recorded as skipped while batches carried malformed items",
+            s.malformed.0, s.malformed.1
+        ));
+    }
+    all.push(malformed);
 
     print_report(s, &all);
     Ok(all.iter().all(|c| c.bad.is_empty()))

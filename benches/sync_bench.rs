@@ -378,6 +378,8 @@ async fn backfill(b: &Bench, workers: usize) -> anyhow::Result<BackfillResult> {
     b.sim.reset_stats();
     let t0 = Instant::now();
     drain_all(&engine, workers).await?;
+    // The replies the backfill left pending are part of its work.
+    let (flush_secs, flushed) = common::flush_pending_replies(&b.pool).await?;
     let wall_secs = t0.elapsed().as_secs_f64();
     let stats = b.sim.stats();
     let by_kind = runs_by_kind(&b.pool, before).await?;
@@ -407,6 +409,8 @@ async fn backfill(b: &Bench, workers: usize) -> anyhow::Result<BackfillResult> {
         "messages_mirrored": mirrored,
         "messages_in_simulator": truth_messages,
         "messages_per_sec_end_to_end": messages_upserted as f64 / wall_secs,
+        "replies_flush_secs": flush_secs,
+        "replies_flushed": flushed,
     });
     Ok(BackfillResult {
         json,
@@ -809,6 +813,7 @@ async fn ingest(b: &Bench) -> anyhow::Result<IngestResult> {
         .await?;
         tx.commit().await?;
     }
+    common::flush_pending_replies(&b.pool).await?;
     let upsert_secs = t0.elapsed().as_secs_f64();
     anyhow::ensure!(
         upserted as usize == n,

@@ -383,11 +383,14 @@ fn run(
 /// How often the inbox's tab tallies are folded: every statement that
 /// changes a tab's count appends a row, and a count reads all of them.
 const FOLD_TALLIES_EVERY: Duration = Duration::from_secs(5);
+/// Pending reply records recomputed per flush statement.
+const FLUSH_REPLIES_ROUND: i32 = 2_000;
 /// The rest of the housekeeping.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(600);
 
-/// Periodic housekeeping: the inbox's tab tallies, the dashboard rollups'
-/// delta rows, expired sessions and stale login failures.
+/// Periodic housekeeping: the inbox's tab tallies, the replies pending
+/// recompute, the dashboard rollups' delta rows, expired sessions and stale
+/// login failures.
 fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(FOLD_TALLIES_EVERY);
@@ -399,6 +402,18 @@ fn spawn_maintenance(pool: PgPool, settings: Arc<Settings>) -> JoinHandle<()> {
                 Ok(n) if n > 0 => tracing::debug!(removed = n, "folded inbox tab tallies"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "tab-tally fold failed"),
+            }
+            // Replies the messages' writes left pending (migration 26), in
+            // rounds so one busy agency cannot hold the lock for long.
+            loop {
+                match store::dashboard::flush_replies(&pool, None, FLUSH_REPLIES_ROUND).await {
+                    Ok(n) if n == FLUSH_REPLIES_ROUND => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "replies flush failed");
+                        break;
+                    }
+                }
             }
             // Presence older than its expiry and expired claims: pages see
             // them go within seconds.

@@ -18,7 +18,8 @@ pub struct Outcome {
     /// (case, status) of every answer that was not a 4xx.
     pub other: Vec<(String, String)>,
     pub marker: String,
-    /// Refused before intake (oversize bodies: 413 from the body limit).
+    /// Not webhook deliveries, or refused before intake (oversize bodies: 413 from the
+    /// body limit), so not in the rejection log.
     pub unlogged: u64,
 }
 
@@ -138,6 +139,66 @@ pub async fn burst(bases: &[String; 2], secret: &str, creators: &[(Uuid, Creator
     out
 }
 
+/// A signed-in owner of another agency asks both instances for `chats` (the first
+/// agency's): each thread, its messages, its fan panel routes and a send (with a valid
+/// CSRF token of its own session) must answer 404, and the send must leave nothing behind
+/// (the text carries the marker, which `check` looks for in the ledger and the mirror).
+pub async fn cross_tenant(bases: &[String; 2], email: &str, chats: &[Uuid], o: &mut Outcome) {
+    for base in bases {
+        let client = match super::load::login(base, email).await {
+            Ok(c) => c,
+            Err(e) => {
+                o.other.push(("cross-tenant login".into(), e.to_string()));
+                continue;
+            }
+        };
+        let csrf = match client.get(format!("{base}/inbox")).send().await {
+            Ok(r) => r.text().await.ok().and_then(|p| super::load::csrf_in(&p)),
+            Err(_) => None,
+        };
+        let Some(csrf) = csrf else {
+            o.other
+                .push(("cross-tenant: no CSRF token".into(), base.clone()));
+            continue;
+        };
+        for chat in chats {
+            let gets = ["", "/messages", "/row", "/media", "/notes", "/people"];
+            for tail in gets {
+                let url = format!("{base}/inbox/chats/{chat}{tail}");
+                o.sent += 1;
+                o.unlogged += 1;
+                tally(o, "cross-tenant GET", client.get(&url).send().await);
+            }
+            let key = Uuid::new_v4().to_string();
+            let text = format!("{} cross-tenant send", o.marker);
+            o.sent += 1;
+            o.unlogged += 1;
+            let r = client
+                .post(format!("{base}/inbox/chats/{chat}/send"))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("idempotency_key", key.as_str()),
+                    ("text", text.as_str()),
+                    ("price", ""),
+                ])
+                .send()
+                .await;
+            tally(o, "cross-tenant send", r);
+        }
+    }
+}
+
+/// Only a 404 is the right answer to another agency's id.
+fn tally(o: &mut Outcome, case: &str, r: reqwest::Result<reqwest::Response>) {
+    match r {
+        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => o.refused_4xx += 1,
+        Ok(r) => o
+            .other
+            .push((format!("{case} {}", r.url()), r.status().to_string())),
+        Err(e) => o.other.push((case.to_owned(), e.to_string())),
+    }
+}
+
 /// Every hostile delivery got a 4xx and none is stored as an event; the rejection log
 /// (rows plus the per-minute overflow count) grew by at least the number sent.
 pub async fn check(pool: &PgPool, o: &Outcome) -> anyhow::Result<Check> {
@@ -170,6 +231,15 @@ pub async fn check(pool: &PgPool, o: &Outcome) -> anyhow::Result<Check> {
             .await?;
     if msgs > 0 {
         c.bad.push(format!("{msgs} hostile messages in the mirror"));
+    }
+    let sends: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbound_sends WHERE body LIKE '%' || $1 || '%'")
+            .bind(&o.marker)
+            .fetch_one(pool)
+            .await?;
+    if sends > 0 {
+        c.bad
+            .push(format!("{sends} cross-tenant sends in the send ledger"));
     }
     let logged: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM webhook_rejections) + COALESCE((SELECT sum(dropped) FROM webhook_rejections_dropped), 0)::bigint",

@@ -232,3 +232,39 @@ pub async fn pool_storm(base: &str, email: &str, n: usize, secs: u64) -> (u64, u
     }
     (ok.load(Ordering::Relaxed), err.load(Ordering::Relaxed))
 }
+
+/// A Postgres connection storm: opens connections to the server until all but `spare`
+/// of its slots are taken (or the server refuses one), holds them for `hold`, then lets
+/// them go. The instances' pools can open almost nothing new meanwhile. Returns how many
+/// were held.
+pub async fn connection_storm(
+    opts: &sqlx::postgres::PgConnectOptions,
+    spare: i64,
+    hold: Duration,
+) -> anyhow::Result<usize> {
+    use sqlx::Connection;
+    let mut probe = sqlx::PgConnection::connect_with(opts).await?;
+    let (max, reserved, used): (i64, i64, i64) = sqlx::query_as(
+        "SELECT current_setting('max_connections')::bigint,
+                current_setting('superuser_reserved_connections')::bigint,
+                (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
+    )
+    .fetch_one(&mut probe)
+    .await?;
+    probe.close().await?;
+    // The probe's own slot is free again.
+    let room = (max - reserved - (used - 1) - spare).max(0) as usize;
+    let mut held = Vec::with_capacity(room);
+    for _ in 0..room {
+        match sqlx::PgConnection::connect_with(opts).await {
+            Ok(c) => held.push(c),
+            Err(_) => break,
+        }
+    }
+    let n = held.len();
+    tokio::time::sleep(hold).await;
+    for c in held {
+        let _ = c.close().await;
+    }
+    Ok(n)
+}

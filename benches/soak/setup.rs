@@ -56,6 +56,9 @@ pub struct World {
     pub creators: Vec<(Uuid, CreatorId)>,
     /// Team member uuid → the staff member it is mapped to.
     pub mapped: Vec<(Uuid, StaffId)>,
+    /// The owner of a second agency, which has no creators: the hostile burst
+    /// uses it to ask for the first agency's chats.
+    pub intruder: String,
 }
 
 pub fn sim_config(p: &Profile) -> SimConfig {
@@ -129,6 +132,18 @@ pub async fn world(p: &Profile) -> anyhow::Result<World> {
         .await?;
         mapped.push((*tm, s.id));
     }
+    let intruder = "owner@intruder.test".to_owned();
+    bootstrap::create_agency_with_staff(
+        &pool,
+        "Intruder Agency",
+        &[(
+            intruder.as_str(),
+            "Intruder",
+            Role::Owner,
+            SecretString::from(PASSWORD),
+        )],
+    )
+    .await?;
     let cipher = TokenCipher::new(&settings.secret_key);
     let scopes: Vec<String> = SCOPES.iter().map(|s| (*s).to_owned()).collect();
     let mut creators = Vec::new();
@@ -177,6 +192,7 @@ pub async fn world(p: &Profile) -> anyhow::Result<World> {
         staff,
         creators,
         mapped,
+        intruder,
     })
 }
 

@@ -130,6 +130,48 @@ pub async fn ensure_chats(
     Ok(rows.into_iter().collect())
 }
 
+/// `Some(now)` when the mirror holds any of the creator's chats as unread:
+/// the time `mark_read_except` guards on.
+#[tracing::instrument(skip_all, fields(creator_id = %creator))]
+pub async fn unread_as_of(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT now() WHERE EXISTS (
+            SELECT 1 FROM chats WHERE creator_id = $1 AND (unread_count > 0 OR NOT is_read))",
+    )
+    .bind(creator)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Marks read the creator's chats held as unread that Fanvue no longer
+/// lists as unread (`still_unread` is its list). A row written since `as_of`
+/// is left alone: a webhook may have brought a message after the list was
+/// read. Returns the fans of the chats changed.
+#[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
+pub async fn mark_read_except(
+    conn: &mut PgConnection,
+    agency: AgencyId,
+    creator: CreatorId,
+    still_unread: &[Uuid],
+    as_of: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE chats SET unread_count = 0, is_read = true, updated_at = now()
+         WHERE agency_id = $1 AND creator_id = $2 AND (unread_count > 0 OR NOT is_read)
+           AND fan_uuid <> ALL($3) AND updated_at < $4
+         RETURNING fan_uuid",
+    )
+    .bind(agency)
+    .bind(creator)
+    .bind(still_unread)
+    .bind(as_of)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The fans of every chat the mirror holds for the creator.
 #[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn known_fans(

@@ -519,8 +519,10 @@ pub enum Window {
 }
 
 /// The SQL of `messages`. Binds: $1 agency, $2 chat, $3 fan, $4/$5 the
-/// window's cursor (or message), $6 limit.
-fn messages_sql(window: Window, hide_auto: bool) -> String {
+/// window's cursor (or message). The limit is a literal, as in the list:
+/// given as a parameter it makes the generic plan look expensive, and the
+/// prepared statement was planned again on every thread view.
+fn messages_sql(window: Window, hide_auto: bool, limit: i64) -> String {
     const AT: &str = "COALESCE(m.sent_at, m.first_seen_at)";
     let (cond, order) = match window {
         Window::Before(None) => ("AND $4::timestamptz IS NULL AND $5::uuid IS NULL", "DESC"),
@@ -559,7 +561,7 @@ fn messages_sql(window: Window, hide_auto: bool) -> String {
          {tip}
          WHERE m.chat_id = $2 AND m.agency_id = $1 {cond} {auto}
          ORDER BY {AT} {order}, m.uuid {order}
-         LIMIT $6",
+         LIMIT {limit}",
         tip = tip_join("m", "$3"),
     )
 }
@@ -576,7 +578,7 @@ pub async fn messages(
     hide_auto: bool,
     limit: i64,
 ) -> Result<Vec<MessageRow>, StoreError> {
-    let sql = messages_sql(window, hide_auto);
+    let sql = messages_sql(window, hide_auto, limit);
     let (at, uuid) = match window {
         Window::Before(c) => (c.map(|c| c.at), c.map(|c| c.uuid)),
         Window::After(c) => (Some(c.at), Some(c.uuid)),
@@ -588,7 +590,6 @@ pub async fn messages(
         .bind(fan)
         .bind(at)
         .bind(uuid)
-        .bind(limit)
         .fetch_all(db)
         .await?)
 }
@@ -728,7 +729,7 @@ pub async fn explain_thread(
 ) -> Result<Vec<String>, StoreError> {
     let sql = format!(
         "EXPLAIN (ANALYZE, BUFFERS) {}",
-        messages_sql(Window::Before(None), false)
+        messages_sql(Window::Before(None), false, limit)
     );
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(agency)
@@ -736,7 +737,6 @@ pub async fn explain_thread(
         .bind(fan)
         .bind(None::<DateTime<Utc>>)
         .bind(None::<Uuid>)
-        .bind(limit)
         .fetch_all(db)
         .await?)
 }

@@ -19,6 +19,10 @@ pub const REJECTION_LOG: i32 = 7202;
 /// miss the other's uncommitted sale and both become sales.
 pub const TIP_SALES: i32 = 7203;
 
+/// Namespace of the installation-wide lock `dash_replies_flush` (migration
+/// 26, in SQL) takes: two flushes never recompute one chat's replies at once.
+pub const REPLIES_FLUSH: i32 = 7204;
+
 /// Namespace of the per-account and per-address login-attempt locks, which
 /// serialise the throttle's check-and-count.
 pub const LOGIN_ATTEMPT: i32 = 7301;

@@ -10,7 +10,7 @@ impl SyncEngine {
     pub async fn backfill(&self, lease: &Lease, stats: &mut RunStats) -> Result<(), SyncError> {
         let creator = self.creator_uuid(lease.creator_id).await?;
         let fans: Vec<_> = self
-            .walk_chats(lease, stats, None)
+            .walk_chats(lease, stats, None, None)
             .await?
             .into_iter()
             .map(|(f, _)| f)

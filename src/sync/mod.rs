@@ -146,6 +146,7 @@ impl SyncEngine {
         lease: &Lease,
         stats: &mut RunStats,
         since: Option<chrono::DateTime<chrono::Utc>>,
+        filter: Option<&str>,
     ) -> Result<Vec<(Uuid, Option<Uuid>)>, SyncError> {
         let client = self.connections.client();
         let mut fans = Vec::new();
@@ -154,6 +155,7 @@ impl SyncEngine {
             let q = crate::fanvue::client::ChatsQuery {
                 page,
                 size: PAGE_SIZE,
+                filters: filter.map(str::to_owned).into_iter().collect(),
                 ..Default::default()
             };
             let resp = self

@@ -43,7 +43,7 @@ impl SyncEngine {
             }
         };
         let cutoff = high_water.map(|h| h - overlap);
-        let changed = self.walk_chats(lease, stats, cutoff).await?;
+        let changed = self.walk_chats(lease, stats, cutoff, None).await?;
         // Chats the mirror did not know get the default mode. (Skipping
         // chats whose last message looks unchanged would save a request per
         // creator, but could leave a message skipped earlier unfetched.)
@@ -93,6 +93,7 @@ impl SyncEngine {
         let fetched: HashSet<Uuid> = new_chats.iter().copied().collect();
         self.refresh_read_state(lease, stats, creator, &fetched)
             .await?;
+        self.sweep_unread(lease, stats, creator).await?;
 
         let mut tx = lease.begin(&self.pool).await?;
         let hw = finish_run(&mut tx, lease).await?;
@@ -139,6 +140,72 @@ impl SyncEngine {
             stats,
             creator,
             &fans,
+            false,
+            MessageSource::Reconcile,
+        )
+        .await
+    }
+
+    /// The creator reading a fan's messages on Fanvue sends `message.read`;
+    /// when that webhook is lost the chat stays unread here, and the walk
+    /// above never comes back to it (its last message did not move). The
+    /// chat list's `unread` filter names every chat Fanvue still counts
+    /// unread: those rows are refreshed by the walk, the mirror's other
+    /// unread chats are marked read, and their newest page is re-read so
+    /// the messages' read state comes from Fanvue too. Costs nothing while
+    /// the mirror holds no unread chat, else ceil(unread chats / 50)
+    /// requests plus one batch per 50 chats changed.
+    async fn sweep_unread(
+        &self,
+        lease: &Lease,
+        stats: &mut RunStats,
+        creator: Uuid,
+    ) -> Result<(), SyncError> {
+        let as_of = {
+            let mut conn = self.pool.acquire().await?;
+            match store::chats::unread_as_of(&mut conn, lease.creator_id).await? {
+                Some(t) => t,
+                None => return Ok(()),
+            }
+        };
+        let skipped = stats.skipped.len();
+        let unread: Vec<Uuid> = self
+            .walk_chats(lease, stats, None, Some("unread"))
+            .await?
+            .into_iter()
+            .map(|(fan, _)| fan)
+            .collect();
+        if stats.skipped.len() != skipped {
+            // A skipped (malformed) item may be one of the unread chats.
+            return Ok(());
+        }
+        // A chat read on Fanvue while the pages were read shifts a later
+        // one off them; it is cleared here and restored by the next sweep.
+        let cleared = {
+            let mut tx = lease.begin(&self.pool).await?;
+            let fans = store::chats::mark_read_except(
+                &mut tx,
+                lease.agency_id,
+                lease.creator_id,
+                &unread,
+                as_of,
+            )
+            .await?;
+            tx.commit().await?;
+            fans
+        };
+        if cleared.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            chats = cleared.len(),
+            "chats read on Fanvue without a webhook"
+        );
+        self.default_batches(
+            lease,
+            stats,
+            creator,
+            &cleared,
             false,
             MessageSource::Reconcile,
         )

@@ -782,3 +782,86 @@ async fn the_chatters_csv_is_audited_and_other_agencies_ids_are_404() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// A transaction holding the lock every replies flush takes.
+async fn hold_flush_lock(c: &ConnectedCreator) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = c.app.pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+        .bind(store::locks::REPLIES_FLUSH)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+async fn pending_replies(c: &ConnectedCreator) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM dash_replies_pending WHERE agency_id = $1")
+        .bind(c.acme.id)
+        .fetch_one(&c.app.pool)
+        .await
+        .unwrap()
+}
+
+async fn stored_replies(c: &ConnectedCreator) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM message_replies WHERE agency_id = $1")
+        .bind(c.acme.id)
+        .fetch_one(&c.app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn replies_are_recomputed_after_the_write_and_before_every_read() {
+    let c = mapped().await;
+    let s = seed(&c);
+    let fan = Uuid::new_v4();
+    s.chat(fan_chat(fan, "Ida")).await;
+    // A fan message nobody has answered yet changes no reply: nothing pending.
+    s.messages(&[seed_message(
+        fan,
+        false,
+        Some("anyone?"),
+        at("2026-11-07T09:00:00Z"),
+    )])
+    .await;
+    assert_eq!(pending_replies(&c).await, 0);
+    // The answer is recorded for later; the write did not recompute it.
+    // (Holding the flush lock keeps housekeeping from flushing meanwhile.)
+    let hold = hold_flush_lock(&c).await;
+    s.messages(&[seed_message(
+        fan,
+        true,
+        Some("here"),
+        at("2026-11-07T10:00:00Z"),
+    )])
+    .await;
+    assert!(pending_replies(&c).await >= 1);
+    assert_eq!(stored_replies(&c).await, 0, "not computed in the write");
+    hold.commit().await.unwrap();
+    // A read flushes the agency's pending replies first.
+    let p = period("2026-11-07", "2026-11-07");
+    let rows = figures(&c, &p, Group::Staff).await;
+    assert_eq!(of(&rows, None).median_secs, estimate(&[3_600.0], 0.5));
+    assert_eq!(pending_replies(&c).await, 0);
+    assert_eq!(stored_replies(&c).await, 1);
+    // Older history arriving later (before the answer) lengthens the wait:
+    // a fan message with a reply after it is recorded.
+    let hold = hold_flush_lock(&c).await;
+    s.messages(&[seed_message(
+        fan,
+        false,
+        Some("earlier"),
+        at("2026-11-07T08:00:00Z"),
+    )])
+    .await;
+    assert!(pending_replies(&c).await >= 1);
+    hold.commit().await.unwrap();
+    // Housekeeping's flush (any agency) does the same as a read (it may
+    // already have run since the lock was released).
+    store::dashboard::flush_replies(&c.app.pool, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(pending_replies(&c).await, 0);
+    let rows = figures(&c, &p, Group::Staff).await;
+    assert_eq!(of(&rows, None).median_secs, estimate(&[7_200.0], 0.5));
+}

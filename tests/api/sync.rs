@@ -887,3 +887,116 @@ async fn a_fan_reading_the_creators_message_reaches_the_mirror_through_reconcile
     assert!(requests <= 3, "reconcile made {requests} requests");
     assert!(app.sim().deliveries().is_empty(), "no webhook was involved");
 }
+
+/// Chats as (fan → (unread count, read)): the mirror's.
+async fn chat_read_state(app: &TestApp, creator: CreatorId) -> BTreeMap<Uuid, (i32, bool)> {
+    sqlx::query_as::<_, (Uuid, i32, bool)>(
+        "SELECT fan_uuid, unread_count, is_read FROM chats WHERE creator_id = $1",
+    )
+    .bind(creator)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(f, n, r)| (f, (n, r)))
+    .collect()
+}
+
+#[tokio::test]
+async fn chats_the_creator_read_on_fanvue_without_a_webhook_become_read_at_reconcile() {
+    let (app, _, creator, id) = spawn(8, 4).await;
+    let e = engine_with(&app, |s| s.overlap_secs = 0);
+    sync_until_idle(&e, id).await;
+    let fans = app.sim().fan_uuids(&creator);
+    // Four fans write (no webhook): reconcile brings their messages and
+    // the chats' unread counts.
+    {
+        let sim = app.sim().sim().clone();
+        let now = sim.clock.now_ms();
+        let mut w = sim.world.write();
+        let c = w.user_id(&creator).unwrap();
+        for fan in &fans[..4] {
+            let f = w.user_id(fan).unwrap();
+            let chat = w.chat_of(c, f).unwrap();
+            w.fan_message(
+                chat,
+                Uuid::now_v7(),
+                Some("hello?".into()),
+                vec![],
+                None,
+                now,
+            );
+        }
+    }
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    let unread = chat_read_state(&app, id).await;
+    for fan in &fans[..4] {
+        assert!(
+            unread[fan].0 >= 1 && !unread[fan].1,
+            "{fan}: {:?}",
+            unread[fan]
+        );
+    }
+    // A later message elsewhere moves the high-water mark past those four
+    // chats, so the next walk stops before them.
+    {
+        let sim = app.sim().sim().clone();
+        let later = sim.clock.now_ms() + 5_000;
+        let mut w = sim.world.write();
+        let c = w.user_id(&creator).unwrap();
+        let f = w.user_id(&fans[5]).unwrap();
+        let chat = w.chat_of(c, f).unwrap();
+        w.fan_message(
+            chat,
+            Uuid::now_v7(),
+            Some("later".into()),
+            vec![],
+            None,
+            later,
+        );
+    }
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    // The creator reads three of those chats on Fanvue; the `message.read`
+    // webhooks are lost (none is sent here), and the chats' last message
+    // does not move, so the incremental walk never revisits them.
+    {
+        let sim = app.sim().sim().clone();
+        let mut w = sim.world.write();
+        let c = w.user_id(&creator).unwrap();
+        for fan in &fans[..3] {
+            let f = w.user_id(fan).unwrap();
+            let chat = w.chat_of(c, f).unwrap();
+            assert!(w.mark_chat_read(chat) >= 1);
+        }
+    }
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    let after = chat_read_state(&app, id).await;
+    let w = app.sim().sim().world.read();
+    let c = w.user_id(&creator).unwrap();
+    for fan in &fans {
+        let chat = w.chat_of(c, w.user_id(fan).unwrap()).unwrap();
+        let truth = &w.chats[chat as usize];
+        let want = (
+            truth.unread as i32,
+            truth.unread == 0 && !truth.marked_unread,
+        );
+        assert_eq!(after[fan], want, "chat of {fan}");
+    }
+    assert!(after[&fans[3]].0 >= 1, "the fourth is still unread");
+    // The fans' messages are read in the mirror too, as on Fanvue.
+    let inbound: Vec<(Uuid, bool)> = sqlx::query_as(
+        "SELECT uuid, is_read FROM messages WHERE creator_id = $1 AND direction = 'in'",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    for (uuid, is_read) in &inbound {
+        let m = w.messages.iter().find(|m| m.uuid == *uuid).unwrap();
+        assert_eq!(m.is_read, *is_read, "message {uuid}");
+    }
+    assert!(app.sim().deliveries().is_empty(), "no webhook was involved");
+}
