@@ -162,7 +162,7 @@ pub async fn cross_tenant(bases: &[String; 2], email: &str, chats: &[Uuid], o: &
             continue;
         };
         for chat in chats {
-            let gets = ["", "/messages", "/row", "/media", "/notes", "/people"];
+            let gets = ["", "/messages", "/row", "/media", "/canned", "/people"];
             for tail in gets {
                 let url = format!("{base}/inbox/chats/{chat}{tail}");
                 o.sent += 1;

@@ -92,9 +92,18 @@ pub async fn upsert_chats(
     .bind(rows.iter().map(|c| c.unread_count).collect::<Vec<_>>())
     .bind(rows.iter().map(|c| c.last_message_at).collect::<Vec<_>>())
     .bind(rows.iter().map(|c| c.last_message_uuid).collect::<Vec<_>>())
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(out.into_iter().collect())
+    let ids: HashMap<Uuid, Uuid> = out.into_iter().collect();
+    // A chat listed as read has every fan message up to its last one read,
+    // also when the `message.read` webhook that said so was lost.
+    let read: Vec<(Uuid, DateTime<Utc>)> = rows
+        .iter()
+        .filter(|c| c.is_read && c.unread_count == 0)
+        .filter_map(|c| Some((*ids.get(&c.fan_uuid)?, c.last_message_at?)))
+        .collect();
+    mark_fan_messages_read(conn, creator, &read).await?;
+    Ok(ids)
 }
 
 /// Chat ids for these fans, creating bare chats for fans not seen yet.
@@ -130,26 +139,31 @@ pub async fn ensure_chats(
     Ok(rows.into_iter().collect())
 }
 
-/// `Some(now)` when the mirror holds any of the creator's chats as unread:
-/// the time `mark_read_except` guards on.
+/// `Some(now)` when the mirror holds any of the creator's chats as unread
+/// (with `unwritten_since`, only rows not written since then count): the
+/// time `mark_read_except` guards on.
 #[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn unread_as_of(
     conn: &mut PgConnection,
     creator: CreatorId,
+    unwritten_since: Option<DateTime<Utc>>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT now() WHERE EXISTS (
-            SELECT 1 FROM chats WHERE creator_id = $1 AND (unread_count > 0 OR NOT is_read))",
+            SELECT 1 FROM chats WHERE creator_id = $1 AND (unread_count > 0 OR NOT is_read)
+              AND ($2::timestamptz IS NULL OR updated_at < $2))",
     )
     .bind(creator)
+    .bind(unwritten_since)
     .fetch_optional(conn)
     .await?)
 }
 
 /// Marks read the creator's chats held as unread that Fanvue no longer
-/// lists as unread (`still_unread` is its list). A row written since `as_of`
-/// is left alone: a webhook may have brought a message after the list was
-/// read. Returns the fans of the chats changed.
+/// lists as unread (`still_unread` is its list), and their fan messages, as
+/// the `message.read` webhook would have. A row written since `as_of` is
+/// left alone: a webhook may have brought a message after the list was
+/// read. Returns how many chats changed.
 #[tracing::instrument(skip_all, fields(agency_id = %agency, creator_id = %creator))]
 pub async fn mark_read_except(
     conn: &mut PgConnection,
@@ -157,19 +171,46 @@ pub async fn mark_read_except(
     creator: CreatorId,
     still_unread: &[Uuid],
     as_of: DateTime<Utc>,
-) -> Result<Vec<Uuid>, StoreError> {
-    Ok(sqlx::query_scalar(
+) -> Result<u64, StoreError> {
+    let read: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE chats SET unread_count = 0, is_read = true, updated_at = now()
          WHERE agency_id = $1 AND creator_id = $2 AND (unread_count > 0 OR NOT is_read)
            AND fan_uuid <> ALL($3) AND updated_at < $4
-         RETURNING fan_uuid",
+         RETURNING id",
     )
     .bind(agency)
     .bind(creator)
     .bind(still_unread)
     .bind(as_of)
-    .fetch_all(conn)
-    .await?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let chats: Vec<(Uuid, DateTime<Utc>)> = read.iter().map(|c| (*c, as_of)).collect();
+    mark_fan_messages_read(conn, creator, &chats).await?;
+    Ok(read.len() as u64)
+}
+
+/// Fan messages of each chat sent by its instant, read: Fanvue counts no
+/// unread message in those chats (as of that instant).
+async fn mark_fan_messages_read(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    chats: &[(Uuid, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    if chats.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE messages m SET is_read = true, updated_at = now()
+         FROM UNNEST($2::uuid[], $3::timestamptz[]) AS t(chat, until)
+         WHERE m.creator_id = $1 AND m.chat_id = t.chat AND m.direction = 'in' AND NOT m.is_read
+           AND (m.sent_at IS NULL OR m.sent_at <= t.until)",
+    )
+    .bind(creator)
+    .bind(chats.iter().map(|c| c.0).collect::<Vec<_>>())
+    .bind(chats.iter().map(|c| c.1).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The fans of every chat the mirror holds for the creator.

@@ -43,6 +43,12 @@ impl SyncEngine {
             }
         };
         let cutoff = high_water.map(|h| h - overlap);
+        // Whether the mirror holds unread chats, as of before the walk
+        // (which refreshes the rows on the pages it reads).
+        let unread_before = {
+            let mut conn = self.pool.acquire().await?;
+            store::chats::unread_as_of(&mut conn, lease.creator_id, None).await?
+        };
         let changed = self.walk_chats(lease, stats, cutoff, None).await?;
         // Chats the mirror did not know get the default mode. (Skipping
         // chats whose last message looks unchanged would save a request per
@@ -93,7 +99,9 @@ impl SyncEngine {
         let fetched: HashSet<Uuid> = new_chats.iter().copied().collect();
         self.refresh_read_state(lease, stats, creator, &fetched)
             .await?;
-        self.sweep_unread(lease, stats, creator).await?;
+        if let Some(walked_at) = unread_before {
+            self.sweep_unread(lease, stats, walked_at).await?;
+        }
 
         let mut tx = lease.begin(&self.pool).await?;
         let hw = finish_run(&mut tx, lease).await?;
@@ -148,22 +156,22 @@ impl SyncEngine {
 
     /// The creator reading a fan's messages on Fanvue sends `message.read`;
     /// when that webhook is lost the chat stays unread here, and the walk
-    /// above never comes back to it (its last message did not move). The
-    /// chat list's `unread` filter names every chat Fanvue still counts
-    /// unread: those rows are refreshed by the walk, the mirror's other
-    /// unread chats are marked read, and their newest page is re-read so
-    /// the messages' read state comes from Fanvue too. Costs nothing while
-    /// the mirror holds no unread chat, else ceil(unread chats / 50)
-    /// requests plus one batch per 50 chats changed.
+    /// above never comes back to it (its last message did not move). When
+    /// chats held unread were not refreshed by the walk (not written since
+    /// `walked_at`), the chat list's `unread` filter names every chat Fanvue
+    /// still counts unread: those rows are refreshed by this walk, and the
+    /// mirror's other unread chats and their fan messages are marked read.
+    /// Cost: ceil(unread chats / 50) list pages, and nothing while every
+    /// unread chat was on the pages the walk read.
     async fn sweep_unread(
         &self,
         lease: &Lease,
         stats: &mut RunStats,
-        creator: Uuid,
+        walked_at: DateTime<Utc>,
     ) -> Result<(), SyncError> {
         let as_of = {
             let mut conn = self.pool.acquire().await?;
-            match store::chats::unread_as_of(&mut conn, lease.creator_id).await? {
+            match store::chats::unread_as_of(&mut conn, lease.creator_id, Some(walked_at)).await? {
                 Some(t) => t,
                 None => return Ok(()),
             }
@@ -181,35 +189,20 @@ impl SyncEngine {
         }
         // A chat read on Fanvue while the pages were read shifts a later
         // one off them; it is cleared here and restored by the next sweep.
-        let cleared = {
-            let mut tx = lease.begin(&self.pool).await?;
-            let fans = store::chats::mark_read_except(
-                &mut tx,
-                lease.agency_id,
-                lease.creator_id,
-                &unread,
-                as_of,
-            )
-            .await?;
-            tx.commit().await?;
-            fans
-        };
-        if cleared.is_empty() {
-            return Ok(());
-        }
-        tracing::info!(
-            chats = cleared.len(),
-            "chats read on Fanvue without a webhook"
-        );
-        self.default_batches(
-            lease,
-            stats,
-            creator,
-            &cleared,
-            false,
-            MessageSource::Reconcile,
+        let mut tx = lease.begin(&self.pool).await?;
+        let cleared = store::chats::mark_read_except(
+            &mut tx,
+            lease.agency_id,
+            lease.creator_id,
+            &unread,
+            as_of,
         )
-        .await
+        .await?;
+        tx.commit().await?;
+        if cleared > 0 {
+            tracing::info!(chats = cleared, "chats read on Fanvue without a webhook");
+        }
+        Ok(())
     }
 
     async fn incremental(

@@ -903,31 +903,15 @@ async fn chat_read_state(app: &TestApp, creator: CreatorId) -> BTreeMap<Uuid, (i
 }
 
 #[tokio::test]
-async fn chats_the_creator_read_on_fanvue_without_a_webhook_become_read_at_reconcile() {
+async fn a_chat_listed_as_read_makes_its_fan_messages_read_without_a_webhook() {
     let (app, _, creator, id) = spawn(8, 4).await;
     let e = engine_with(&app, |s| s.overlap_secs = 0);
     sync_until_idle(&e, id).await;
     let fans = app.sim().fan_uuids(&creator);
     // Four fans write (no webhook): reconcile brings their messages and
     // the chats' unread counts.
-    {
-        let sim = app.sim().sim().clone();
-        let now = sim.clock.now_ms();
-        let mut w = sim.world.write();
-        let c = w.user_id(&creator).unwrap();
-        for fan in &fans[..4] {
-            let f = w.user_id(fan).unwrap();
-            let chat = w.chat_of(c, f).unwrap();
-            w.fan_message(
-                chat,
-                Uuid::now_v7(),
-                Some("hello?".into()),
-                vec![],
-                None,
-                now,
-            );
-        }
-    }
+    let now = app.sim().sim().clock.now_ms();
+    fans_write(&app, creator, &fans[..4], |_| now);
     make_due(&app, id).await;
     sync_until_idle(&e, id).await;
     let unread = chat_read_state(&app, id).await;
@@ -939,28 +923,14 @@ async fn chats_the_creator_read_on_fanvue_without_a_webhook_become_read_at_recon
         );
     }
     // A later message elsewhere moves the high-water mark past those four
-    // chats, so the next walk stops before them.
-    {
-        let sim = app.sim().sim().clone();
-        let later = sim.clock.now_ms() + 5_000;
-        let mut w = sim.world.write();
-        let c = w.user_id(&creator).unwrap();
-        let f = w.user_id(&fans[5]).unwrap();
-        let chat = w.chat_of(c, f).unwrap();
-        w.fan_message(
-            chat,
-            Uuid::now_v7(),
-            Some("later".into()),
-            vec![],
-            None,
-            later,
-        );
-    }
+    // chats: the next walk fetches none of their messages, it only rewrites
+    // their rows from the chat list's first page.
+    fans_write(&app, creator, &fans[5..6], |_| now + 5_000);
     make_due(&app, id).await;
     sync_until_idle(&e, id).await;
     // The creator reads three of those chats on Fanvue; the `message.read`
     // webhooks are lost (none is sent here), and the chats' last message
-    // does not move, so the incremental walk never revisits them.
+    // does not move, so no message of theirs is fetched again.
     {
         let sim = app.sim().sim().clone();
         let mut w = sim.world.write();
@@ -974,29 +944,104 @@ async fn chats_the_creator_read_on_fanvue_without_a_webhook_become_read_at_recon
     make_due(&app, id).await;
     sync_until_idle(&e, id).await;
     let after = chat_read_state(&app, id).await;
-    let w = app.sim().sim().world.read();
-    let c = w.user_id(&creator).unwrap();
-    for fan in &fans {
-        let chat = w.chat_of(c, w.user_id(fan).unwrap()).unwrap();
-        let truth = &w.chats[chat as usize];
-        let want = (
-            truth.unread as i32,
-            truth.unread == 0 && !truth.marked_unread,
-        );
-        assert_eq!(after[fan], want, "chat of {fan}");
-    }
+    assert_eq!(after, truth_read_state(&app, creator, &fans));
     assert!(after[&fans[3]].0 >= 1, "the fourth is still unread");
     // The fans' messages are read in the mirror too, as on Fanvue.
-    let inbound: Vec<(Uuid, bool)> = sqlx::query_as(
-        "SELECT uuid, is_read FROM messages WHERE creator_id = $1 AND direction = 'in'",
+    let inbound: Vec<(Uuid, Uuid, bool)> = sqlx::query_as(
+        "SELECT c.fan_uuid, m.uuid, m.is_read FROM messages m JOIN chats c ON c.id = m.chat_id
+         WHERE m.creator_id = $1 AND m.direction = 'in'",
     )
     .bind(id)
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    for (uuid, is_read) in &inbound {
+    let w = app.sim().sim().world.read();
+    for (fan, uuid, is_read) in &inbound {
         let m = w.messages.iter().find(|m| m.uuid == *uuid).unwrap();
-        assert_eq!(m.is_read, *is_read, "message {uuid}");
+        let k = fans.iter().position(|f| f == fan);
+        assert_eq!(m.is_read, *is_read, "message {uuid} of fan #{k:?}");
     }
+    assert!(app.sim().deliveries().is_empty(), "no webhook was involved");
+}
+
+/// Chats as (fan → (unread count, read)): the simulator's truth.
+fn truth_read_state(app: &TestApp, creator: Uuid, fans: &[Uuid]) -> BTreeMap<Uuid, (i32, bool)> {
+    let w = app.sim().sim().world.read();
+    let c = w.user_id(&creator).unwrap();
+    fans.iter()
+        .map(|fan| {
+            let chat = &w.chats[w.chat_of(c, w.user_id(fan).unwrap()).unwrap() as usize];
+            (
+                *fan,
+                (chat.unread as i32, chat.unread == 0 && !chat.marked_unread),
+            )
+        })
+        .collect()
+}
+
+/// Each of these fans writes one message at `at_ms` (no webhook).
+fn fans_write(app: &TestApp, creator: Uuid, fans: &[Uuid], at_ms: impl Fn(usize) -> i64) {
+    let sim = app.sim().sim().clone();
+    let mut w = sim.world.write();
+    let c = w.user_id(&creator).unwrap();
+    for (k, fan) in fans.iter().enumerate() {
+        let f = w.user_id(fan).unwrap();
+        let chat = w.chat_of(c, f).unwrap();
+        w.fan_message(
+            chat,
+            Uuid::now_v7(),
+            Some("hi".into()),
+            vec![],
+            None,
+            at_ms(k),
+        );
+    }
+}
+
+#[tokio::test]
+async fn unread_chats_beyond_the_walked_pages_are_swept_when_read_on_fanvue() {
+    let (app, _, creator, id) = spawn(60, 2).await;
+    let e = engine_with(&app, |s| s.overlap_secs = 0);
+    sync_until_idle(&e, id).await;
+    let fans = app.sim().fan_uuids(&creator);
+    let now = app.sim().sim().clock.now_ms();
+    fans_write(&app, creator, &fans[..3], |_| now);
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    // 52 later chats push the three off the chat list's first page (50).
+    fans_write(&app, creator, &fans[3..55], |k| now + 1_000 + k as i64);
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    let before = chat_read_state(&app, id).await;
+    assert!(fans[..3].iter().all(|f| before[f].0 >= 1), "{before:?}");
+    {
+        let sim = app.sim().sim().clone();
+        let mut w = sim.world.write();
+        let c = w.user_id(&creator).unwrap();
+        for fan in &fans[..3] {
+            let chat = w.chat_of(c, w.user_id(fan).unwrap()).unwrap();
+            assert!(w.mark_chat_read(chat) >= 1);
+        }
+    }
+    make_due(&app, id).await;
+    sync_until_idle(&e, id).await;
+    let after = chat_read_state(&app, id).await;
+    assert_eq!(after, truth_read_state(&app, creator, &fans));
+    let unread_in: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT m.uuid FROM messages m JOIN chats c ON c.id = m.chat_id
+         WHERE m.creator_id = $1 AND m.direction = 'in' AND NOT m.is_read AND c.fan_uuid = ANY($2)",
+    )
+    .bind(id)
+    .bind(&fans[..3])
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        unread_in.is_empty(),
+        "fan messages still unread: {unread_in:?}"
+    );
+    // The walk read one page and stopped; the sweep read the unread list.
+    let (requests, _, _, _) = run_kind(&app, id, "reconcile").await;
+    assert!(requests >= 2, "the sweep made its request: {requests}");
     assert!(app.sim().deliveries().is_empty(), "no webhook was involved");
 }
