@@ -19,7 +19,9 @@
 //! size, default 10 as `Application::build` uses), WH_BENCH_FANS (distinct senders,
 //! default 200), WH_BENCH_DRAIN (`batched`, the default, or `per-event`: rounds applied
 //! with per-event statements, as processing worked before batching, for a before/after
-//! in one build), BENCH_DASHBOARD_ROLLUPS (`off` disables the dashboard rollups' triggers:
+//! in one build), WH_BENCH_DRAIN_WORKERS (concurrent processors of the batched drain,
+//! default 1, as `webhooks.workers`), WH_BENCH_BATCH (events per round, default
+//! `webhooks.apply_batch`), BENCH_DASHBOARD_ROLLUPS (`off` disables the dashboard rollups' triggers:
 //! the before of their cost to processing). Writes `target/bench/webhook_bench.json`.
 
 mod common;
@@ -96,6 +98,7 @@ fn settings(database: &str) -> anyhow::Result<Settings> {
     let mut s = common::bench_settings(database)?;
     // The benchmark drains on its own, after the intake runs.
     s.webhooks.secret = Some(SecretString::from("bench-webhook-secret"));
+    s.webhooks.apply_batch = env_or("WH_BENCH_BATCH", s.webhooks.apply_batch);
     Ok(s)
 }
 
@@ -123,9 +126,11 @@ fn start_bare() -> anyhow::Result<(String, actix_web::dev::ServerHandle)> {
 
 /// What one message.received delivery looks like (see the API tests' `received`).
 fn body(creator: Uuid, fan: Uuid, msg: Uuid, n: u64) -> Vec<u8> {
+    // A fan's handle is stable: each delivery of one fan names the same.
+    let handle = fan.simple();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     format!(
-        r#"{{"messageUuid":"{msg}","message":{{"uuid":"{msg}","text":"bench message {n}","hasMedia":false,"mediaUuids":[],"price":null,"createdAt":"{now}"}},"sender":{{"uuid":"{fan}","handle":"fan-{n}","displayName":"Bench Fan","avatarUrl":null}},"recipientUuid":"{creator}","isMuted":false,"timestamp":"{now}"}}"#
+        r#"{{"messageUuid":"{msg}","message":{{"uuid":"{msg}","text":"bench message {n}","hasMedia":false,"mediaUuids":[],"price":null,"createdAt":"{now}"}},"sender":{{"uuid":"{fan}","handle":"fan-{handle}","displayName":"Bench Fan","avatarUrl":null}},"recipientUuid":"{creator}","isMuted":false,"timestamp":"{now}"}}"#
     )
     .into_bytes()
 }
@@ -310,6 +315,7 @@ async fn run(
     load_start: &str,
 ) -> anyhow::Result<()> {
     let per_event = std::env::var("WH_BENCH_DRAIN").is_ok_and(|v| v == "per-event");
+    let drain_workers: usize = env_or("WH_BENCH_DRAIN_WORKERS", 1).max(1);
     let rollups = common::rollups_knob(pool).await?;
     // One connected creator, as the OAuth connect flow leaves it (creator + sync state).
     let (agency, owner) = bootstrap::create_agency_with_owner(
@@ -403,7 +409,7 @@ async fn run(
     let drained = if per_event {
         process::drain_per_event(pool, &settings.webhooks).await?
     } else {
-        process::drain(pool, &settings.webhooks).await?
+        process::drain_concurrently(pool, &settings.webhooks, drain_workers).await?
     };
     // The replies the drain left pending are part of its work.
     let (flush_secs, flushed) = common::flush_pending_replies(pool).await?;
@@ -483,11 +489,12 @@ async fn run(
         acked.len()
     );
     println!(
-        "  drain ({}, dashboard rollups {rollups}): {drained} of {pending} pending applied in {drain_secs:.2} s = {:.0} events/s \
+        "  drain ({}, {drain_workers} worker(s), rounds of {}, dashboard rollups {rollups}): {drained} of {pending} pending applied in {drain_secs:.2} s = {:.0} events/s \
          (cpu {drain_cpu_ms:.3} ms + pg {drain_pg_cpu_ms:.3} ms per event); processed {processed}, \
          messages {messages}, acknowledged-but-unapplied {unapplied}; \
          of which {flush_secs:.2} s recomputing {flushed} pending reply records",
         if per_event { "per-event" } else { "batched" },
+        settings.webhooks.apply_batch,
         drained as f64 / drain_secs.max(1e-9)
     );
     println!("  zero lost: {}", if zero_lost { "yes" } else { "NO" });
@@ -539,6 +546,8 @@ async fn run(
         },
         "drain": {
             "mode": if per_event { "per-event" } else { "batched" },
+            "workers": drain_workers,
+            "round": settings.webhooks.apply_batch,
             "pending": pending,
             "applied": drained,
             "secs": drain_secs,

@@ -93,6 +93,7 @@ struct RawWebhooks {
     enabled: bool,
     intake_writers: usize,
     intake_batch: usize,
+    apply_batch: usize,
 }
 
 /// Webhook intake and processing.
@@ -114,6 +115,8 @@ pub struct WebhookSettings {
     pub intake_writers: usize,
     /// Most deliveries stored by one intake statement.
     pub intake_batch: usize,
+    /// Most events one processing round claims and applies together.
+    pub apply_batch: usize,
 }
 
 /// `/metrics` (Prometheus). Off unless a token is set; scrapers send it as
@@ -509,6 +512,7 @@ impl Settings {
             enabled: raw.enabled,
             intake_writers: raw.intake_writers.clamp(1, 16),
             intake_batch: raw.intake_batch.clamp(1, 5_000),
+            apply_batch: raw.apply_batch.clamp(1, 5_000),
         })
     }
 
@@ -584,7 +588,8 @@ fn shipped_defaults()
         .set_default("webhooks.workers", 1)?
         .set_default("webhooks.enabled", true)?
         .set_default("webhooks.intake_writers", 2)?
-        .set_default("webhooks.intake_batch", 256)?)
+        .set_default("webhooks.intake_batch", 256)?
+        .set_default("webhooks.apply_batch", 500)?)
 }
 
 /// Settings for integration tests and benchmarks: the shipped defaults
@@ -669,6 +674,7 @@ mod tests {
                 enabled: true,
                 intake_writers: 2,
                 intake_batch: 256,
+                apply_batch: 500,
             },
             sync: SyncSettings {
                 enabled: true,
