@@ -710,8 +710,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         },
     )
     .await?;
-    s.converge("kill -9 of instance-a (claims wait out their expiry)")
-        .await?;
+    s.converge("kill -9 of instance-a").await?;
 
     s.phase("hostile input burst", 3, false, async |s| {
         s.tl.log("fault: hostile input burst to both instances");

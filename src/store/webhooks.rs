@@ -135,30 +135,36 @@ pub struct Claimed {
     pub agency_id: Option<AgencyId>,
     pub creator_id: Option<CreatorId>,
     pub payload: serde_json::Value,
-    /// Failed attempts so far.
     pub attempts: i32,
     /// Whether its creator has been disconnected since intake.
     pub creator_disconnected: Option<bool>,
 }
 
-/// Claims due events, oldest first, for the caller's transaction: they
-/// stay row-locked (other workers skip them) until it commits them
-/// processed or ends. Nothing is written to claim, so a crashed worker's
-/// round is simply due again. `processing` rows with a lapsed claim are
-/// due too: earlier versions wrote claims, and a row left so is retried.
+/// Claims due events (pending, or processing whose claim lapsed: a worker
+/// crashed between claim and apply), oldest first: they are applied in this
+/// order (an `UPDATE`'s `RETURNING` has no order of its own).
 #[tracing::instrument(skip_all)]
-pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Vec<Claimed>, StoreError> {
+pub async fn claim(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+    lock_secs: f64,
+) -> Result<Vec<Claimed>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT e.id, e.dedupe_key, e.event_type, e.agency_id, e.creator_id, e.payload, e.attempts,
-            (SELECT c.status = 'disconnected' FROM creators c WHERE c.id = e.creator_id) AS creator_disconnected
-         FROM webhook_events e
-         WHERE (e.status = 'pending' AND e.next_attempt_at <= now())
-            OR (e.status = 'processing' AND e.locked_until < now())
-         ORDER BY e.id LIMIT $1
-         FOR UPDATE OF e SKIP LOCKED",
+        "WITH claimed AS (
+            UPDATE webhook_events e SET status = 'processing', attempts = e.attempts + 1,
+                locked_until = now() + make_interval(secs => $2)
+            WHERE e.id IN (
+                SELECT id FROM webhook_events
+                WHERE (status = 'pending' AND next_attempt_at <= now())
+                   OR (status = 'processing' AND locked_until < now())
+                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+            RETURNING e.id, e.dedupe_key, e.event_type, e.agency_id, e.creator_id, e.payload, e.attempts,
+                (SELECT c.status = 'disconnected' FROM creators c WHERE c.id = e.creator_id) AS creator_disconnected)
+         SELECT * FROM claimed ORDER BY id",
     )
     .bind(limit)
-    .fetch_all(conn)
+    .bind(lock_secs)
+    .fetch_all(db)
     .await?)
 }
 
@@ -200,9 +206,9 @@ pub async fn mark_failed(
     max_attempts: i32,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE webhook_events SET attempts = attempts + 1,
-            status = CASE WHEN attempts + 1 >= $3 THEN 'dead' ELSE 'pending' END,
-            next_attempt_at = now() + make_interval(secs => LEAST(power(2, attempts + 1)::float8, 3600)),
+        "UPDATE webhook_events SET
+            status = CASE WHEN attempts >= $3 THEN 'dead' ELSE 'pending' END,
+            next_attempt_at = now() + make_interval(secs => LEAST(power(2, attempts)::float8, 3600)),
             locked_until = NULL, error = $2
          WHERE id = $1",
     )

@@ -177,18 +177,22 @@ impl SyncEngine {
             }
         };
         let skipped = stats.skipped.len();
-        let unread: Vec<Uuid> = self
-            .walk_chats(lease, stats, None, Some("unread"))
-            .await?
-            .into_iter()
-            .map(|(fan, _)| fan)
-            .collect();
+        // A chat read on Fanvue while the pages are read shifts a later one
+        // off them. Clearing it would mark its fan messages read, which no
+        // later listing undoes; so a chat is cleared only when two walks
+        // both missed it, which a shift cannot do to the same chat twice
+        // unless reads land at the same place in both.
+        let mut unread: Vec<Uuid> = Vec::new();
+        for _ in 0..2 {
+            let walked = self.walk_chats(lease, stats, None, Some("unread")).await?;
+            unread.extend(walked.into_iter().map(|(fan, _)| fan));
+        }
         if stats.skipped.len() != skipped {
             // A skipped (malformed) item may be one of the unread chats.
             return Ok(());
         }
-        // A chat read on Fanvue while the pages were read shifts a later
-        // one off them; it is cleared here and restored by the next sweep.
+        unread.sort_unstable();
+        unread.dedup();
         let mut tx = lease.begin(&self.pool).await?;
         let cleared = store::chats::mark_read_except(
             &mut tx,

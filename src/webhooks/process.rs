@@ -1,9 +1,8 @@
-//! Applies stored webhook events to the mirror. A worker claims a round of
-//! due events by locking them (`FOR UPDATE SKIP LOCKED`, nothing written),
-//! applies it and marks it processed in that one transaction (event by
-//! event, each behind a savepoint, if the round fails), so a crash before
-//! the commit leaves the round due again and every event is applied
-//! exactly once. Failures retry with exponential backoff and are
+//! Applies stored webhook events to the mirror. Workers claim due events
+//! with `SKIP LOCKED`; a claimed round is applied and marked processed in
+//! one transaction (event by event if the round fails), so a crash between
+//! claim and commit leaves it to be claimed again (its claim lapses) and it
+//! is applied exactly once. Failures retry with exponential backoff and are
 //! dead-lettered after `max_attempts`.
 //! Every application is idempotent and order-independent. Events whose
 //! creator was disconnected since intake are filed as unmatched, not applied.
@@ -11,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::batch;
@@ -22,6 +21,9 @@ use crate::store::chats::FanProfile;
 use crate::store::messages::MessageUpsert;
 use crate::store::webhooks::Claimed;
 use crate::store::{self, StoreError};
+
+/// A claim lapses after this (a crashed worker's events are retried).
+const CLAIM_SECS: f64 = 30.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -165,10 +167,11 @@ pub(super) fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), P
     }
 }
 
-/// Applies events one at a time (`apply`) and marks them processed, in
-/// the caller's transaction: the per-event path (the baseline the batched
-/// one is compared with, and a single event when a round failed).
-async fn apply_all(tx: &mut sqlx::PgConnection, claimed: &[Claimed]) -> Result<(), ProcessError> {
+/// Applies events one at a time (`apply`) and marks them processed in one
+/// transaction: the per-event path, used for a single event when a round
+/// failed and its bad event has to be found and retried alone.
+async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessError> {
+    let mut tx = pool.begin().await?;
     let mut creators = BTreeSet::new();
     let mut applied: Vec<WebhookEventId> = Vec::with_capacity(claimed.len());
     let mut disconnected = Vec::new();
@@ -179,7 +182,7 @@ async fn apply_all(tx: &mut sqlx::PgConnection, claimed: &[Claimed]) -> Result<(
         }
         let (event_type, agency, creator) = target(ev)?;
         apply(
-            &mut *tx,
+            &mut tx,
             event_type,
             agency,
             creator,
@@ -191,24 +194,25 @@ async fn apply_all(tx: &mut sqlx::PgConnection, claimed: &[Claimed]) -> Result<(
         applied.push(ev.id);
     }
     if !applied.is_empty() {
-        store::webhooks::mark_processed(&mut *tx, &applied).await?;
+        store::webhooks::mark_processed(&mut tx, &applied).await?;
     }
     if !disconnected.is_empty() {
-        store::webhooks::mark_unmatched(&mut *tx, &disconnected).await?;
+        store::webhooks::mark_unmatched(&mut tx, &disconnected).await?;
     }
     for creator in creators {
         store::webhooks::touch_creator(&mut *tx, creator).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
-/// Applies a round with set-based statements (`batch`) and marks it, in
-/// the caller's transaction. Events that cannot be applied at all (a
-/// payload that no longer parses, no creator) are marked failed there
-/// too; events whose creator was disconnected are filed as unmatched.
-/// Returns how many were applied or filed.
+/// Applies a round with set-based statements (`batch`) and marks it in one
+/// transaction. Events that cannot be applied at all (a payload that no
+/// longer parses, no creator) are marked failed in the same transaction;
+/// events whose creator was disconnected are filed as unmatched. Returns
+/// how many were applied or filed.
 async fn apply_round(
-    tx: &mut sqlx::PgConnection,
+    pool: &PgPool,
     claimed: &[Claimed],
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
@@ -225,13 +229,14 @@ async fn apply_round(
             Err(e) => failed.push((ev, e)),
         }
     }
-    batch::apply(&mut *tx, &round).await?;
+    let mut tx = pool.begin().await?;
+    batch::apply(&mut tx, &round).await?;
     let applied: Vec<WebhookEventId> = round.iter().map(|p| p.id).collect();
     if !applied.is_empty() {
-        store::webhooks::mark_processed(&mut *tx, &applied).await?;
+        store::webhooks::mark_processed(&mut tx, &applied).await?;
     }
     if !disconnected.is_empty() {
-        store::webhooks::mark_unmatched(&mut *tx, &disconnected).await?;
+        store::webhooks::mark_unmatched(&mut tx, &disconnected).await?;
     }
     for (ev, e) in &failed {
         tracing::warn!(event_id = %ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");
@@ -242,99 +247,48 @@ async fn apply_round(
     for creator in creators {
         store::webhooks::touch_creator(&mut *tx, creator).await?;
     }
+    tx.commit().await?;
     Ok(applied.len() + disconnected.len())
 }
 
-/// Applies claimed events one by one, each behind its own savepoint in the
-/// round's transaction (the fallback when a round fails: the failing event
-/// is marked for a later retry and holds back no other, and the round's
-/// events stay locked throughout). Returns how many were applied.
+/// Applies claimed events one by one, each in its own transaction (the
+/// fallback when a round fails: the failing event is found, retried later
+/// on its own, and holds back no other). Returns how many were applied.
 async fn apply_one_by_one(
-    tx: &mut sqlx::PgConnection,
-    claimed: &[Claimed],
+    pool: &PgPool,
+    claimed: Vec<Claimed>,
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
     let mut applied = 0;
     for ev in claimed {
-        let mut sp = tx.begin().await?;
-        match apply_all(&mut sp, std::slice::from_ref(ev)).await {
-            Ok(()) => {
-                sp.commit().await?;
-                applied += 1;
-            }
+        match apply_all(pool, std::slice::from_ref(&ev)).await {
+            Ok(()) => applied += 1,
             Err(e) => {
-                sp.rollback().await?;
                 tracing::warn!(event_id = %ev.id, attempts = ev.attempts, error = %e, "webhook event failed; will retry");
-                store::webhooks::mark_failed(
-                    &mut *tx,
-                    ev.id,
-                    &e.to_string(),
-                    settings.max_attempts,
-                )
-                .await?;
+                store::webhooks::mark_failed(pool, ev.id, &e.to_string(), settings.max_attempts)
+                    .await?;
             }
         }
     }
     Ok(applied)
 }
 
-/// How a round's events are applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Path {
-    /// Set-based statements (`batch`); per event if the round fails.
-    Batched,
-    /// Per-event statements, in one savepoint for the round.
-    PerEvent,
-    /// Each event behind its own savepoint.
-    OneByOne,
-}
-
-/// Claims one round of due events and applies it in one transaction;
-/// returns how many were applied (0: nothing was due).
-async fn run_round(
-    pool: &PgPool,
-    settings: &WebhookSettings,
-    path: Path,
-) -> Result<usize, ProcessError> {
-    let mut tx = pool.begin().await?;
-    let limit = i64::try_from(settings.apply_batch).unwrap_or(i64::MAX);
-    let claimed = store::webhooks::claim(&mut tx, limit).await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
-    let n = match path {
-        Path::OneByOne => apply_one_by_one(&mut tx, &claimed, settings).await?,
-        Path::Batched | Path::PerEvent => {
-            let mut sp = tx.begin().await?;
-            let whole = if path == Path::Batched {
-                apply_round(&mut sp, &claimed, settings).await
-            } else {
-                apply_all(&mut sp, &claimed).await.map(|()| claimed.len())
-            };
-            match whole {
-                Ok(n) => {
-                    sp.commit().await?;
-                    n
-                }
-                Err(e) => {
-                    sp.rollback().await?;
-                    tracing::debug!(error = %e, events = claimed.len(), "webhook round failed as a whole; applying one by one");
-                    apply_one_by_one(&mut tx, &claimed, settings).await?
-                }
-            }
-        }
-    };
-    tx.commit().await?;
-    Ok(n)
-}
-
-/// Claims and applies one round of due events; returns how many were
-/// applied or filed.
+/// Claims and applies one round of due events; returns how many were applied.
 pub async fn process_batch(
     pool: &PgPool,
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
-    run_round(pool, settings, Path::Batched).await
+    let claimed = store::webhooks::claim(pool, round_size(settings), CLAIM_SECS).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    match apply_round(pool, &claimed, settings).await {
+        Ok(n) => return Ok(n),
+        Err(e) => {
+            tracing::debug!(error = %e, events = claimed.len(), "webhook round failed as a whole; applying one by one")
+        }
+    }
+    apply_one_by_one(pool, claimed, settings).await
 }
 
 /// Claims one round and applies it event by event, as the fallback does:
@@ -343,7 +297,8 @@ pub async fn process_one_by_one(
     pool: &PgPool,
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
-    run_round(pool, settings, Path::OneByOne).await
+    let claimed = store::webhooks::claim(pool, round_size(settings), CLAIM_SECS).await?;
+    apply_one_by_one(pool, claimed, settings).await
 }
 
 /// Processes until nothing is due, each round in one transaction but with
@@ -353,22 +308,32 @@ pub async fn drain_per_event(
     pool: &PgPool,
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
-    drain_with(pool, settings, Path::PerEvent).await
+    let mut total = 0;
+    loop {
+        let claimed = store::webhooks::claim(pool, round_size(settings), CLAIM_SECS).await?;
+        if claimed.is_empty() {
+            return Ok(total);
+        }
+        total += match apply_all(pool, &claimed).await {
+            Ok(()) => claimed.len(),
+            Err(_) => apply_one_by_one(pool, claimed, settings).await?,
+        };
+    }
 }
 
-/// Processes until nothing is due (tests, the demo's catch-up).
-pub async fn drain(pool: &PgPool, settings: &WebhookSettings) -> Result<usize, ProcessError> {
-    drain_with(pool, settings, Path::Batched).await
+/// Events claimed per round (`webhooks.apply_batch`).
+fn round_size(settings: &WebhookSettings) -> i64 {
+    i64::try_from(settings.apply_batch).unwrap_or(i64::MAX)
 }
 
 /// Processes until nothing is due with `workers` concurrent processors,
-/// as a `serve` instance's webhook workers run (benchmarks, the soak).
+/// as a `serve` instance's webhook workers run (benchmarks).
 pub async fn drain_concurrently(
     pool: &PgPool,
     settings: &WebhookSettings,
     workers: usize,
 ) -> Result<usize, ProcessError> {
-    let runs = (0..workers.max(1)).map(|_| drain_with(pool, settings, Path::Batched));
+    let runs = (0..workers.max(1)).map(|_| drain(pool, settings));
     let mut total = 0;
     for n in futures_util::future::try_join_all(runs).await? {
         total += n;
@@ -376,14 +341,11 @@ pub async fn drain_concurrently(
     Ok(total)
 }
 
-async fn drain_with(
-    pool: &PgPool,
-    settings: &WebhookSettings,
-    path: Path,
-) -> Result<usize, ProcessError> {
+/// Processes until nothing is due (tests, the demo's catch-up).
+pub async fn drain(pool: &PgPool, settings: &WebhookSettings) -> Result<usize, ProcessError> {
     let mut total = 0;
     loop {
-        let n = run_round(pool, settings, path).await?;
+        let n = process_batch(pool, settings).await?;
         if n == 0 {
             return Ok(total);
         }
