@@ -377,6 +377,110 @@ async fn a_purchase_before_its_message_is_a_sale_credited_once_the_message_is_mi
     assert_ne!(s[0].basis, "unattributed", "credited by its sender now");
 }
 
+/// Two instances at once: one mirrors a bought PPV (and so makes its sale,
+/// credited by its sender) while the other applies the purchase webhook,
+/// whose statement began before the message was committed and then waited
+/// for that sale's row. The waiting write must not put back "not mirrored
+/// yet" over the sender's credit.
+#[tokio::test]
+async fn a_purchase_applied_while_another_transaction_mirrors_its_message_keeps_the_senders_credit()
+{
+    let c = backfilled().await;
+    let pool = &c.app.pool;
+    let (ppv, fan, price) = open_ppv(&c).await;
+    let agency: Uuid = sqlx::query_scalar("SELECT agency_id FROM creators WHERE id = $1")
+        .bind(c.id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    // Keep the message aside, bought, and take it out of the mirror.
+    sqlx::query("CREATE TABLE race_copy (LIKE messages)")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO race_copy SELECT * FROM messages WHERE creator_id = $1 AND uuid = $2")
+        .bind(c.id)
+        .bind(ppv)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE race_copy SET purchased_at = now() - interval '1 minute'")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM messages WHERE creator_id = $1 AND uuid = $2")
+        .bind(c.id)
+        .bind(ppv)
+        .execute(pool)
+        .await
+        .unwrap();
+
+    // Instance A mirrors it (its sale is made, uncommitted).
+    let mut a = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO messages SELECT * FROM race_copy")
+        .execute(&mut *a)
+        .await
+        .unwrap();
+    // Instance B applies the purchase; its sale insert waits for A's row.
+    let mut b = pool.begin().await.unwrap();
+    let b_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *b)
+        .await
+        .unwrap();
+    let creator = c.id;
+    let applying = tokio::spawn(async move {
+        sqlx::query(
+            "INSERT INTO purchase_events (agency_id, creator_id, message_uuid, fan_uuid, price_cents,
+                 purchased_at, dedupe_key)
+             VALUES ($1, $2, $3, $4, $5, now() - interval '1 minute', 'race-purchase')",
+        )
+        .bind(agency)
+        .bind(creator)
+        .bind(ppv)
+        .bind(fan)
+        .bind(price)
+        .execute(&mut *b)
+        .await
+        .unwrap();
+        b.commit().await.unwrap();
+    });
+    let mut waited = false;
+    for _ in 0..500 {
+        let w: Option<String> =
+            sqlx::query_scalar("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1")
+                .bind(b_pid)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if w.as_deref() == Some("Lock") {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        waited,
+        "the purchase's sale insert waits for the mirrored message's sale"
+    );
+    a.commit().await.unwrap();
+    applying.await.unwrap();
+
+    let s = sale_of(&c.app, c.id, ppv).await;
+    assert_eq!(s.len(), 1, "one sale");
+    let now: String = sqlx::query_scalar("SELECT (sale_credit_of($1, $2, $3)).basis")
+        .bind(agency)
+        .bind(c.id)
+        .bind(ppv)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_ne!(now, "unattributed", "the message is mirrored");
+    assert_eq!(
+        s[0].auto_basis, now,
+        "credited by its sender, not as not mirrored"
+    );
+}
+
 /// A PPV (or text when `price` is None) sent through Switchboard's inbox by
 /// the admin; returns the Fanvue message uuid.
 async fn send_through_inbox(c: &ConnectedCreator, chat: Uuid, price: Option<&str>) -> Uuid {
