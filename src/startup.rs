@@ -116,8 +116,16 @@ impl Application {
             crate::metrics::install();
         }
         let settings = Arc::new(settings);
+        // The rate budget's own small pool: a caller holding connections of
+        // the main pool never waits on the budget for one more.
+        let budget_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(1))
+            .connect_lazy_with((*pool.connect_options()).clone());
         let client = FanvueClient::new(&settings.fanvue)
-            .map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("Fanvue client: {e}"))?
+            .with_shared_budget(budget_pool);
         let connections = Connections::new(pool.clone(), settings.clone(), Arc::new(client));
         let live = LiveRuntime::start(&pool);
         let server = run(

@@ -4,13 +4,20 @@
 //! learn the real limit from the headers, count requests in flight, and wait
 //! before a request would be refused instead of collecting 429s. Background
 //! work (sync) may not dip into the share reserved for interactive sends.
+//! With a database (`Budget::shared`), the tokens are counted there, so every
+//! instance spends one budget as Fanvue does; this process still probes an
+//! unknown bucket alone and counts its own requests in flight, and falls back
+//! to its own figures when the database does not answer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sqlx::PgPool;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+use crate::store::rate_budgets::{self, Take};
 
 /// Who is asking: sync (background) or a person (interactive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +51,7 @@ struct Bucket {
 pub struct Budget {
     reserve_percent: u32,
     buckets: std::sync::Mutex<HashMap<String, Arc<Mutex<Bucket>>>>,
+    shared: Option<PgPool>,
 }
 
 /// What the budget saw in one response.
@@ -69,6 +77,22 @@ impl Budget {
         Self {
             reserve_percent: reserve_percent.min(90),
             buckets: std::sync::Mutex::new(HashMap::new()),
+            shared: None,
+        }
+    }
+
+    /// Counts tokens in the database behind `pool`, shared with every other
+    /// instance on it (a small pool of its own, so that a request never
+    /// waits for a connection its caller holds).
+    pub fn shared(mut self, pool: PgPool) -> Self {
+        self.shared = Some(pool);
+        self
+    }
+
+    fn floor_percent(&self, priority: Priority) -> u32 {
+        match priority {
+            Priority::Interactive => 0,
+            Priority::Background => self.reserve_percent,
         }
     }
 
@@ -101,29 +125,61 @@ impl Budget {
         loop {
             let wait = {
                 let mut b = bucket.lock().await;
-                let now = Instant::now();
-                if now >= b.reset_at && b.known {
-                    // The server's window has ended: a full bucket again.
-                    b.remaining = b.limit;
-                    b.reset_at = now + DEFAULT_WINDOW;
-                }
-                if !b.known && b.in_flight > 0 {
-                    // Until one response teaches us the real limit, probe
-                    // with a single request rather than a guessed burst.
-                    Duration::from_millis(5)
-                } else if b.remaining > self.floor(b.limit, priority) {
-                    b.remaining -= 1;
-                    b.in_flight += 1;
-                    return;
-                } else {
-                    // Re-check at least every 250 ms: a response in flight
-                    // may move the reset time earlier.
-                    b.reset_at
-                        .saturating_duration_since(now)
-                        .clamp(Duration::from_millis(5), RECHECK)
+                match self.take_shared(key, priority).await {
+                    Some(Take::Taken) => {
+                        b.remaining = b.remaining.saturating_sub(1);
+                        b.in_flight += 1;
+                        return;
+                    }
+                    Some(Take::Wait(left)) => left.clamp(Duration::from_millis(5), RECHECK),
+                    // Nobody has learnt this bucket yet, or the database did
+                    // not answer: this process's own figures decide.
+                    Some(Take::Unknown) | None => match self.take_local(&mut b, priority) {
+                        None => return,
+                        Some(wait) => wait,
+                    },
                 }
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn take_shared(&self, key: &str, priority: Priority) -> Option<Take> {
+        let pool = self.shared.as_ref()?;
+        match rate_budgets::take(pool, key, self.floor_percent(priority)).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared rate budget unavailable; using this instance's");
+                None
+            }
+        }
+    }
+
+    /// Counts a request against this process's figures (None), or says how
+    /// long to wait before asking again.
+    fn take_local(&self, b: &mut Bucket, priority: Priority) -> Option<Duration> {
+        let now = Instant::now();
+        if now >= b.reset_at && b.known {
+            // The server's window has ended: a full bucket again.
+            b.remaining = b.limit;
+            b.reset_at = now + DEFAULT_WINDOW;
+        }
+        if !b.known && b.in_flight > 0 {
+            // Until one response teaches us the real limit, probe with a
+            // single request rather than a guessed burst.
+            Some(Duration::from_millis(5))
+        } else if b.remaining > self.floor(b.limit, priority) {
+            b.remaining -= 1;
+            b.in_flight += 1;
+            None
+        } else {
+            // Re-check at least every 250 ms: a response in flight may move
+            // the reset time earlier.
+            Some(
+                b.reset_at
+                    .saturating_duration_since(now)
+                    .clamp(Duration::from_millis(5), RECHECK),
+            )
         }
     }
 
@@ -149,6 +205,12 @@ impl Budget {
         };
         b.reset_at = reset_at;
         b.known = true;
+        if let Some(pool) = &self.shared {
+            let reset_in = reset_at.saturating_duration_since(Instant::now());
+            if let Err(e) = rate_budgets::observe(pool, key, b.limit, remaining, reset_in).await {
+                tracing::warn!(error = %e, "shared rate budget not updated");
+            }
+        }
     }
 
     /// A 429 arrived: nothing more under `key` until `retry_after` passes.
@@ -160,11 +222,23 @@ impl Budget {
         b.reset_at = Instant::now() + retry_after.min(MAX_WAIT);
         b.penalized_until = Some(b.reset_at);
         b.known = true;
+        if let Some(pool) = &self.shared
+            && let Err(e) =
+                rate_budgets::penalize(pool, key, b.limit, retry_after.min(MAX_WAIT)).await
+        {
+            tracing::warn!(error = %e, "shared rate budget not penalized");
+        }
     }
 
     /// How long the last 429 still holds `key` back, if it does; for
     /// callers that would rather not wait (an interactive send).
     pub async fn penalty(&self, key: &str) -> Option<Duration> {
+        if let Some(pool) = &self.shared {
+            match rate_budgets::penalty(pool, key).await {
+                Ok(left) => return left,
+                Err(e) => tracing::warn!(error = %e, "shared rate budget unavailable"),
+            }
+        }
         let bucket = self.bucket(key);
         let b = bucket.lock().await;
         let until = b.penalized_until?;
@@ -180,6 +254,16 @@ impl Budget {
     }
 
     pub async fn status(&self, key: &str) -> Option<BucketStatus> {
+        if let Some(pool) = &self.shared
+            && let Ok(Some(st)) = rate_budgets::status(pool, key).await
+        {
+            return Some(BucketStatus {
+                limit: st.limit,
+                remaining: st.remaining,
+                resets_in: st.resets_in,
+                known: true,
+            });
+        }
         let bucket = {
             let map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
             map.get(key).cloned()?

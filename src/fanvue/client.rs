@@ -139,6 +139,13 @@ impl FanvueClient {
         self
     }
 
+    /// Shares the rate budget with every instance on `pool`'s database.
+    pub fn with_shared_budget(mut self, pool: sqlx::PgPool) -> Self {
+        let local = std::mem::replace(&mut self.budget, Budget::new(0));
+        self.budget = local.shared(pool);
+        self
+    }
+
     pub fn budget(&self) -> &Budget {
         &self.budget
     }

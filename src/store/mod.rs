@@ -26,6 +26,7 @@ pub mod nagle;
 pub mod oauth_flows;
 pub mod presence;
 pub mod purchases;
+pub mod rate_budgets;
 pub mod read_state;
 pub mod sales;
 pub mod sends;

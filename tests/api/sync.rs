@@ -1045,3 +1045,83 @@ async fn unread_chats_beyond_the_walked_pages_are_swept_when_read_on_fanvue() {
     assert!(requests >= 2, "the sweep made its request: {requests}");
     assert!(app.sim().deliveries().is_empty(), "no webhook was involved");
 }
+
+/// Fires `calls` requests under one bucket from 12 concurrent callers split
+/// over `clients`, and returns how many were refused by the simulator with a
+/// 429 and how many failed for good.
+async fn hammer(
+    app: &TestApp,
+    clients: &[FanvueClient; 2],
+    auth: &CallAuth,
+    calls: usize,
+) -> (u64, usize) {
+    let before = app.sim().stats().rate_limited;
+    let mut tasks = Vec::new();
+    for w in 0..12 {
+        let client = &clients[w % 2];
+        tasks.push(async move {
+            let mut failed = 0;
+            for _ in (w..calls).step_by(12) {
+                if client.me(auth).await.is_err() {
+                    failed += 1;
+                }
+            }
+            failed
+        });
+    }
+    let failed: usize = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .sum();
+    (app.sim().stats().rate_limited - before, failed)
+}
+
+/// Fanvue counts the app's requests per user whichever process sends them.
+/// Two instances each with a budget of their own (the control) both spend
+/// what their last response said was left and meet 429s; two on one
+/// database spend one budget and meet none.
+#[tokio::test]
+async fn two_instances_on_one_database_spend_one_rate_budget() {
+    let app = TestApp::spawn_with_sim(
+        |s| {
+            s.rate_limit.limit = 10;
+            s.rate_limit.window_ms = 1500;
+        },
+        |_| {},
+    )
+    .await;
+    let creator = app.sim().creator_uuids()[0];
+    let token = app
+        .sim()
+        .issue_token(&creator.to_string(), &["read:self"])
+        .unwrap()
+        .access_token;
+    let auth = |bucket: &str| CallAuth {
+        token: SecretString::from(token.clone()),
+        bucket: bucket.to_owned(),
+        priority: Priority::Background,
+        meter: None,
+    };
+    let local = || FanvueClient::new(&app.settings.fanvue).unwrap();
+    let (refused, _) = hammer(&app, &[local(), local()], &auth("own-budgets"), 24).await;
+    assert!(
+        refused > 0,
+        "the control: two budgets of their own overspend the bucket"
+    );
+
+    // A new window for the shared run.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let shared = || local().with_shared_budget(app.pool.clone());
+    let (refused, failed) = hammer(&app, &[shared(), shared()], &auth("one-budget"), 24).await;
+    assert_eq!(refused, 0, "one budget across both instances: no 429");
+    assert_eq!(
+        failed, 0,
+        "every request went through, waiting for the window"
+    );
+    let row: (i32, i32) =
+        sqlx::query_as("SELECT lim, remaining FROM rate_budgets WHERE bucket = 'one-budget'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(row.0, 10, "the limit learnt from the headers");
+}
