@@ -27,6 +27,8 @@ mod common;
 mod hostile;
 #[path = "soak/load.rs"]
 mod load;
+#[path = "soak/remote.rs"]
+mod remote;
 #[path = "soak/scrape.rs"]
 mod scrape;
 #[path = "soak/setup.rs"]
@@ -201,7 +203,7 @@ impl Soak {
         F: AsyncFnOnce(&mut Soak) -> anyhow::Result<()>,
     {
         let before = self.scrape_both().await;
-        let stats0 = self.w.sim.stats();
+        let stats0 = self.w.sim.stats().await?;
         let ev0 = self.load.events.load(Ordering::Relaxed);
         let t = Instant::now();
         self.tl.log(format!("phase {name}: start"));
@@ -211,7 +213,7 @@ impl Soak {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         let after = self.scrape_both().await;
-        let stats1 = self.w.sim.stats();
+        let stats1 = self.w.sim.stats().await?;
         let events = self.load.events.load(Ordering::Relaxed) - ev0;
         let elapsed = t.elapsed().as_secs_f64();
         let mut f = PhaseFigures {
@@ -281,14 +283,12 @@ impl Soak {
     /// backlog received until now is applied; records the time on the last phase.
     async fn converge(&mut self, what: &str) -> anyhow::Result<()> {
         let t = Instant::now();
-        let wanted: Vec<Uuid> = {
-            let w = self.w.sim.sim().world.read();
-            w.messages
-                .iter()
-                .filter(|m| !m.from_creator)
-                .map(|m| m.uuid)
-                .collect()
-        };
+        let wanted: Vec<Uuid> = checks::sim_messages(&self.w.sim)
+            .await?
+            .into_iter()
+            .filter(|m| m.2)
+            .map(|m| m.1)
+            .collect();
         let since = Utc::now();
         let timeout = Duration::from_secs(self.profile.converge_timeout_secs);
         let mut done = None;
@@ -324,9 +324,10 @@ impl Soak {
         Ok(())
     }
 
-    fn faults(&mut self, what: &str, p: FaultsPatch) {
-        self.w.sim.patch_faults(p);
+    async fn faults(&mut self, what: &str, p: FaultsPatch) -> anyhow::Result<()> {
+        self.w.sim.patch_faults(&p).await?;
         self.tl.log(format!("fault: {what}"));
+        Ok(())
     }
 }
 
@@ -382,6 +383,7 @@ async fn reconnect(w: &World, creator: usize) -> anyhow::Result<()> {
                 "read:media",
             ],
         )
+        .await
         .context("token for the reconnect")?;
     let cipher = TokenCipher::new(&w.settings.secret_key);
     let access = cipher.encrypt(
@@ -425,12 +427,8 @@ async fn main() -> anyhow::Result<()> {
     };
     tl.log(format!("soak profile {}: setting up", profile.name));
     let w = setup::world(&profile).await?;
-    let chats_total: usize = w
-        .creators
-        .iter()
-        .map(|(u, _)| w.sim.fan_uuids(u).len())
-        .sum();
-    let msgs_total = w.sim.sim().world.read().messages.len();
+    let chats_total = w.sim.chats_at_start;
+    let msgs_total = w.sim.messages_at_start;
     tl.log(format!(
         "simulator: {} creators, {chats_total} chats, {msgs_total} messages, {} team members mapped to staff; database {}",
         w.creators.len(),
@@ -439,7 +437,7 @@ async fn main() -> anyhow::Result<()> {
     ));
     let a = Instance::configure("instance-a", &w, &profile)?;
     let b = Instance::configure("instance-b", &w, &profile)?;
-    setup::register_webhooks(&w.sim, &a, &b);
+    setup::register_webhooks(&w.sim, &a, &b).await?;
     let mut soak = Soak {
         w,
         inst: [a, b],
@@ -527,7 +525,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         .await?;
     let chats = Arc::new(chats);
     let mut tasks = vec![load::spawn_activity(
-        s.w.sim.sim().clone(),
+        s.w.sim.handle(),
         s.load.clone(),
         s.profile.rate,
     )];
@@ -576,7 +574,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
                     webhook_reorder: Some(true),
                     ..Default::default()
                 },
-            );
+            )
+            .await?;
             Ok(())
         },
     )
@@ -589,7 +588,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             webhook_reorder: Some(false),
             ..Default::default()
         },
-    );
+    )
+    .await?;
     s.converge("webhook drop/duplicate/reorder").await?;
 
     let outage = s.profile.outage_secs;
@@ -600,7 +600,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
                 webhook_paused: Some(true),
                 ..Default::default()
             },
-        );
+        )
+        .await?;
         Ok(())
     })
     .await?;
@@ -610,7 +611,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             webhook_paused: Some(false),
             ..Default::default()
         },
-    );
+    )
+    .await?;
     s.converge("webhook outage").await?;
 
     s.phase("API 5xx 10%", p_secs, false, async |s| {
@@ -620,7 +622,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
                 api_error_rate: Some(0.1),
                 ..Default::default()
             },
-        );
+        )
+        .await?;
         Ok(())
     })
     .await?;
@@ -630,7 +633,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             api_error_rate: Some(0.0),
             ..Default::default()
         },
-    );
+    )
+    .await?;
     s.converge("API 5xx").await?;
 
     let malformed_from = Utc::now();
@@ -641,7 +645,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
                 batch_malformed_item: Some(true),
                 ..Default::default()
             },
-        );
+        )
+        .await?;
         // Every creator's reconcile now, so batch requests meet the fault.
         sqlx::query("UPDATE sync_state SET next_reconcile_at = now()")
             .execute(&s.w.pool)
@@ -655,7 +660,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             batch_malformed_item: Some(false),
             ..Default::default()
         },
-    );
+    )
+    .await?;
     s.malformed = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE error IS NULL),
                 COALESCE(sum(jsonb_array_length(skipped)), 0)::bigint
@@ -678,7 +684,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
                 force_429: Some(true),
                 ..Default::default()
             },
-        );
+        )
+        .await?;
         Ok(())
     })
     .await?;
@@ -688,7 +695,8 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
             force_429: Some(false),
             ..Default::default()
         },
-    );
+    )
+    .await?;
     s.converge("forced 429 burst").await?;
 
     s.phase(
@@ -696,7 +704,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         p_secs,
         false,
         async |s| {
-            let n = s.w.sim.generate_activity(300);
+            let n = s.w.sim.generate_activity(300).await?;
             s.load.events.fetch_add(n as u64, Ordering::Relaxed);
             s.tl.log(format!("webhook burst: {n} events"));
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -715,7 +723,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     s.phase("hostile input burst", 3, false, async |s| {
         s.tl.log("fault: hostile input burst to both instances");
         let bases = [s.inst[0].base(), s.inst[1].base()];
-        s.hostile = hostile::burst(&bases, s.w.sim.webhook_secret(), &s.w.creators).await;
+        s.hostile = hostile::burst(&bases, &s.w.sim.webhook_secret, &s.w.creators).await;
         let theirs: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM chats ORDER BY id LIMIT 3")
             .fetch_all(&s.w.pool)
             .await?;
@@ -750,7 +758,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         false,
         async |s| {
             let who = s.w.creators[0].0.to_string();
-            let n = s.w.sim.revoke_tokens(Some(&who));
+            let n = s.w.sim.revoke_tokens(&who).await?;
             s.tl.log(format!("fault: creator 0's tokens revoked ({n})"));
             let t = Instant::now();
             let mut status = String::new();
@@ -804,7 +812,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     // Quiesce.
     s.load.activity_on.store(false, Ordering::Relaxed);
     s.load.sends_on.store(false, Ordering::Relaxed);
-    s.w.sim.set_faults(Default::default());
+    s.w.sim.clear_faults().await?;
     s.tl.log("quiesce: faults off, activity and sends stopped");
     // In-flight deliveries (retries with backoff) finish within their 7.5 s schedule.
     tokio::time::sleep(Duration::from_secs(8)).await;

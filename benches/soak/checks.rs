@@ -4,13 +4,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::{PgPool, Row};
 use switchboard::domain::WebhookEventType;
-use switchboard::sim::SimHandle;
 use switchboard::sim::world::MsgType;
 use switchboard::webhooks::events;
 use uuid::Uuid;
 
+use super::remote::RemoteSim;
 use super::setup::World;
 
 pub struct Check {
@@ -67,8 +68,23 @@ struct Truth {
     tip_count: HashMap<Uuid, usize>,
 }
 
-fn truth(sim: &SimHandle) -> Truth {
-    let w = sim.sim().world.read();
+fn iso(v: &Value) -> Option<i64> {
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.timestamp_millis())
+}
+
+fn uuid_of(v: &Value) -> Option<Uuid> {
+    v.as_str().and_then(|s| s.parse().ok())
+}
+
+fn array(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
+
+/// The simulator's ground truth (`GET {control}/truth`), in the checks' shape.
+async fn truth(sim: &RemoteSim) -> anyhow::Result<Truth> {
+    let v = sim.truth().await?;
     let mut t = Truth {
         messages: HashMap::new(),
         chats: HashMap::new(),
@@ -76,67 +92,94 @@ fn truth(sim: &SimHandle) -> Truth {
         tips: HashMap::new(),
         tip_count: HashMap::new(),
     };
-    for &c in &w.creators {
-        let cu = w.user(c).uuid;
-        let Some(cd) = w.creator_data.get(&c) else {
+    for cr in array(&v["creators"]) {
+        let Some(cu) = uuid_of(&cr["user"]["uuid"]) else {
             continue;
         };
         let msgs = t.messages.entry(cu).or_default();
         let chats = t.chats.entry(cu).or_default();
         let ppv = t.ppv.entry(cu).or_default();
-        for &chat in cd.by_fan.values() {
-            let ch = &w.chats[chat as usize];
-            let fan = w.user(ch.fan);
-            let last = w.last_message(chat);
+        for chat in array(&cr["chats"]) {
+            let Some(fan) = uuid_of(&chat["fan"]["uuid"]) else {
+                continue;
+            };
+            let row = &chat["row"];
             chats.insert(
-                fan.uuid,
+                fan,
                 ChatRow {
-                    last_message_uuid: last.map(|m| m.uuid),
-                    last_message_at: last.map(|m| m.sent_at),
-                    unread: i64::from(ch.unread),
-                    is_read: ch.unread == 0 && !ch.marked_unread,
-                    is_muted: ch.is_muted,
-                    nickname: ch.nickname.clone(),
+                    last_message_uuid: uuid_of(&row["lastMessage"]["uuid"]),
+                    last_message_at: iso(&row["lastMessageAt"]),
+                    unread: row["unreadMessagesCount"].as_i64().unwrap_or(0),
+                    is_read: row["isRead"].as_bool().unwrap_or(false),
+                    is_muted: row["isMuted"].as_bool().unwrap_or(false),
+                    nickname: chat["fan"]["nickname"].as_str().map(str::to_owned),
                 },
             );
-            for &id in &ch.messages {
-                let m = &w.messages[id as usize];
-                let sender = if m.from_creator { cu } else { fan.uuid };
-                let sent_by = m.sent_by.map(|u| w.user(u).uuid);
-                msgs.insert(
-                    m.uuid,
-                    Msg {
-                        sender: Some(sender),
-                        sent_at: Some(m.sent_at),
-                        price: m.price.map(i64::from),
-                        purchased_at: m.purchased_at,
-                        sent_by: sent_by.map(|u| u.to_string()),
-                        is_read: m.is_read,
-                        deleted: m.deleted,
-                    },
-                );
-                if let (Some(p), Some(_)) = (m.price, m.purchased_at) {
+            for m in array(&chat["messages"]) {
+                let Some(mu) = uuid_of(&m["uuid"]) else {
+                    continue;
+                };
+                let sent_by = m["sentByUserId"].as_str().map(str::to_owned);
+                let price = m["pricing"]["USD"]["price"].as_i64();
+                let purchased_at = iso(&m["purchasedAt"]);
+                if let (Some(p), Some(_)) = (price, purchased_at) {
                     // A mass message credits no team member (the attribution rules).
-                    let credited = if m.kind == MsgType::Broadcast {
+                    let credited = if m["type"].as_str() == Some(MsgType::Broadcast.as_str()) {
                         None
                     } else {
-                        sent_by
+                        sent_by.as_deref().and_then(|s| s.parse().ok())
                     };
-                    ppv.push((m.uuid, i64::from(p), credited));
+                    ppv.push((mu, p, credited));
+                }
+                msgs.insert(
+                    mu,
+                    Msg {
+                        sender: uuid_of(&m["sender"]["uuid"]),
+                        sent_at: iso(&m["sentAt"]),
+                        price,
+                        purchased_at,
+                        sent_by,
+                        is_read: m["isRead"].as_bool().unwrap_or(false),
+                        deleted: m["deleted"].as_bool().unwrap_or(false),
+                    },
+                );
+            }
+        }
+    }
+    for tip in array(&v["tips"]) {
+        let Some(c) = uuid_of(&tip["creatorUuid"]) else {
+            continue;
+        };
+        *t.tips.entry(c).or_default() += tip["amount"].as_i64().unwrap_or(0);
+        *t.tip_count.entry(c).or_default() += 1;
+    }
+    Ok(t)
+}
+
+/// Every message of the simulator as (creator, uuid, sent by the fan, text).
+pub async fn sim_messages(
+    sim: &RemoteSim,
+) -> anyhow::Result<Vec<(Uuid, Uuid, bool, Option<String>)>> {
+    let v = sim.truth().await?;
+    let mut out = Vec::new();
+    for cr in array(&v["creators"]) {
+        let Some(cu) = uuid_of(&cr["user"]["uuid"]) else {
+            continue;
+        };
+        for chat in array(&cr["chats"]) {
+            for m in array(&chat["messages"]) {
+                if let Some(mu) = uuid_of(&m["uuid"]) {
+                    let from_fan = uuid_of(&m["sender"]["uuid"]) != Some(cu);
+                    out.push((cu, mu, from_fan, m["text"].as_str().map(str::to_owned)));
                 }
             }
         }
     }
-    for tip in &w.tips {
-        let c = w.chats[tip.chat as usize].creator;
-        *t.tips.entry(w.user(c).uuid).or_default() += i64::from(tip.amount);
-        *t.tip_count.entry(w.user(c).uuid).or_default() += 1;
-    }
-    t
+    Ok(out)
 }
 
 pub async fn mirror(w: &World) -> anyhow::Result<(Check, Check)> {
-    let t = truth(&w.sim);
+    let t = truth(&w.sim).await?;
     let mut mc = Check::new("mirror == truth: messages (all fields)");
     let mut cc = Check::new("mirror == truth: chat rows");
     for (cu, cid) in &w.creators {
@@ -240,7 +283,7 @@ pub async fn mirror(w: &World) -> anyhow::Result<(Check, Check)> {
 /// credited team member (mapped ones through their staff member) to the cent. Tips: the
 /// total per creator of the tips the simulator recorded.
 pub async fn sales(w: &World) -> anyhow::Result<Check> {
-    let t = truth(&w.sim);
+    let t = truth(&w.sim).await?;
     let mut c = Check::new("sales == truth (PPV once each, per creator and team member; tips)");
     let mapped: HashMap<Uuid, Uuid> = sqlx::query(
         "SELECT id, fanvue_user_uuid FROM staff WHERE agency_id = $1 AND fanvue_user_uuid IS NOT NULL",
@@ -373,11 +416,11 @@ pub async fn webhooks(w: &World) -> anyhow::Result<Check> {
         .map(|r| (r.get("dedupe_key"), r.get("status")))
         .collect();
     let mut keys = HashSet::new();
-    for d in w.sim.deliveries() {
+    for d in w.sim.deliveries().await? {
         if d.outcome != "delivered" {
             continue;
         }
-        let Some(t) = WebhookEventType::from_topic(d.event) else {
+        let Some(t) = WebhookEventType::from_topic(&d.event) else {
             c.bad.push(format!(
                 "delivery {} of unknown topic {}",
                 d.event_id, d.event
@@ -433,14 +476,11 @@ pub async fn webhooks(w: &World) -> anyhow::Result<Check> {
 pub async fn sends(w: &World, attempted: &[(String, String)]) -> anyhow::Result<Check> {
     let mut c = Check::new("sends exactly once (ledger vs Fanvue)");
     let mut on_fanvue: HashMap<String, Vec<Uuid>> = HashMap::new();
-    {
-        let world = w.sim.sim().world.read();
-        for m in &world.messages {
-            if let Some(t) = m.text.as_deref()
-                && t.starts_with("soak send ")
-            {
-                on_fanvue.entry(t.to_owned()).or_default().push(m.uuid);
-            }
+    for (_, uuid, _, text) in sim_messages(&w.sim).await? {
+        if let Some(t) = text
+            && t.starts_with("soak send ")
+        {
+            on_fanvue.entry(t).or_default().push(uuid);
         }
     }
     let rows = sqlx::query(

@@ -16,12 +16,13 @@ use switchboard::config::Settings;
 use switchboard::connections::{access_context, refresh_context};
 use switchboard::crypto::TokenCipher;
 use switchboard::domain::{AgencyId, CreatorId, FanvueUserUuid, Role, StaffId};
+use switchboard::sim::SimConfig;
 use switchboard::sim::events::EventKind;
-use switchboard::sim::{self, SimConfig, SimHandle};
 use switchboard::{bootstrap, store};
 use uuid::Uuid;
 
 use super::Profile;
+use super::remote::RemoteSim;
 
 pub const PASSWORD: &str = "soak-password-correct-horse";
 pub const METRICS_TOKEN: &str = "soak-metrics-token-0123456789abcdef";
@@ -46,7 +47,7 @@ pub struct Staffer {
 }
 
 pub struct World {
-    pub sim: SimHandle,
+    pub sim: RemoteSim,
     pub pool: PgPool,
     pub settings: Settings,
     pub db: String,
@@ -82,7 +83,11 @@ pub fn sim_config(p: &Profile) -> SimConfig {
 }
 
 pub async fn world(p: &Profile) -> anyhow::Result<World> {
-    let sim = sim::start(sim_config(p)).await?;
+    let mut cfg = sim_config(p);
+    cfg.port = free_port()?;
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir)?;
+    let sim = RemoteSim::start(&cfg, &dir, &dir.join("simulator.log")).await?;
     let db = format!("sbsoak_{}", Uuid::new_v4().simple());
     let settings = super::common::bench_settings(&db)?;
     let opts: PgConnectOptions = settings.connect_options()?;
@@ -120,7 +125,7 @@ pub async fn world(p: &Profile) -> anyhow::Result<World> {
         .collect();
     // Two of the four simulated team members are mapped (their Fanvue-UI sales credit a
     // staff member); the other two stay unmapped.
-    let members = sim.team_member_uuids();
+    let members = sim.team_members.clone();
     let mut mapped = Vec::new();
     for (tm, s) in members.iter().zip(staff.iter().skip(1)).take(2) {
         store::staff::set_fanvue_user_uuid(
@@ -147,9 +152,10 @@ pub async fn world(p: &Profile) -> anyhow::Result<World> {
     let cipher = TokenCipher::new(&settings.secret_key);
     let scopes: Vec<String> = SCOPES.iter().map(|s| (*s).to_owned()).collect();
     let mut creators = Vec::new();
-    for (i, uuid) in sim.creator_uuids().into_iter().enumerate() {
+    for (i, uuid) in sim.creators.clone().into_iter().enumerate() {
         let t = sim
             .issue_token(&uuid.to_string(), SCOPES)
+            .await
             .context("simulator issues a token")?;
         let id = CreatorId::new();
         let access = cipher.encrypt(
@@ -276,15 +282,15 @@ workers = 1
 [metrics]
 token = "{METRICS_TOKEN}"
 "#,
-            cid = sim.client_id(),
-            csecret = sim.client_secret(),
-            api = sim.api_base_url(),
-            auth = sim.auth_base_url(),
-            ver = sim.api_version(),
+            cid = sim.client_id,
+            csecret = sim.client_secret,
+            api = sim.api_base_url,
+            auth = sim.base_url,
+            ver = sim.api_version,
             reconcile = p.reconcile_secs,
             lease = p.lease_secs,
             read_refresh = p.fans_per_creator,
-            whsecret = sim.webhook_secret(),
+            whsecret = sim.webhook_secret,
         );
         std::fs::File::create(&config)?.write_all(toml.as_bytes())?;
         Ok(Instance {
@@ -398,18 +404,21 @@ impl Drop for Instance {
 
 /// Webhooks split by type between the two instances: messages and reads to A; purchases,
 /// tips, follows and subscriptions to B.
-pub fn register_webhooks(sim: &SimHandle, a: &Instance, b: &Instance) {
+pub async fn register_webhooks(sim: &RemoteSim, a: &Instance, b: &Instance) -> anyhow::Result<()> {
+    let topics = |kinds: &[EventKind]| kinds.iter().map(|k| k.topic()).collect::<Vec<_>>();
     sim.register_webhook(
         &format!("{}/webhooks/fanvue", a.base()),
-        &[EventKind::MessageReceived, EventKind::MessageRead],
-    );
+        &topics(&[EventKind::MessageReceived, EventKind::MessageRead]),
+    )
+    .await?;
     sim.register_webhook(
         &format!("{}/webhooks/fanvue", b.base()),
-        &[
+        &topics(&[
             EventKind::Purchase,
             EventKind::Tip,
             EventKind::NewFollower,
             EventKind::NewSubscriber,
-        ],
-    );
+        ]),
+    )
+    .await
 }

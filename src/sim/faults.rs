@@ -59,7 +59,7 @@ pub struct Faults {
 }
 
 /// Partial update of [`Faults`]: only given fields change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultsPatch {
     pub webhook_drop_rate: Option<f64>,

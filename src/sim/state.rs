@@ -337,7 +337,13 @@ impl Sim {
                     if j > 0 {
                         b.push(b',');
                     }
-                    render::write_message(&mut b, &w, &w.messages[*m as usize], &clean);
+                    let msg = &w.messages[*m as usize];
+                    render::write_message(&mut b, &w, msg, &clean);
+                    if msg.deleted {
+                        // Truth only: the API shows a deleted message as it was.
+                        b.pop();
+                        b.extend_from_slice(b",\"deleted\":true}");
+                    }
                 }
                 b.extend_from_slice(b"]}");
             }
