@@ -2,8 +2,9 @@
 //! `cargo bench --profile dev --bench soak` without an optimised build). docs/RELIABILITY.md
 //! describes it.
 //!
-//! 1. Starts the simulator (10 creators, thousands of chats, team members of which two are
-//!    mapped to staff), a scratch database with the agency and the connected creators, and
+//! 1. Starts the simulator as its own process (`switchboard sim` with the soak's scenario
+//!    file: 10 creators, thousands of chats, team members of which two are mapped to staff),
+//!    driven and read only through its control API, a scratch database with the agency and the connected creators, and
 //!    two `switchboard serve` processes on it (web, sync and webhook workers each). Webhooks
 //!    are split between the two by type. Instance B is killed (`kill -9`) while it holds a
 //!    backfill lease and restarted.
