@@ -814,7 +814,15 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     s.load.activity_on.store(false, Ordering::Relaxed);
     s.load.sends_on.store(false, Ordering::Relaxed);
     s.w.sim.clear_faults().await?;
-    s.tl.log("quiesce: faults off, activity and sends stopped");
+    // Fans' delayed purchases are activity too: without this, a purchase due after the
+    // quiesce lands between a check's read of the truth and its read of the database.
+    s.w.sim
+        .patch_faults(&FaultsPatch {
+            scheduled_paused: Some(true),
+            ..Default::default()
+        })
+        .await?;
+    s.tl.log("quiesce: faults off, activity, fans' scheduled purchases and sends stopped");
     // In-flight deliveries (retries with backoff) finish within their 7.5 s schedule.
     tokio::time::sleep(Duration::from_secs(8)).await;
     // A send whose answer never came stays `unknown` for its 10-minute match window, then

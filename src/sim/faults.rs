@@ -56,6 +56,9 @@ pub struct Faults {
     /// Lagging feed: a line appears on the earnings and spending feeds only this many
     /// seconds after its date.
     pub earnings_lag_secs: u64,
+    /// Scheduled work (fans buying a PPV some time after it was sent) is held while set,
+    /// and fires when unset: a world that stands still while a test reads its truth.
+    pub scheduled_paused: bool,
 }
 
 /// Partial update of [`Faults`]: only given fields change.
@@ -82,6 +85,7 @@ pub struct FaultsPatch {
     pub chargeback_rate: Option<f64>,
     pub reversal_after_secs: Option<u64>,
     pub earnings_lag_secs: Option<u64>,
+    pub scheduled_paused: Option<bool>,
 }
 
 impl Faults {
@@ -109,7 +113,8 @@ impl Faults {
             refund_rate,
             chargeback_rate,
             reversal_after_secs,
-            earnings_lag_secs
+            earnings_lag_secs,
+            scheduled_paused
         );
     }
 

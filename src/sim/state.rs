@@ -127,6 +127,9 @@ impl Sim {
 
     /// Applies scheduled work that is due (purchases after their PPV). Returns events sent.
     pub fn tick(&self) -> usize {
+        if self.faults.read().scheduled_paused {
+            return 0;
+        }
         let now = self.clock.now_ms();
         let events = self.world.write().run_due_purchases(now);
         self.dispatch(&events);

@@ -46,6 +46,14 @@ pub async fn upsert_chats(
         by_fan.insert(c.fan_uuid, c);
     }
     let rows: Vec<&ChatUpsert> = by_fan.into_values().collect();
+    // Existing rows are locked in id order first (see `lock_for_messages`).
+    sqlx::query(
+        "SELECT 1 FROM chats WHERE creator_id = $1 AND fan_uuid = ANY($2) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(creator)
+    .bind(rows.iter().map(|c| c.fan_uuid).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
     let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
     let col = |f: fn(&ChatUpsert) -> Option<String>| rows.iter().map(|c| f(c)).collect::<Vec<_>>();
     let out: Vec<(Uuid, Uuid)> = sqlx::query_as(
@@ -139,6 +147,44 @@ pub async fn ensure_chats(
     Ok(rows.into_iter().collect())
 }
 
+/// Locks chats, in id order, before their messages are written. The
+/// messages' statement triggers lock the chats a statement touched only
+/// after it locked the message rows, while a webhook round locks its chats
+/// first: a writer holding a chat's messages and a round holding the chat
+/// deadlocked on each other (the full soak saw hundreds). Every writer of
+/// messages takes the chat first.
+pub async fn lock_for_messages(conn: &mut PgConnection, chats: &[Uuid]) -> Result<(), StoreError> {
+    if chats.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT 1 FROM chats WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(chats)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// `lock_for_messages` for the chats of these messages of a creator.
+pub async fn lock_for_message_uuids(
+    conn: &mut PgConnection,
+    creator: CreatorId,
+    messages: &[Uuid],
+) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT 1 FROM chats WHERE id IN (
+            SELECT m.chat_id FROM messages m WHERE m.creator_id = $1 AND m.uuid = ANY($2))
+         ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(creator)
+    .bind(messages)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// `Some(now)` when the mirror holds any of the creator's chats as unread
 /// (with `unwritten_since`, only rows not written since then count): the
 /// time `mark_read_except` guards on.
@@ -172,11 +218,17 @@ pub async fn mark_read_except(
     still_unread: &[Uuid],
     as_of: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    // The chats are locked in id order (as `lock_for_messages`) before any
+    // is written, then their fan messages.
     let read: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE chats SET unread_count = 0, is_read = true, updated_at = now()
-         WHERE agency_id = $1 AND creator_id = $2 AND (unread_count > 0 OR NOT is_read)
-           AND fan_uuid <> ALL($3) AND updated_at < $4
-         RETURNING id",
+        "WITH c AS (
+            SELECT id FROM chats
+            WHERE agency_id = $1 AND creator_id = $2 AND (unread_count > 0 OR NOT is_read)
+              AND fan_uuid <> ALL($3) AND updated_at < $4
+            ORDER BY id FOR NO KEY UPDATE)
+         UPDATE chats SET unread_count = 0, is_read = true, updated_at = now()
+         FROM c WHERE chats.id = c.id
+         RETURNING chats.id",
     )
     .bind(agency)
     .bind(creator)

@@ -250,6 +250,7 @@ async fn match_purchase(
     if taken {
         return Ok(Err("already_matched"));
     }
+    super::chats::lock_for_message_uuids(&mut *conn, creator, &[target]).await?;
     let marked = sqlx::query(
         "UPDATE messages SET purchased_at = $3, updated_at = now()
          WHERE creator_id = $1 AND uuid = $2 AND purchased_at IS NULL",

@@ -72,6 +72,8 @@ pub async fn upsert_messages(
     for m in &rows {
         chat_col.push(*chat_ids.get(&m.fan_uuid).ok_or(StoreError::NotFound)?);
     }
+    let chats: Vec<Uuid> = chat_ids.values().copied().collect();
+    super::chats::lock_for_messages(&mut *conn, &chats).await?;
     let media: Vec<String> = rows
         .iter()
         .map(|m| {
@@ -185,6 +187,7 @@ pub async fn insert_sent(
     chat: Uuid,
     m: &MessageUpsert,
 ) -> Result<bool, StoreError> {
+    super::chats::lock_for_messages(&mut *conn, &[chat]).await?;
     let inserted = sqlx::query(
         "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, sender_uuid, recipient_uuid, direction, text,
             sent_at, kind, has_media, media_type, media_uuids, price_cents, sent_by_user_uuid, is_read, source)
@@ -237,6 +240,7 @@ pub async fn mark_deleted(
     creator: CreatorId,
     uuid: Uuid,
 ) -> Result<(), StoreError> {
+    super::chats::lock_for_message_uuids(&mut *conn, creator, &[uuid]).await?;
     sqlx::query("UPDATE messages SET deleted_at = now(), updated_at = now() WHERE creator_id = $1 AND uuid = $2 AND deleted_at IS NULL")
         .bind(creator)
         .bind(uuid)

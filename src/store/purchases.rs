@@ -66,6 +66,8 @@ pub async fn join_parked_purchases(
     if open.is_empty() {
         return Ok(0);
     }
+    let uuids: Vec<Uuid> = open.iter().map(|o| o.1).collect();
+    super::chats::lock_for_message_uuids(&mut *conn, creator, &uuids).await?;
     let updated: i64 = sqlx::query_scalar(
         "WITH o AS (
             SELECT DISTINCT ON (uuid) uuid, at

@@ -15,6 +15,7 @@ pub async fn mark_chat_read(
     agency: AgencyId,
     chat: Uuid,
 ) -> Result<(), StoreError> {
+    super::chats::lock_for_messages(&mut *conn, &[chat]).await?;
     sqlx::query(
         "UPDATE chats SET is_read = true, unread_count = 0, updated_at = now()
          WHERE agency_id = $1 AND id = $2 AND (NOT is_read OR unread_count <> 0)",

@@ -21,7 +21,6 @@
 //! would (a message is bought once; two purchases of it mean a replay).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -243,8 +242,29 @@ fn later(a: Option<DateTime<Utc>>, b: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 /// Applies the round inside `conn`'s transaction. Any error leaves the
 /// transaction to be rolled back; the caller then applies event by event.
+/// Returns the creators with tips in the round: the caller asks for their
+/// reconcile once the round is committed.
+///
+/// Lock order, as every other writer of the mirror: the creators' tip-sales
+/// locks, then the chats (in id order), then their messages. `sync_state` is
+/// not written here: a sync transaction holds its creator's row from its
+/// first statement and then writes chats, so a round writing that row after
+/// its chats deadlocked with it.
 #[tracing::instrument(skip_all, fields(events = round.len()))]
-pub(super) async fn apply(conn: &mut PgConnection, round: &[Planned]) -> Result<(), ProcessError> {
+pub(super) async fn apply(
+    conn: &mut PgConnection,
+    round: &[Planned],
+) -> Result<BTreeSet<(AgencyId, CreatorId)>, ProcessError> {
+    let tipped: BTreeSet<(AgencyId, CreatorId)> = round
+        .iter()
+        .filter_map(|p| match &p.op {
+            Op::Tip(row) => Some((row.agency, row.creator)),
+            _ => None,
+        })
+        .collect();
+    let tip_creators: Vec<CreatorId> = tipped.iter().map(|t| t.1).collect();
+    store::locks::tip_sales(&mut *conn, &tip_creators).await?;
+
     // 1. Lock the chats the round touches, and read their state.
     let keys: BTreeSet<ChatKey> = round.iter().filter_map(Planned::chat_key).collect();
     let keys: Vec<ChatKey> = keys.into_iter().collect();
@@ -424,9 +444,7 @@ pub(super) async fn apply(conn: &mut PgConnection, round: &[Planned]) -> Result<
         .collect();
     store::webhook_apply::join_parked(&mut *conn, &joinable).await?;
 
-    // 6. Tips. Fanvue's tip event carries no uuid of the chat's TIP
-    // message, which only a read brings; ask for a reconcile now rather
-    // than at the next period, so the tip shows in the inbox within seconds.
+    // 6. Tips (their reconcile is the caller's, after the commit).
     let tips: Vec<TipRow> = round
         .iter()
         .filter_map(|p| match &p.op {
@@ -435,10 +453,5 @@ pub(super) async fn apply(conn: &mut PgConnection, round: &[Planned]) -> Result<
         })
         .collect();
     store::webhook_apply::record_tips(&mut *conn, &tips).await?;
-    let tipped: BTreeSet<(AgencyId, CreatorId)> =
-        tips.iter().map(|t| (t.agency, t.creator)).collect();
-    for (agency, creator) in tipped {
-        store::sync::request_reconcile(&mut *conn, agency, creator, Duration::ZERO).await?;
-    }
-    Ok(())
+    Ok(tipped)
 }

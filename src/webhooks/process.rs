@@ -136,10 +136,7 @@ async fn apply(
                 },
             )
             .await?;
-            // Fanvue's tip event carries no uuid of the chat's TIP message, which
-            // only a read brings; ask for a reconcile now rather than at the next
-            // period, so the tip shows in the inbox within seconds.
-            store::sync::request_reconcile(&mut *tx, agency, creator, Duration::ZERO).await?;
+            // Its reconcile is asked for after the commit (`after_commit`).
         }
         EventType::NewFollower | EventType::NewSubscriber => {
             let e: events::FanEvent = decode(payload)?;
@@ -172,6 +169,17 @@ pub(super) fn target(ev: &Claimed) -> Result<(EventType, AgencyId, CreatorId), P
 /// failed and its bad event has to be found and retried alone.
 async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessError> {
     let mut tx = pool.begin().await?;
+    // Tip-sales locks before anything else, as a round takes them.
+    let mut tipped = BTreeSet::new();
+    for ev in claimed {
+        if ev.creator_disconnected != Some(true)
+            && let Ok((EventType::Tip, agency, creator)) = target(ev)
+        {
+            tipped.insert((agency, creator));
+        }
+    }
+    let tip_creators: Vec<CreatorId> = tipped.iter().map(|t| t.1).collect();
+    store::locks::tip_sales(&mut tx, &tip_creators).await?;
     let mut creators = BTreeSet::new();
     let mut applied: Vec<WebhookEventId> = Vec::with_capacity(claimed.len());
     let mut disconnected = Vec::new();
@@ -199,11 +207,34 @@ async fn apply_all(pool: &PgPool, claimed: &[Claimed]) -> Result<(), ProcessErro
     if !disconnected.is_empty() {
         store::webhooks::mark_unmatched(&mut tx, &disconnected).await?;
     }
-    for creator in creators {
-        store::webhooks::touch_creator(&mut *tx, creator).await?;
-    }
     tx.commit().await?;
+    after_commit(pool, &creators, &tipped).await;
     Ok(())
+}
+
+/// What a committed round leaves to do outside its transaction (see
+/// `batch::apply` for the lock order): the creators' freshness, and a
+/// reconcile now for creators with tips — Fanvue's tip event carries no uuid
+/// of the chat's TIP message, which only a read brings, so the tip shows in
+/// the inbox within seconds rather than at the next period. Failures are
+/// logged: the round is applied, and the next round or period catches up.
+async fn after_commit(
+    pool: &PgPool,
+    creators: &BTreeSet<CreatorId>,
+    tipped: &BTreeSet<(AgencyId, CreatorId)>,
+) {
+    for creator in creators {
+        if let Err(e) = store::webhooks::touch_creator(pool, *creator).await {
+            tracing::warn!(creator_id = %creator, error = %e, "webhook freshness not recorded");
+        }
+    }
+    for (agency, creator) in tipped {
+        if let Err(e) =
+            store::sync::request_reconcile(pool, *agency, *creator, Duration::ZERO).await
+        {
+            tracing::warn!(creator_id = %creator, error = %e, "reconcile after a tip not requested");
+        }
+    }
 }
 
 /// Applies a round with set-based statements (`batch`) and marks it in one
@@ -230,7 +261,7 @@ async fn apply_round(
         }
     }
     let mut tx = pool.begin().await?;
-    batch::apply(&mut tx, &round).await?;
+    let tipped = batch::apply(&mut tx, &round).await?;
     let applied: Vec<WebhookEventId> = round.iter().map(|p| p.id).collect();
     if !applied.is_empty() {
         store::webhooks::mark_processed(&mut tx, &applied).await?;
@@ -244,10 +275,8 @@ async fn apply_round(
             .await?;
     }
     let creators: BTreeSet<CreatorId> = round.iter().map(|p| p.creator).collect();
-    for creator in creators {
-        store::webhooks::touch_creator(&mut *tx, creator).await?;
-    }
     tx.commit().await?;
+    after_commit(pool, &creators, &tipped).await;
     Ok(applied.len() + disconnected.len())
 }
 

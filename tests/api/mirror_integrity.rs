@@ -207,3 +207,120 @@ async fn reconcile_sees_only_the_chats_of_the_leases_agency() {
         .unwrap();
     assert!(leaked.is_empty(), "another agency's scope saw {leaked:?}");
 }
+
+/// A sync write and a webhook round on one chat at once. The round locks
+/// its chats first and then writes messages; a sync write used to insert
+/// its messages first and lock the chat in the messages' trigger, so with
+/// the round then writing a message the sync write held, each waited for
+/// the other and Postgres aborted one ("deadlock detected", hundreds in the
+/// full soak). Writers of messages now take the chat first: the sync write
+/// waits for the round, then applies.
+#[tokio::test]
+async fn a_sync_write_and_a_webhook_round_on_one_chat_do_not_deadlock() {
+    let (app, _admin, creator, _) = spawn_two_mirrored().await;
+    let pool = &app.pool;
+    let (agency, chat, fan): (Uuid, Uuid, Uuid) = sqlx::query_as(
+        "SELECT agency_id, id, fan_uuid FROM chats WHERE creator_id = $1 ORDER BY id LIMIT 1",
+    )
+    .bind(creator)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let message = Uuid::now_v7();
+    let at = chrono::Utc::now();
+
+    // The round: its chat locked, as `lock_chats` does.
+    let mut round = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE")
+        .bind(chat)
+        .execute(&mut *round)
+        .await
+        .unwrap();
+
+    // The sync write of the same message, from another connection.
+    let mut sync = pool.begin().await.unwrap();
+    let sync_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *sync)
+        .await
+        .unwrap();
+    let writing = tokio::spawn(async move {
+        let m = switchboard::store::messages::MessageUpsert {
+            uuid: message,
+            fan_uuid: fan,
+            sender_uuid: Some(fan),
+            recipient_uuid: None,
+            outbound: false,
+            text: Some("from the sync".into()),
+            sent_at: Some(at),
+            kind: switchboard::domain::MessageKind::single_recipient(),
+            has_media: Some(false),
+            media_type: None,
+            media_uuids: Vec::new(),
+            price_cents: None,
+            purchased_at: None,
+            sent_by_user_uuid: None,
+            is_read: false,
+        };
+        let r = switchboard::store::messages::upsert_messages(
+            &mut sync,
+            switchboard::domain::AgencyId::from_uuid(agency),
+            creator,
+            &[m],
+            switchboard::domain::MessageSource::Reconcile,
+        )
+        .await;
+        match r {
+            Ok(_) => sync.commit().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    let mut waiting = false;
+    for _ in 0..500 {
+        let w: Option<String> =
+            sqlx::query_scalar("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1")
+                .bind(sync_pid)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if w.as_deref() == Some("Lock") {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(waiting, "the sync write waits for the round's chat");
+
+    // The round writes the same message (its webhook) and commits.
+    let inserted = sqlx::query(
+        "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, sender_uuid, direction, text, sent_at,
+             kind, source)
+         VALUES ($1, $2, $3, $4, $5, 'in', 'from the webhook', $6, 'SINGLE_RECIPIENT', 'webhook')
+         ON CONFLICT (creator_id, uuid) DO NOTHING",
+    )
+    .bind(creator)
+    .bind(message)
+    .bind(agency)
+    .bind(chat)
+    .bind(fan)
+    .bind(at)
+    .execute(&mut *round)
+    .await;
+    assert!(
+        inserted.is_ok(),
+        "the round's write went through: {inserted:?}"
+    );
+    round.commit().await.unwrap();
+    let synced = writing.await.unwrap();
+    assert!(
+        synced.is_ok(),
+        "the sync write went through after the round: {synced:?}"
+    );
+    let text: String =
+        sqlx::query_scalar("SELECT text FROM messages WHERE creator_id = $1 AND uuid = $2")
+            .bind(creator)
+            .bind(message)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(text, "from the sync", "the later write's copy stands");
+}
