@@ -331,6 +331,7 @@ pub async fn insert_received(
     m: &MessageUpsert,
 ) -> Result<bool, StoreError> {
     let chat = chat_for_fan(&mut *conn, agency, creator, fan).await?;
+    super::chats::lock_for_messages(&mut *conn, &[chat]).await?;
     let inserted = sqlx::query(
         "INSERT INTO messages (creator_id, uuid, agency_id, chat_id, sender_uuid, recipient_uuid, direction, text,
             sent_at, kind, has_media, media_uuids, price_cents, source)
