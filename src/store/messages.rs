@@ -300,17 +300,21 @@ pub async fn take_unread_outbound_chats(
 ) -> Result<Vec<Uuid>, StoreError> {
     Ok(sqlx::query_scalar(
         "WITH picked AS (
-            SELECT c.id, c.fan_uuid FROM chats c
+            SELECT c.id FROM chats c
             WHERE c.creator_id = $1
               AND EXISTS (SELECT 1 FROM messages m
                           WHERE m.creator_id = $1 AND m.chat_id = c.id AND m.direction = 'out'
                             AND NOT m.is_read AND m.deleted_at IS NULL AND m.sent_at >= $2)
             ORDER BY c.read_checked_at ASC NULLS FIRST, c.last_message_at DESC NULLS LAST
             LIMIT $3
+         ), locked AS (
+            -- In id order, as every writer of chats (`chats::lock_for_messages`).
+            SELECT c.id, c.fan_uuid FROM chats c WHERE c.id IN (SELECT id FROM picked)
+            ORDER BY c.id FOR NO KEY UPDATE
          )
-         UPDATE chats c SET read_checked_at = now() FROM picked
-         WHERE c.id = picked.id
-         RETURNING picked.fan_uuid",
+         UPDATE chats c SET read_checked_at = now() FROM locked
+         WHERE c.id = locked.id
+         RETURNING locked.fan_uuid",
     )
     .bind(creator)
     .bind(since)

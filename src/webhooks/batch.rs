@@ -20,7 +20,7 @@
 //! earliest purchase time wins, where one by one the first event applied
 //! would (a message is bought once; two purchases of it mean a replay).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -265,12 +265,34 @@ pub(super) async fn apply(
     let tip_creators: Vec<CreatorId> = tipped.iter().map(|t| t.1).collect();
     store::locks::tip_sales(&mut *conn, &tip_creators).await?;
 
-    // 1. Lock the chats the round touches, and read their state.
+    // 1. Lock the chats the round touches, and read their state. The chats
+    // of its purchases and tips are locked in the same statement (their
+    // writes reach the chat through the messages' and tips' triggers) but
+    // folded only when another event of the round changes them.
     let keys: BTreeSet<ChatKey> = round.iter().filter_map(Planned::chat_key).collect();
-    let keys: Vec<ChatKey> = keys.into_iter().collect();
+    let mut lock: BTreeSet<ChatKey> = keys.clone();
+    for p in round {
+        let fan = match &p.op {
+            Op::Purchase(Some(row)) => row.fan_uuid,
+            Op::Tip(row) => row.fan_uuid,
+            _ => None,
+        };
+        if let Some(fan) = fan {
+            lock.insert(ChatKey {
+                agency: p.agency,
+                creator: p.creator,
+                fan,
+            });
+        }
+    }
+    let lock: Vec<ChatKey> = lock.into_iter().collect();
+    // A creator is of one agency: (creator, fan) names a chat.
+    let folded: HashSet<(CreatorId, Uuid)> = keys.iter().map(|k| (k.creator, k.fan)).collect();
     let mut chats: HashMap<(CreatorId, Uuid), Fold> = HashMap::new();
-    for s in store::webhook_apply::lock_chats(&mut *conn, &keys).await? {
-        chats.insert((s.creator_id, s.fan_uuid), Fold::new(s, true));
+    for s in store::webhook_apply::lock_chats(&mut *conn, &lock).await? {
+        if folded.contains(&(s.creator_id, s.fan_uuid)) {
+            chats.insert((s.creator_id, s.fan_uuid), Fold::new(s, true));
+        }
     }
 
     // 2. Create missing chats and refresh fans' profiles: per field, the
