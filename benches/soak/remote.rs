@@ -247,6 +247,14 @@ impl RemoteSim {
             .collect())
     }
 
+    /// Every message a fan sent (`GET {control}/truth/fan-messages`).
+    pub async fn fan_messages(&self) -> anyhow::Result<Vec<Uuid>> {
+        let v = self
+            .call(self.http.get(self.url("/truth/fan-messages")))
+            .await?;
+        Ok(serde_json::from_value(v)?)
+    }
+
     /// The ground truth (`GET {control}/truth`).
     pub async fn truth(&self) -> anyhow::Result<Value> {
         self.call(self.http.get(self.url("/truth"))).await

@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             .route("/clock/freeze", post().to(clock_freeze))
             .route("/truth", get().to(truth))
             .route("/truth/creators/{uuid}", get().to(truth_creator))
+            .route("/truth/fan-messages", get().to(truth_fan_messages))
             .route("/webhooks/endpoints", get().to(endpoints))
             .route("/webhooks/endpoints", post().to(endpoint_add))
             .route("/webhooks/endpoints/{id}", delete().to(endpoint_delete))
@@ -145,6 +146,20 @@ async fn truth(sim: web::Data<Sim>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(sim.truth_bytes(None))
+}
+
+/// `GET {control}/truth/fan-messages`: the uuids of every message a fan sent, for a
+/// client that waits for a mirror to catch up without reading the whole truth.
+async fn truth_fan_messages(sim: web::Data<Sim>) -> HttpResponse {
+    let uuids: Vec<uuid::Uuid> = {
+        let w = sim.world.read();
+        w.messages
+            .iter()
+            .filter(|m| !m.from_creator)
+            .map(|m| m.uuid)
+            .collect()
+    };
+    HttpResponse::Ok().json(uuids)
 }
 
 async fn truth_creator(sim: web::Data<Sim>, req: HttpRequest) -> HttpResponse {

@@ -686,6 +686,24 @@ pub fn fan_chat(fan: uuid::Uuid, display_name: &str) -> store::chats::ChatUpsert
     }
 }
 
+/// Waits (up to 10 s) until the backend `pid` waits on a lock; false if it
+/// never does. Tests of two transactions at once use it to order them.
+pub async fn waits_on_a_lock(pool: &sqlx::PgPool, pid: i32) -> bool {
+    for _ in 0..500 {
+        let w: Option<String> =
+            sqlx::query_scalar("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1")
+                .bind(pid)
+                .fetch_one(pool)
+                .await
+                .expect("pg_stat_activity");
+        if w.as_deref() == Some("Lock") {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// A plain message of the chat with `fan`.
 pub fn seed_message(
     fan: uuid::Uuid,

@@ -246,20 +246,7 @@ async fn a_sync_write_and_a_webhook_round_on_one_chat_do_not_deadlock() {
     let writing = tokio::spawn(async move {
         let m = switchboard::store::messages::MessageUpsert {
             uuid: message,
-            fan_uuid: fan,
-            sender_uuid: Some(fan),
-            recipient_uuid: None,
-            outbound: false,
-            text: Some("from the sync".into()),
-            sent_at: Some(at),
-            kind: switchboard::domain::MessageKind::single_recipient(),
-            has_media: Some(false),
-            media_type: None,
-            media_uuids: Vec::new(),
-            price_cents: None,
-            purchased_at: None,
-            sent_by_user_uuid: None,
-            is_read: false,
+            ..seed_message(fan, false, Some("from the sync"), at)
         };
         let r = switchboard::store::messages::upsert_messages(
             &mut sync,
@@ -274,21 +261,10 @@ async fn a_sync_write_and_a_webhook_round_on_one_chat_do_not_deadlock() {
             Err(e) => Err(e.to_string()),
         }
     });
-    let mut waiting = false;
-    for _ in 0..500 {
-        let w: Option<String> =
-            sqlx::query_scalar("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1")
-                .bind(sync_pid)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        if w.as_deref() == Some("Lock") {
-            waiting = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(waiting, "the sync write waits for the round's chat");
+    assert!(
+        waits_on_a_lock(pool, sync_pid).await,
+        "the sync write waits for the round's chat"
+    );
 
     // The round writes the same message (its webhook) and commits.
     let inserted = sqlx::query(

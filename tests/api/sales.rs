@@ -444,22 +444,8 @@ async fn a_purchase_applied_while_another_transaction_mirrors_its_message_keeps_
         .unwrap();
         b.commit().await.unwrap();
     });
-    let mut waited = false;
-    for _ in 0..500 {
-        let w: Option<String> =
-            sqlx::query_scalar("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1")
-                .bind(b_pid)
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        if w.as_deref() == Some("Lock") {
-            waited = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
     assert!(
-        waited,
+        waits_on_a_lock(pool, b_pid).await,
         "the purchase's sale insert waits for the mirrored message's sale"
     );
     a.commit().await.unwrap();

@@ -178,3 +178,57 @@ async fn control_api_switches_faults_moves_the_clock_and_manages_tokens_over_htt
     assert_eq!(r.status(), 400);
     t.sim.stop().await;
 }
+
+/// `GET /truth/fan-messages` lists exactly the messages the truth shows as
+/// sent by a fan, and a held schedule (`scheduled_paused`) keeps a due
+/// purchase from firing until it is released.
+#[tokio::test]
+async fn fan_message_index_matches_the_truth_and_scheduled_work_can_be_held() {
+    let t = spawn().await;
+    let truth: Value = t.control_json("/truth").await;
+    let mut from_fans: Vec<String> = Vec::new();
+    for c in truth["creators"].as_array().unwrap() {
+        let creator = c["user"]["uuid"].as_str().unwrap();
+        for chat in c["chats"].as_array().unwrap() {
+            for m in chat["messages"].as_array().unwrap() {
+                if m["sender"]["uuid"].as_str() != Some(creator) {
+                    from_fans.push(m["uuid"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    let mut index: Vec<String> =
+        serde_json::from_value(t.control_json("/truth/fan-messages").await).unwrap();
+    from_fans.sort();
+    index.sort();
+    assert!(!index.is_empty());
+    assert_eq!(index, from_fans);
+
+    // Live activity sends PPVs whose purchases are scheduled for later.
+    let mut pending = 0;
+    for _ in 0..20 {
+        t.sim.generate_activity(200);
+        let now: Value = t.control_json("/truth").await;
+        pending = now["pendingPurchases"].as_u64().unwrap();
+        if pending > 0 {
+            break;
+        }
+    }
+    assert!(pending > 0, "the world has purchases scheduled after now");
+    t.sim.patch_faults(FaultsPatch {
+        scheduled_paused: Some(true),
+        ..Default::default()
+    });
+    // A day later every scheduled purchase is due, and none fires while held.
+    t.sim.advance_clock(std::time::Duration::from_secs(86_400));
+    assert_eq!(t.sim.tick(), 0, "nothing fires while held");
+    let held: Value = t.control_json("/truth").await;
+    assert_eq!(held["pendingPurchases"].as_u64(), Some(pending));
+    t.sim.patch_faults(FaultsPatch {
+        scheduled_paused: Some(false),
+        ..Default::default()
+    });
+    assert!(t.sim.tick() > 0, "released, the due purchases fire");
+    let after: Value = t.control_json("/truth").await;
+    assert_eq!(after["pendingPurchases"].as_u64(), Some(0));
+}
