@@ -156,21 +156,15 @@ async fn truth(sim: &RemoteSim) -> anyhow::Result<Truth> {
     Ok(t)
 }
 
-/// Every message of the simulator as (creator, uuid, sent by the fan, text).
-pub async fn sim_messages(
-    sim: &RemoteSim,
-) -> anyhow::Result<Vec<(Uuid, Uuid, bool, Option<String>)>> {
+/// Every message of the simulator as (uuid, text).
+async fn message_texts(sim: &RemoteSim) -> anyhow::Result<Vec<(Uuid, Option<String>)>> {
     let v = sim.truth().await?;
     let mut out = Vec::new();
     for cr in array(&v["creators"]) {
-        let Some(cu) = uuid_of(&cr["user"]["uuid"]) else {
-            continue;
-        };
         for chat in array(&cr["chats"]) {
             for m in array(&chat["messages"]) {
                 if let Some(mu) = uuid_of(&m["uuid"]) {
-                    let from_fan = uuid_of(&m["sender"]["uuid"]) != Some(cu);
-                    out.push((cu, mu, from_fan, m["text"].as_str().map(str::to_owned)));
+                    out.push((mu, m["text"].as_str().map(str::to_owned)));
                 }
             }
         }
@@ -476,7 +470,7 @@ pub async fn webhooks(w: &World) -> anyhow::Result<Check> {
 pub async fn sends(w: &World, attempted: &[(String, String)]) -> anyhow::Result<Check> {
     let mut c = Check::new("sends exactly once (ledger vs Fanvue)");
     let mut on_fanvue: HashMap<String, Vec<Uuid>> = HashMap::new();
-    for (_, uuid, _, text) in sim_messages(&w.sim).await? {
+    for (uuid, text) in message_texts(&w.sim).await? {
         if let Some(t) = text
             && t.starts_with("soak send ")
         {
