@@ -66,6 +66,10 @@ pub struct Profile {
     pub lease_secs: u64,
     pub converge_timeout_secs: u64,
     pub send_every_ms: u64,
+    /// The simulator's rate-limit window (200 requests per creator in each). A 429's
+    /// Retry-After runs to the window's end, so it bounds how long the forced-429 burst
+    /// holds every request back.
+    pub rate_window_secs: u64,
 }
 
 fn profile() -> Profile {
@@ -80,11 +84,13 @@ fn profile() -> Profile {
             burst_429_secs: 3,
             reconcile_secs: 10,
             lease_secs: 10,
-            // The 429 burst's Retry-After (up to the 60 s window) outlasts any wait a
-            // 3-minute run can afford; convergence is a figure, the checks come after
-            // the quiesce.
             converge_timeout_secs: 15,
             send_every_ms: 700,
+            // Fanvue's minute window would hold every request back for up to 60 s after
+            // the 429 burst, more than a 3-minute run can wait; 15 s windows keep the
+            // fault and shorten the hold (and the bucket keeps its size: the quiesce's
+            // reconciles need the burst room).
+            rate_window_secs: 15,
         },
         _ => Profile {
             name: "full",
@@ -98,6 +104,7 @@ fn profile() -> Profile {
             lease_secs: 20,
             converge_timeout_secs: 120,
             send_every_ms: 400,
+            rate_window_secs: 60,
         },
     }
 }
@@ -291,6 +298,7 @@ impl Soak {
         let since = Utc::now();
         let timeout = Duration::from_secs(self.profile.converge_timeout_secs);
         let mut done = None;
+        let mut first_wait = None;
         while t.elapsed() < timeout {
             self.sample_rss();
             let have: i64 =
@@ -308,19 +316,106 @@ impl Soak {
                 done = Some(t.elapsed().as_secs_f64());
                 break;
             }
+            // What the wait is for, as of its first second: printed if it turns out slow.
+            if first_wait.is_none() && t.elapsed() > Duration::from_secs(1) {
+                first_wait = Some(self.not_converged(&wanted, since).await?);
+            }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         match done {
-            Some(s) => self.tl.log(format!("converged after {what} in {s:.1} s")),
-            None => self.tl.log(format!(
-                "NOT converged after {what} within {} s",
-                timeout.as_secs()
+            Some(s) => self.tl.log(format!(
+                "converged after {what} in {s:.1} s{}",
+                first_wait
+                    .filter(|_| s > 3.0)
+                    .map(|w| format!(" (after 1 s: {w})"))
+                    .unwrap_or_default()
             )),
+            None => {
+                let why = self.not_converged(&wanted, since).await?;
+                self.tl.log(format!(
+                    "NOT converged after {what} within {} s: {why}",
+                    timeout.as_secs()
+                ))
+            }
         }
         if let Some(p) = self.phases.last_mut() {
             p.converge_secs = done;
         }
         Ok(())
+    }
+
+    /// What a convergence wait was still waiting for: fan messages the mirror lacks (and
+    /// whether a stored webhook names them) and open webhook events by status.
+    async fn not_converged(
+        &self,
+        wanted: &[Uuid],
+        since: chrono::DateTime<Utc>,
+    ) -> anyhow::Result<String> {
+        let missing: Vec<(Uuid, bool)> = sqlx::query_as(
+            "SELECT w, EXISTS (SELECT 1 FROM webhook_events e WHERE e.payload->>'messageUuid' = w::text)
+               FROM unnest($1::uuid[]) w WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.uuid = w)",
+        )
+        .bind(wanted)
+        .fetch_all(&self.w.pool)
+        .await?;
+        let in_webhooks = missing.iter().filter(|(_, stored)| *stored).count();
+        // The simulator's last delivery outcome of each missing message's webhook.
+        let deliveries = self.w.sim.deliveries().await.unwrap_or_default();
+        let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+        for (uuid, _) in &missing {
+            let needle = uuid.to_string();
+            let last = deliveries
+                .iter()
+                .rev()
+                .find(|d| d.body.contains(&needle))
+                .map(|d| format!("{} {:?}", d.outcome, d.status))
+                .unwrap_or_else(|| "no delivery logged".to_owned());
+            *outcomes.entry(last).or_default() += 1;
+        }
+        // And their kinds, from the truth.
+        let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+        if !missing.is_empty() {
+            let wanted: HashSet<String> = missing.iter().map(|(u, _)| u.to_string()).collect();
+            let truth = self.w.sim.truth().await.unwrap_or_default();
+            let msgs = truth["creators"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c["chats"].as_array().into_iter().flatten())
+                .flat_map(|ch| ch["messages"].as_array().into_iter().flatten());
+            for m in msgs {
+                if m["uuid"].as_str().is_some_and(|u| wanted.contains(u)) {
+                    let kind = m["type"].as_str().unwrap_or("?").to_owned();
+                    *kinds.entry(kind).or_default() += 1;
+                }
+            }
+        }
+        let missing = missing.len();
+        let open: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT status || CASE WHEN locked_until > now() THEN ' (claimed)' ELSE '' END, count(*), max(error)
+               FROM webhook_events WHERE status IN ('pending', 'processing') AND received_at <= $1
+              GROUP BY 1",
+        )
+        .bind(since)
+        .fetch_all(&self.w.pool)
+        .await?;
+        let open: Vec<String> = open
+            .iter()
+            .map(|(st, n, e)| {
+                format!(
+                    "{n} {st}{}",
+                    e.as_deref().map(|e| format!(" [{e}]")).unwrap_or_default()
+                )
+            })
+            .collect();
+        Ok(format!(
+            "{missing} fan messages missing ({in_webhooks} of them in a stored webhook; last deliveries: {outcomes:?}; kinds: {kinds:?}); open events: {}",
+            if open.is_empty() {
+                "none".to_owned()
+            } else {
+                open.join(", ")
+            }
+        ))
     }
 
     async fn faults(&mut self, what: &str, p: FaultsPatch) -> anyhow::Result<()> {
@@ -822,7 +917,14 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         .await?;
     s.tl.log("quiesce: faults off, activity, fans' scheduled purchases and sends stopped");
     // In-flight deliveries (retries with backoff) finish within their 7.5 s schedule.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    let t = Instant::now();
+    while s.w.sim.stats().await?.webhooks_pending > 0 && t.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.tl.log(format!(
+        "quiesce: the simulator's deliveries finished in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
     // A send whose answer never came stays `unknown` for its 10-minute match window, then
     // the next sync settles it. Rather than wait, the soak moves each such row's window to
     // its end (created 601 s ago): a message sent for it in the seconds after the request

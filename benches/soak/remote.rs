@@ -33,6 +33,7 @@ pub struct RemoteSim {
 pub struct Stats {
     pub rate_limited: u64,
     pub injected_errors: u64,
+    pub webhooks_pending: u64,
 }
 
 /// One logged delivery attempt.
@@ -162,6 +163,7 @@ impl RemoteSim {
         Ok(Stats {
             rate_limited: v["rateLimited"].as_u64().unwrap_or(0),
             injected_errors: v["injectedErrors"].as_u64().unwrap_or(0),
+            webhooks_pending: v["webhooksPending"].as_u64().unwrap_or(0),
         })
     }
 

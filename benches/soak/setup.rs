@@ -79,6 +79,7 @@ pub fn sim_config(p: &Profile) -> SimConfig {
     cfg.webhooks.topic_header = Some("X-Fanvue-Topic".to_owned());
     cfg.webhooks.event_id_header = Some("X-Fanvue-Event-Id".to_owned());
     cfg.webhooks.log_capacity = 1_000_000;
+    cfg.rate_limit.window_ms = p.rate_window_secs * 1000;
     cfg
 }
 

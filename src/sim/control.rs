@@ -90,7 +90,9 @@ async fn info(sim: web::Data<Sim>) -> HttpResponse {
 }
 
 async fn stats(sim: web::Data<Sim>) -> HttpResponse {
-    HttpResponse::Ok().json(sim.stats.lock().clone())
+    let mut s = sim.stats.lock().clone();
+    s.webhooks_pending = sim.webhooks.pending();
+    HttpResponse::Ok().json(s)
 }
 
 async fn stats_reset(sim: web::Data<Sim>) -> HttpResponse {

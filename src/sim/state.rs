@@ -36,6 +36,9 @@ pub struct Stats {
     /// including those answered 500 by `send_fail_after_commit_rate`: exactly what reached
     /// the fans.
     pub messages_sent: u64,
+    /// Webhook deliveries not finished at the time of the read (queued, held or being
+    /// retried); filled in by `GET {control}/stats`.
+    pub webhooks_pending: u64,
 }
 
 /// Why a targeted control hook (fan says / buys / tips) was refused.

@@ -77,6 +77,9 @@ pub struct Webhooks {
     rx: Mutex<Option<mpsc::UnboundedReceiver<Outgoing>>>,
     client: reqwest::Client,
     sent: AtomicU64,
+    /// Deliveries queued, held back or in flight (retries included), so a client can wait
+    /// for the simulator to have nothing left to deliver.
+    pending: AtomicU64,
 }
 
 fn unix_ms() -> i64 {
@@ -102,6 +105,7 @@ impl Webhooks {
             rx: Mutex::new(Some(rx)),
             client,
             sent: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
             cfg,
         };
         for e in me.cfg.endpoints.clone() {
@@ -146,6 +150,11 @@ impl Webhooks {
         self.log.lock().iter().cloned().collect()
     }
 
+    /// Deliveries not finished yet: queued, held by a pause or a reorder, or being tried.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     pub fn clear_log(&self) {
         self.log.lock().clear();
     }
@@ -158,6 +167,7 @@ impl Webhooks {
             if !ep.enabled || !(ep.events.is_empty() || ep.events.contains(&event.kind)) {
                 continue;
             }
+            self.pending.fetch_add(1, Ordering::Relaxed);
             let _ = self.tx.send(Outgoing {
                 event_id: event_id.clone(),
                 kind: event.kind,
@@ -210,6 +220,7 @@ async fn worker(sim: Arc<Sim>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
                     at_unix_ms: unix_ms(),
                     body: o.body,
                 });
+                sim.webhooks.pending.fetch_sub(1, Ordering::Relaxed);
             } else if faults.webhook_reorder {
                 match slot.take() {
                     Some((prev, _)) => {
@@ -245,12 +256,19 @@ const REORDER_GAP: Duration = Duration::from_millis(100);
 fn launch(sim: &Arc<Sim>, o: Outgoing, extra_delay: Duration) {
     let dup = sim.faults.roll(sim.faults.read().webhook_duplicate_rate);
     if dup {
+        sim.webhooks.pending.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(deliver(sim.clone(), o.clone(), extra_delay));
     }
     tokio::spawn(deliver(sim.clone(), o, extra_delay));
 }
 
 async fn deliver(sim: Arc<Sim>, o: Outgoing, extra_delay: Duration) {
+    try_deliver(&sim, &o, extra_delay).await;
+    sim.webhooks.pending.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Tries one delivery with its retries; records every attempt.
+async fn try_deliver(sim: &Arc<Sim>, o: &Outgoing, extra_delay: Duration) {
     if !extra_delay.is_zero() {
         tokio::time::sleep(extra_delay).await;
     }

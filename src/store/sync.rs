@@ -40,6 +40,9 @@ pub struct Claim {
     pub history_done_at: Option<DateTime<Utc>>,
     pub high_water_at: Option<DateTime<Utc>>,
     pub last_reconcile_at: Option<DateTime<Utc>>,
+    /// The database's time of the claim: a reconcile request made after it is one the
+    /// run may not have seen.
+    pub claimed_at: DateTime<Utc>,
 }
 
 /// Claims one connected creator whose sync is due and not leased (or whose
@@ -64,7 +67,8 @@ pub async fn claim(
             LIMIT 1
             FOR UPDATE OF st SKIP LOCKED)
          RETURNING s.creator_id, s.agency_id, s.backfill_done_at, s.history_done_at, s.high_water_at, s.last_reconcile_at,
-            (s.next_reconcile_at <= now() OR s.reconcile_requested_at IS NOT NULL) AS reconcile_due",
+            (s.next_reconcile_at <= now() OR s.reconcile_requested_at IS NOT NULL) AS reconcile_due,
+            now() AS claimed_at",
     )
     .bind(worker)
     .bind(lease.as_secs_f64())
@@ -161,19 +165,25 @@ pub async fn mark_history_done(
     Ok(())
 }
 
+/// Records a finished reconcile. A request made after `claimed_at` (a tip webhook
+/// while the walk ran, say) stays: the walk may have read the chats before it, and
+/// clearing it would leave its message for the next scheduled run.
 #[tracing::instrument(skip_all, fields(creator_id = %creator))]
 pub async fn mark_reconciled(
     conn: &mut PgConnection,
     creator: CreatorId,
     high_water: Option<DateTime<Utc>>,
+    claimed_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE sync_state SET last_reconcile_at = now(), reconcile_requested_at = NULL,
+        "UPDATE sync_state SET last_reconcile_at = now(),
+            reconcile_requested_at = CASE WHEN reconcile_requested_at > $3 THEN reconcile_requested_at END,
             high_water_at = GREATEST(high_water_at, $2)
          WHERE creator_id = $1",
     )
     .bind(creator)
     .bind(high_water)
+    .bind(claimed_at)
     .execute(conn)
     .await?;
     Ok(())

@@ -22,6 +22,8 @@ pub struct Lease {
     pub history_done_at: Option<DateTime<Utc>>,
     pub high_water_at: Option<DateTime<Utc>>,
     pub reconcile_due: bool,
+    /// The database's time of the claim.
+    pub claimed_at: DateTime<Utc>,
 }
 
 impl Lease {
@@ -43,6 +45,7 @@ impl Lease {
                 history_done_at: c.history_done_at,
                 high_water_at: c.high_water_at,
                 reconcile_due: c.reconcile_due,
+                claimed_at: c.claimed_at,
             }))
     }
 

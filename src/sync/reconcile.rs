@@ -105,7 +105,7 @@ impl SyncEngine {
 
         let mut tx = lease.begin(&self.pool).await?;
         let hw = finish_run(&mut tx, lease).await?;
-        store::sync::mark_reconciled(&mut tx, lease.creator_id, hw).await?;
+        store::sync::mark_reconciled(&mut tx, lease.creator_id, hw, lease.claimed_at).await?;
         tx.commit().await?;
         Ok(())
     }

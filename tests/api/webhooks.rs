@@ -1126,3 +1126,91 @@ async fn a_tip_webhook_asks_for_a_reconcile_that_brings_its_tip_message() {
             .unwrap();
     assert_eq!(kind, "TIP");
 }
+
+#[tokio::test]
+async fn a_tip_arriving_while_a_reconcile_runs_gets_a_reconcile_of_its_own() {
+    let (app, creator, id) = setup().await;
+    app.sim().register_webhook(
+        &format!("{}/webhooks/fanvue/tip", app.address),
+        &[EventKind::Tip],
+    );
+    let engine = app.sync_engine();
+    sync_until_idle(&engine, id).await;
+    let requested =
+        "SELECT reconcile_requested_at IS NOT NULL FROM sync_state WHERE creator_id = $1";
+    let finish = |lease: switchboard::sync::Lease| {
+        let pool = app.pool.clone();
+        async move {
+            let mut tx = lease.begin(&pool).await.unwrap();
+            switchboard::store::sync::mark_reconciled(&mut tx, id, None, lease.claimed_at)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+
+    // A request made before a run's claim is the run's to answer: it clears.
+    sqlx::query("UPDATE sync_state SET reconcile_requested_at = now() WHERE creator_id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let run =
+        switchboard::sync::Lease::claim(&app.pool, "walker", Duration::from_secs(30), Some(id))
+            .await
+            .unwrap()
+            .expect("due: requested");
+    finish(run).await;
+    app.expire_sync_lease(id).await;
+    let left: bool = sqlx::query_scalar(requested)
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!left, "answered by the run that claimed after it");
+
+    // A reconcile has claimed the creator and walked its chats; then the fan tips.
+    sqlx::query("UPDATE sync_state SET next_reconcile_at = now() WHERE creator_id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let run =
+        switchboard::sync::Lease::claim(&app.pool, "walker", Duration::from_secs(30), Some(id))
+            .await
+            .unwrap()
+            .expect("due");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let fan = app.sim().fan_uuids(&creator)[0];
+    let tip_message = app.sim().fan_tips(&creator, &fan, 700, None).unwrap();
+    for _ in 0..100 {
+        if events(&app).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(drain(&app).await, 1);
+    // The run ends without having seen the tip.
+    finish(run).await;
+    app.expire_sync_lease(id).await;
+    let kept: bool = sqlx::query_scalar(requested)
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        kept,
+        "the tip's request outlives the run that was already under way"
+    );
+
+    // So the next run is due at once and mirrors the TIP message.
+    sync_until_idle(&engine, id).await;
+    let kind: String =
+        sqlx::query_scalar("SELECT kind FROM messages WHERE creator_id = $1 AND uuid = $2")
+            .bind(id)
+            .bind(tip_message)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kind, "TIP");
+}

@@ -348,3 +348,38 @@ async fn unreachable_webhook_endpoint_is_retried_then_given_up() {
     assert!(log.windows(2).all(|w| w[0].event_id == w[1].event_id));
     t.sim.stop().await;
 }
+
+#[tokio::test]
+async fn stats_count_deliveries_held_or_being_retried_until_they_finish() {
+    let t = spawn().await;
+    // The first attempt fails, the retry succeeds.
+    let (url, got, rh) = receiver(vec![500]).await;
+    t.sim.register_webhook(&url, &[EventKind::MessageReceived]);
+    let pending = async || t.control_json("/stats").await["webhooksPending"].as_u64();
+    assert_eq!(pending().await, Some(0));
+    t.sim.patch_faults(sim::FaultsPatch {
+        webhook_paused: Some(true),
+        ..Default::default()
+    });
+    let fan = t.fans()[0];
+    t.sim.fan_says(&t.creator, &fan, "held back").unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(pending().await, Some(1), "held by the pause");
+    assert!(got.lock().is_empty());
+    t.sim.patch_faults(sim::FaultsPatch {
+        webhook_paused: Some(false),
+        ..Default::default()
+    });
+    let mut left = pending().await;
+    for _ in 0..100 {
+        if left == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = pending().await;
+    }
+    assert_eq!(left, Some(0), "delivered at last");
+    assert_eq!(got.lock().len(), 2, "one failed attempt, then the retry");
+    rh.stop(true).await;
+    t.sim.stop().await;
+}
