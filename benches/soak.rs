@@ -925,15 +925,35 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
         })
         .await?;
     s.tl.log("quiesce: faults off, activity, fans' scheduled purchases and sends stopped");
-    // In-flight deliveries (retries with backoff) finish within their 7.5 s schedule.
+    // In-flight deliveries (retries with backoff) finish within their 7.5 s schedule, and
+    // send requests within the client's 20 s timeout.
     let t = Instant::now();
-    while s.w.sim.stats().await?.webhooks_pending > 0 && t.elapsed() < Duration::from_secs(10) {
+    while (s.w.sim.stats().await?.webhooks_pending > 0
+        || s.load.sends_in_flight.load(Ordering::Relaxed) > 0)
+        && t.elapsed() < Duration::from_secs(25)
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     s.tl.log(format!(
-        "quiesce: the simulator's deliveries finished in {:.1} s",
+        "quiesce: the simulator's deliveries and the staff's send requests finished in {:.1} s",
         t.elapsed().as_secs_f64()
     ));
+    // Every send request has its answer now, so a row still `pending` lost its process
+    // (the instance killed mid-send). The product turns such a row `unknown` once it is
+    // 2 minutes old, then settles it at the end of its match window; the soak ages it
+    // past both, as it does the `unknown` rows below.
+    let interrupted = sqlx::query(
+        "UPDATE outbound_sends SET created_at = now() - interval '721 seconds'
+         WHERE status = 'pending' AND created_at > now() - interval '721 seconds'",
+    )
+    .execute(&s.w.pool)
+    .await?
+    .rows_affected();
+    if interrupted > 0 {
+        s.tl.log(format!(
+            "quiesce: {interrupted} sends left pending by a killed instance aged past the 2-minute sweep and their match window"
+        ));
+    }
     // A send whose answer never came stays `unknown` for its 10-minute match window, then
     // the next sync settles it. Rather than wait, the soak moves each such row's window to
     // its end (created 601 s ago): a message sent for it in the seconds after the request

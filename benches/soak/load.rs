@@ -23,6 +23,8 @@ pub struct Load {
     pub events: AtomicU64,
     pub sends_ok: AtomicU64,
     pub sends_err: AtomicU64,
+    /// Send requests sent and not answered yet.
+    pub sends_in_flight: AtomicU64,
     pub dashboard_ok: AtomicU64,
     pub dashboard_err: AtomicU64,
     /// Every send attempted: (idempotency key, text).
@@ -129,6 +131,7 @@ pub fn spawn_sender(
             let key = Uuid::new_v4().to_string();
             let text = format!("soak send {seed}-{n} {}", &key[..8]);
             load.attempted.lock().push((key.clone(), text.clone()));
+            load.sends_in_flight.fetch_add(1, Ordering::Relaxed);
             let r = c
                 .post(format!("{base}/inbox/chats/{chat}/send"))
                 .form(&[
@@ -139,6 +142,7 @@ pub fn spawn_sender(
                 ])
                 .send()
                 .await;
+            load.sends_in_flight.fetch_sub(1, Ordering::Relaxed);
             match r {
                 Ok(r) if r.status().is_success() || r.status().is_redirection() => {
                     load.sends_ok.fetch_add(1, Ordering::Relaxed);

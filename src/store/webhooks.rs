@@ -168,6 +168,26 @@ pub async fn claim(
     .await?)
 }
 
+/// Extends the claim of events still being processed (a live worker's round); events
+/// applied or released meanwhile are left alone.
+#[tracing::instrument(skip_all)]
+pub async fn extend_claim(
+    db: impl PgExecutor<'_>,
+    ids: &[WebhookEventId],
+    lock_secs: f64,
+) -> Result<(), StoreError> {
+    let ids: Vec<i64> = ids.iter().map(WebhookEventId::as_i64).collect();
+    sqlx::query(
+        "UPDATE webhook_events SET locked_until = now() + make_interval(secs => $2)
+         WHERE id = ANY($1) AND status = 'processing'",
+    )
+    .bind(ids)
+    .bind(lock_secs)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Marks a round of events applied, in the transaction that applied them.
 #[tracing::instrument(skip_all)]
 pub async fn mark_processed(

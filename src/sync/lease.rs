@@ -67,6 +67,34 @@ impl Lease {
         }
     }
 
+    /// Keeps the lease alive for as long as the returned guard lives, renewing it every
+    /// third of its length. A run can wait on the creator's rate budget for up to a whole
+    /// rate window, longer than a lease; without this it would lose the lease mid-run and
+    /// another worker would redo (and re-spend) its work. A crashed process stops renewing
+    /// and its lease runs out as before.
+    pub fn keep_alive(&self, pool: &PgPool) -> KeepAlive {
+        let (pool, creator, worker, lease) = (
+            pool.clone(),
+            self.creator_id,
+            self.worker.clone(),
+            self.lease,
+        );
+        let every = (lease / 3).max(Duration::from_millis(100));
+        KeepAlive(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match store::sync::renew(&pool, creator, &worker, lease).await {
+                    Ok(true) => {}
+                    // Lost (or released): the run's next write finds out.
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(creator_id = %creator, error = %e, "sync lease renewal failed")
+                    }
+                }
+            }
+        }))
+    }
+
     pub async fn release(
         &self,
         pool: &PgPool,
@@ -74,5 +102,14 @@ impl Lease {
     ) -> Result<(), SyncError> {
         store::sync::release(pool, self.creator_id, &self.worker, next_at).await?;
         Ok(())
+    }
+}
+
+/// Renews a lease in the background until dropped (`Lease::keep_alive`).
+pub struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -41,7 +41,9 @@ impl SyncEngine {
             return Ok(Outcome::Idle);
         };
         let mut kinds = Vec::new();
+        let alive = lease.keep_alive(&self.pool);
         let result = self.run_claimed(&lease, &mut kinds).await;
+        drop(alive);
         // A backfill or reconcile schedules the next reconcile; a history
         // step alone leaves the schedule (a creator stays claimable while
         // its history is pending).

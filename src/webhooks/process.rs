@@ -22,8 +22,34 @@ use crate::store::messages::MessageUpsert;
 use crate::store::webhooks::Claimed;
 use crate::store::{self, StoreError};
 
-/// A claim lapses after this (a crashed worker's events are retried).
-const CLAIM_SECS: f64 = 30.0;
+/// A claim lapses this long after its last renewal: a crashed worker's events are
+/// retried by another within it.
+const CLAIM_SECS: f64 = 10.0;
+/// How often a live worker renews the claim of the round it is applying, so a slow
+/// round (waiting on locks or on a busy pool) is not taken over while alive.
+const CLAIM_RENEW: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Renews a claimed round's claim in the background until dropped.
+struct ClaimKept(tokio::task::JoinHandle<()>);
+
+impl Drop for ClaimKept {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn keep_claimed(pool: &PgPool, claimed: &[Claimed]) -> ClaimKept {
+    let ids: Vec<WebhookEventId> = claimed.iter().map(|c| c.id).collect();
+    let pool = pool.clone();
+    ClaimKept(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CLAIM_RENEW).await;
+            if let Err(e) = store::webhooks::extend_claim(&pool, &ids, CLAIM_SECS).await {
+                tracing::warn!(error = %e, events = ids.len(), "webhook claim renewal failed");
+            }
+        }
+    }))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -311,6 +337,7 @@ pub async fn process_batch(
     if claimed.is_empty() {
         return Ok(0);
     }
+    let _kept = keep_claimed(pool, &claimed);
     match apply_round(pool, &claimed, settings).await {
         Ok(n) => return Ok(n),
         Err(e) => {
@@ -327,6 +354,7 @@ pub async fn process_one_by_one(
     settings: &WebhookSettings,
 ) -> Result<usize, ProcessError> {
     let claimed = store::webhooks::claim(pool, round_size(settings), CLAIM_SECS).await?;
+    let _kept = keep_claimed(pool, &claimed);
     apply_one_by_one(pool, claimed, settings).await
 }
 
@@ -343,6 +371,7 @@ pub async fn drain_per_event(
         if claimed.is_empty() {
             return Ok(total);
         }
+        let _kept = keep_claimed(pool, &claimed);
         total += match apply_all(pool, &claimed).await {
             Ok(()) => claimed.len(),
             Err(_) => apply_one_by_one(pool, claimed, settings).await?,

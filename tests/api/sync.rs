@@ -688,6 +688,57 @@ async fn a_crashed_workers_lease_expires_and_another_finishes_without_duplicates
 }
 
 #[tokio::test]
+async fn a_run_waiting_on_the_rate_budget_longer_than_its_lease_keeps_it() {
+    let ConnectedCreator {
+        app,
+        fanvue: creator,
+        id,
+        ..
+    } = TestApp::with_connected_creator_in(
+        |c| {
+            c.scenario.creators = 1;
+            c.scenario.fans_per_creator = 12;
+            c.scenario.messages_per_chat = 70;
+            // A run needs more requests than a window allows: it waits for the next.
+            c.rate_limit.limit = 6;
+            c.rate_limit.window_ms = 2000;
+        },
+        |_| {},
+    )
+    .await;
+    let slow = engine_with(&app, |s| s.lease_secs = 1);
+    let other = engine_with(&app, |s| s.lease_secs = 1);
+    let started = std::time::Instant::now();
+    let run = tokio::spawn(async move { slow.run_once("slow", Some(id)).await });
+    // Past the 1 s lease, while the run waits for the rate window.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert!(!run.is_finished(), "the run outlasts its lease");
+    assert_eq!(
+        other.run_once("other", Some(id)).await.unwrap(),
+        Outcome::Idle,
+        "the lease is still held"
+    );
+    let ran = run.await.unwrap();
+    assert!(matches!(ran, Ok(Outcome::Ran { .. })), "{ran:?}");
+    assert!(started.elapsed() > Duration::from_secs(2));
+    let lost: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sync_runs WHERE creator_id = $1 AND error IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(lost, 0, "no step lost its lease");
+    let e = engine(&app);
+    sync_until_idle(&e, id).await;
+    assert_same(
+        "after the slow run",
+        &mirror(&app, id).await,
+        &truth(&app, creator),
+    );
+}
+
+#[tokio::test]
 async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
     let ConnectedCreator {
         app,

@@ -428,6 +428,49 @@ async fn a_crash_between_claim_and_apply_is_retried_and_applied_once() {
 }
 
 #[tokio::test]
+async fn a_round_slower_than_its_claim_keeps_it_while_its_worker_lives() {
+    let (app, creator, id) = setup().await;
+    sync_until_idle(&app.sync_engine(), id).await;
+    let fan = app.sim().fan_uuids(&creator)[0];
+    let msg = Uuid::new_v4();
+    signed(
+        &app,
+        "/webhooks/fanvue/message-received",
+        &received(creator, fan, msg, "slow round"),
+    )
+    .await;
+    // Another writer holds the chat, so the round waits on its lock.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM chats WHERE creator_id = $1 AND fan_uuid = $2 FOR UPDATE")
+        .bind(id)
+        .bind(fan)
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    let (pool, settings) = (app.pool.clone(), app.settings.webhooks.clone());
+    let slow = tokio::spawn(async move { process::process_batch(&pool, &settings).await });
+    // Past the 10 s claim, the round still waits and its claim is still held: another
+    // worker finds nothing to claim (it would otherwise claim the event and block too).
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(!slow.is_finished());
+    let other = tokio::time::timeout(
+        Duration::from_secs(3),
+        process::process_batch(&app.pool, &app.settings.webhooks),
+    )
+    .await
+    .expect("another worker is not held up by the event")
+    .unwrap();
+    assert_eq!(other, 0, "the live round's claim was renewed");
+    holder.commit().await.unwrap();
+    assert_eq!(slow.await.unwrap().unwrap(), 1);
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM webhook_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1, "claimed once");
+}
+
+#[tokio::test]
 async fn failing_events_back_off_then_dead_letter_and_can_be_retried() {
     let (app, creator, _) = setup().await;
     // Valid at intake, but its creator is removed before processing.
