@@ -299,6 +299,8 @@ impl Soak {
         let timeout = Duration::from_secs(self.profile.converge_timeout_secs);
         let mut done = None;
         let mut first_wait = None;
+        // Fan messages missing and events open at the last check that was not done.
+        let mut last_short = (0, 0);
         // Time spent on the diagnosis below, which is not the mirror's to count.
         let mut aside = Duration::ZERO;
         let waited = |aside: Duration| t.elapsed().saturating_sub(aside);
@@ -319,6 +321,7 @@ impl Soak {
                 done = Some(waited(aside).as_secs_f64());
                 break;
             }
+            last_short = (wanted.len().saturating_sub(have as usize), open);
             // What the wait is for, as of its first second: printed if it turns out slow.
             if first_wait.is_none() && waited(aside) > Duration::from_secs(1) {
                 let d = Instant::now();
@@ -332,7 +335,10 @@ impl Soak {
                 "converged after {what} in {s:.1} s{}",
                 first_wait
                     .filter(|_| s > 3.0)
-                    .map(|w| format!(" (after 1 s: {w})"))
+                    .map(|w| format!(
+                        " (after 1 s: {w}; at the last check before: {} fan messages missing, {} events open)",
+                        last_short.0, last_short.1
+                    ))
                     .unwrap_or_default()
             )),
             None => {
