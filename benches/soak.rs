@@ -462,6 +462,20 @@ async fn wait_backfill(soak: &mut Soak, timeout: Duration) -> anyhow::Result<f64
     }
 }
 
+/// Moves the creation of every send row in `status` back to `secs` ago (those not older
+/// already); returns how many.
+async fn age_sends(pool: &sqlx::PgPool, status: &str, secs: i32) -> anyhow::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE outbound_sends SET created_at = now() - make_interval(secs => $2)
+         WHERE status = $1 AND created_at > now() - make_interval(secs => $2)",
+    )
+    .bind(status)
+    .bind(f64::from(secs))
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
 /// A worker name of the instance with this pid holds a sync lease.
 async fn holds_lease(pool: &sqlx::PgPool, pid: u32) -> anyhow::Result<bool> {
     let n: i64 = sqlx::query_scalar(
@@ -948,13 +962,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     // (the instance killed mid-send). The product turns such a row `unknown` once it is
     // 2 minutes old, then settles it at the end of its match window; the soak ages it
     // past both, as it does the `unknown` rows below.
-    let interrupted = sqlx::query(
-        "UPDATE outbound_sends SET created_at = now() - interval '721 seconds'
-         WHERE status = 'pending' AND created_at > now() - interval '721 seconds'",
-    )
-    .execute(&s.w.pool)
-    .await?
-    .rows_affected();
+    let interrupted = age_sends(&s.w.pool, "pending", 721).await?;
     if interrupted > 0 {
         s.tl.log(format!(
             "quiesce: {interrupted} sends left pending by a killed instance aged past the 2-minute sweep and their match window"
@@ -964,13 +972,7 @@ async fn run(s: &mut Soak) -> anyhow::Result<bool> {
     // the next sync settles it. Rather than wait, the soak moves each such row's window to
     // its end (created 601 s ago): a message sent for it in the seconds after the request
     // still falls inside the window, so the settlement is the one waiting would give.
-    let aged = sqlx::query(
-        "UPDATE outbound_sends SET created_at = now() - interval '601 seconds'
-         WHERE status = 'unknown' AND created_at > now() - interval '601 seconds'",
-    )
-    .execute(&s.w.pool)
-    .await?
-    .rows_affected();
+    let aged = age_sends(&s.w.pool, "unknown", 601).await?;
     if aged > 0 {
         s.tl.log(format!(
             "quiesce: {aged} unknown sends moved to the end of their match window"

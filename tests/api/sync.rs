@@ -687,25 +687,29 @@ async fn a_crashed_workers_lease_expires_and_another_finishes_without_duplicates
     assert_eq!(total as usize, truth(&app, creator).len());
 }
 
-#[tokio::test]
-async fn a_run_waiting_on_the_rate_budget_longer_than_its_lease_keeps_it() {
+/// The only creator, connected, with `fans` chats of 70 messages, its API limited to
+/// `limit` requests per `window_ms`.
+async fn rate_limited(fans: usize, limit: u32, window_ms: u64) -> (TestApp, Uuid, CreatorId) {
     let ConnectedCreator {
-        app,
-        fanvue: creator,
-        id,
-        ..
+        app, fanvue, id, ..
     } = TestApp::with_connected_creator_in(
         |c| {
             c.scenario.creators = 1;
-            c.scenario.fans_per_creator = 12;
+            c.scenario.fans_per_creator = fans;
             c.scenario.messages_per_chat = 70;
-            // A run needs more requests than a window allows: it waits for the next.
-            c.rate_limit.limit = 6;
-            c.rate_limit.window_ms = 2000;
+            c.rate_limit.limit = limit;
+            c.rate_limit.window_ms = window_ms;
         },
         |_| {},
     )
     .await;
+    (app, fanvue, id)
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_the_rate_budget_longer_than_its_lease_keeps_it() {
+    // A run needs more requests than a window allows: it waits for the next.
+    let (app, creator, id) = rate_limited(12, 6, 2000).await;
     let slow = engine_with(&app, |s| s.lease_secs = 1);
     let other = engine_with(&app, |s| s.lease_secs = 1);
     let started = std::time::Instant::now();
@@ -740,22 +744,7 @@ async fn a_run_waiting_on_the_rate_budget_longer_than_its_lease_keeps_it() {
 
 #[tokio::test]
 async fn converges_under_server_errors_and_429s_with_no_self_inflicted_429() {
-    let ConnectedCreator {
-        app,
-        fanvue: creator,
-        id,
-        ..
-    } = TestApp::with_connected_creator_in(
-        |c| {
-            c.scenario.creators = 1;
-            c.scenario.fans_per_creator = 40;
-            c.scenario.messages_per_chat = 70;
-            c.rate_limit.limit = 40;
-            c.rate_limit.window_ms = 1000;
-        },
-        |_| {},
-    )
-    .await;
+    let (app, creator, id) = rate_limited(40, 40, 1000).await;
     let e = engine(&app);
     app.sim().reset_stats();
     app.sim().patch_faults(FaultsPatch {

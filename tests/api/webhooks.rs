@@ -1124,8 +1124,8 @@ async fn webhooks_for_a_disconnected_creator_are_filed_unmatched_and_never_appli
     assert_eq!(statuses, ["unmatched", "unmatched"]);
 }
 
-#[tokio::test]
-async fn a_tip_webhook_asks_for_a_reconcile_that_brings_its_tip_message() {
+/// A backfilled creator whose tip webhooks reach the app.
+async fn tipping() -> (TestApp, Uuid, CreatorId, switchboard::sync::SyncEngine) {
     let (app, creator, id) = setup().await;
     app.sim().register_webhook(
         &format!("{}/webhooks/fanvue/tip", app.address),
@@ -1133,64 +1133,76 @@ async fn a_tip_webhook_asks_for_a_reconcile_that_brings_its_tip_message() {
     );
     let engine = app.sync_engine();
     sync_until_idle(&engine, id).await;
-    let requested =
-        "SELECT reconcile_requested_at IS NOT NULL FROM sync_state WHERE creator_id = $1";
-    let before: bool = sqlx::query_scalar(requested)
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(!before, "nothing requested after the backfill");
+    (app, creator, id, engine)
+}
 
+async fn reconcile_requested(app: &TestApp, id: CreatorId) -> bool {
+    sqlx::query_scalar(
+        "SELECT reconcile_requested_at IS NOT NULL FROM sync_state WHERE creator_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// A fan tips on the simulator; its webhook is stored and applied. Returns the TIP
+/// message's uuid.
+async fn fan_tips_and_the_webhook_is_applied(app: &TestApp, creator: Uuid) -> Uuid {
     let fan = app.sim().fan_uuids(&creator)[0];
     let tip_message = app.sim().fan_tips(&creator, &fan, 700, None).unwrap();
     for _ in 0..100 {
-        if events(&app).await > 0 {
+        if events(app).await > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(drain(&app).await, 1);
-    let after: bool = sqlx::query_scalar(requested)
+    assert_eq!(drain(app).await, 1);
+    tip_message
+}
+
+async fn mirrored_kind(app: &TestApp, id: CreatorId, uuid: Uuid) -> String {
+    sqlx::query_scalar("SELECT kind FROM messages WHERE creator_id = $1 AND uuid = $2")
         .bind(id)
+        .bind(uuid)
         .fetch_one(&app.pool)
         .await
-        .unwrap();
-    assert!(after, "the tip asked for a reconcile");
+        .unwrap()
+}
 
+/// Ends a reconcile run as the engine does, without its walk, then lets the creator be
+/// claimed again.
+async fn finish_without_a_walk(app: &TestApp, id: CreatorId, lease: switchboard::sync::Lease) {
+    let mut tx = lease.begin(&app.pool).await.unwrap();
+    switchboard::store::sync::mark_reconciled(&mut tx, id, None, lease.claimed_at)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.expire_sync_lease(id).await;
+}
+
+#[tokio::test]
+async fn a_tip_webhook_asks_for_a_reconcile_that_brings_its_tip_message() {
+    let (app, creator, id, engine) = tipping().await;
+    assert!(
+        !reconcile_requested(&app, id).await,
+        "nothing requested after the backfill"
+    );
+    let tip_message = fan_tips_and_the_webhook_is_applied(&app, creator).await;
+    assert!(
+        reconcile_requested(&app, id).await,
+        "the tip asked for a reconcile"
+    );
     // The requested reconcile mirrors the TIP message itself.
     sync_until_idle(&engine, id).await;
-    let kind: String =
-        sqlx::query_scalar("SELECT kind FROM messages WHERE creator_id = $1 AND uuid = $2")
-            .bind(id)
-            .bind(tip_message)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(kind, "TIP");
+    assert_eq!(mirrored_kind(&app, id, tip_message).await, "TIP");
 }
 
 #[tokio::test]
 async fn a_tip_arriving_while_a_reconcile_runs_gets_a_reconcile_of_its_own() {
-    let (app, creator, id) = setup().await;
-    app.sim().register_webhook(
-        &format!("{}/webhooks/fanvue/tip", app.address),
-        &[EventKind::Tip],
-    );
-    let engine = app.sync_engine();
-    sync_until_idle(&engine, id).await;
-    let requested =
-        "SELECT reconcile_requested_at IS NOT NULL FROM sync_state WHERE creator_id = $1";
-    let finish = |lease: switchboard::sync::Lease| {
-        let pool = app.pool.clone();
-        async move {
-            let mut tx = lease.begin(&pool).await.unwrap();
-            switchboard::store::sync::mark_reconciled(&mut tx, id, None, lease.claimed_at)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-        }
-    };
+    let (app, creator, id, engine) = tipping().await;
+    let claim =
+        || switchboard::sync::Lease::claim(&app.pool, "walker", Duration::from_secs(30), Some(id));
 
     // A request made before a run's claim is the run's to answer: it clears.
     sqlx::query("UPDATE sync_state SET reconcile_requested_at = now() WHERE creator_id = $1")
@@ -1198,19 +1210,12 @@ async fn a_tip_arriving_while_a_reconcile_runs_gets_a_reconcile_of_its_own() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let run =
-        switchboard::sync::Lease::claim(&app.pool, "walker", Duration::from_secs(30), Some(id))
-            .await
-            .unwrap()
-            .expect("due: requested");
-    finish(run).await;
-    app.expire_sync_lease(id).await;
-    let left: bool = sqlx::query_scalar(requested)
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(!left, "answered by the run that claimed after it");
+    let run = claim().await.unwrap().expect("due: requested");
+    finish_without_a_walk(&app, id, run).await;
+    assert!(
+        !reconcile_requested(&app, id).await,
+        "answered by the run that claimed after it"
+    );
 
     // A reconcile has claimed the creator and walked its chats; then the fan tips.
     sqlx::query("UPDATE sync_state SET next_reconcile_at = now() WHERE creator_id = $1")
@@ -1218,42 +1223,16 @@ async fn a_tip_arriving_while_a_reconcile_runs_gets_a_reconcile_of_its_own() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let run =
-        switchboard::sync::Lease::claim(&app.pool, "walker", Duration::from_secs(30), Some(id))
-            .await
-            .unwrap()
-            .expect("due");
+    let run = claim().await.unwrap().expect("due");
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let fan = app.sim().fan_uuids(&creator)[0];
-    let tip_message = app.sim().fan_tips(&creator, &fan, 700, None).unwrap();
-    for _ in 0..100 {
-        if events(&app).await > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(drain(&app).await, 1);
+    let tip_message = fan_tips_and_the_webhook_is_applied(&app, creator).await;
     // The run ends without having seen the tip.
-    finish(run).await;
-    app.expire_sync_lease(id).await;
-    let kept: bool = sqlx::query_scalar(requested)
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    finish_without_a_walk(&app, id, run).await;
     assert!(
-        kept,
+        reconcile_requested(&app, id).await,
         "the tip's request outlives the run that was already under way"
     );
-
     // So the next run is due at once and mirrors the TIP message.
     sync_until_idle(&engine, id).await;
-    let kind: String =
-        sqlx::query_scalar("SELECT kind FROM messages WHERE creator_id = $1 AND uuid = $2")
-            .bind(id)
-            .bind(tip_message)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(kind, "TIP");
+    assert_eq!(mirrored_kind(&app, id, tip_message).await, "TIP");
 }
