@@ -17,6 +17,7 @@ pub mod sim;
 pub mod startup;
 pub mod store;
 pub mod sync;
+pub mod task;
 pub mod telemetry;
 pub mod web;
 pub mod webhooks;

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::{CHANNEL, COMMIT_MARGIN, LiveEvent, LiveHub, RETENTION};
 use crate::store::live::{LiveEventRow, Notified};
 use crate::store::{self, StoreError};
+use crate::task::AbortOnDrop;
 
 /// Notifications read back in one query.
 const BATCH: usize = 256;
@@ -159,15 +160,6 @@ enum Heard {
     Failed,
 }
 
-/// Aborts the task when dropped (the listener task itself may be cancelled).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Reads notifications as fast as they come, so that the publishing side
 /// can take everything that queued up during its last query as one batch.
 async fn read_notifications(
@@ -237,11 +229,7 @@ async fn listen_loop(pool: PgPool, hub: Arc<LiveHub>, stop: watch::Receiver<bool
         }
         tracing::debug!("live listener listening");
         let (tx, mut rx) = mpsc::channel(4 * BATCH);
-        let _reader = AbortOnDrop(tokio::spawn(read_notifications(
-            listener,
-            check_channel.clone(),
-            tx,
-        )));
+        let _reader = AbortOnDrop::spawn(read_notifications(listener, check_channel.clone(), tx));
         let mut heard = Vec::with_capacity(BATCH);
         let mut batch = Vec::with_capacity(BATCH);
         let mut check = tokio::time::interval(CHECK_EVERY);

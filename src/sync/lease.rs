@@ -11,6 +11,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use super::SyncError;
 use crate::domain::{AgencyId, CreatorId};
 use crate::store;
+use crate::task::AbortOnDrop;
 
 #[derive(Debug, Clone)]
 pub struct Lease {
@@ -72,7 +73,7 @@ impl Lease {
     /// rate window, longer than a lease; without this it would lose the lease mid-run and
     /// another worker would redo (and re-spend) its work. A crashed process stops renewing
     /// and its lease runs out as before.
-    pub fn keep_alive(&self, pool: &PgPool) -> KeepAlive {
+    pub fn keep_alive(&self, pool: &PgPool) -> AbortOnDrop {
         let (pool, creator, worker, lease) = (
             pool.clone(),
             self.creator_id,
@@ -80,7 +81,7 @@ impl Lease {
             self.lease,
         );
         let every = (lease / 3).max(Duration::from_millis(100));
-        KeepAlive(tokio::spawn(async move {
+        AbortOnDrop::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 match store::sync::renew(&pool, creator, &worker, lease).await {
@@ -92,7 +93,7 @@ impl Lease {
                     }
                 }
             }
-        }))
+        })
     }
 
     pub async fn release(
@@ -102,14 +103,5 @@ impl Lease {
     ) -> Result<(), SyncError> {
         store::sync::release(pool, self.creator_id, &self.worker, next_at).await?;
         Ok(())
-    }
-}
-
-/// Renews a lease in the background until dropped (`Lease::keep_alive`).
-pub struct KeepAlive(tokio::task::JoinHandle<()>);
-
-impl Drop for KeepAlive {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

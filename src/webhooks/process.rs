@@ -21,6 +21,7 @@ use crate::store::chats::FanProfile;
 use crate::store::messages::MessageUpsert;
 use crate::store::webhooks::Claimed;
 use crate::store::{self, StoreError};
+use crate::task::AbortOnDrop;
 
 /// A claim lapses this long after its last renewal: a crashed worker's events are
 /// retried by another within it.
@@ -29,26 +30,18 @@ const CLAIM_SECS: f64 = 10.0;
 /// round (waiting on locks or on a busy pool) is not taken over while alive.
 const CLAIM_RENEW: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Renews a claimed round's claim in the background until dropped.
-struct ClaimKept(tokio::task::JoinHandle<()>);
-
-impl Drop for ClaimKept {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn keep_claimed(pool: &PgPool, claimed: &[Claimed]) -> ClaimKept {
+/// Renews a claimed round's claim in the background until the guard is dropped.
+fn keep_claimed(pool: &PgPool, claimed: &[Claimed]) -> AbortOnDrop {
     let ids: Vec<WebhookEventId> = claimed.iter().map(|c| c.id).collect();
     let pool = pool.clone();
-    ClaimKept(tokio::spawn(async move {
+    AbortOnDrop::spawn(async move {
         loop {
             tokio::time::sleep(CLAIM_RENEW).await;
             if let Err(e) = store::webhooks::extend_claim(&pool, &ids, CLAIM_SECS).await {
                 tracing::warn!(error = %e, events = ids.len(), "webhook claim renewal failed");
             }
         }
-    }))
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
